@@ -1,0 +1,71 @@
+//! # restake-core
+//!
+//! The sampling core of restake-mc: a Monte Carlo engine for the yield and the loss of a
+//! restaked ETH position, as specified in the project's `docs/model.md`.
+//!
+//! A run goes scenario → model → paths → statistics:
+//! 1. [`Scenario::from_toml`] parses and checks a scenario file's text;
+//! 2. [`Model::new`] compiles it: stake pools, risk sources with their Poisson
+//!    intensities, income rates;
+//! 3. [`simulate`] samples the paths in parallel, batch by batch, reproducibly;
+//! 4. [`analyse`] reduces them to the statistics of the output files.
+//!
+//! [`run`] does all four. The crate does no file or terminal I/O.
+//!
+//! ```
+//! use restake_core::{RunConfig, Scenario, run};
+//! let scenario = Scenario::from_toml(r#"
+//!     name = "solo"
+//!     [position]
+//!     principal_eth = 32.0
+//!     route = "native"
+//!     horizon_days = 365
+//!     [base]
+//!     apr_mean = 0.03
+//!     [[operator]]
+//!     name = "me"
+//!     weight = 1.0
+//! "#).unwrap();
+//! let config = RunConfig { paths: 1000, seed: 1, threads: 1 };
+//! let results = run(&scenario, &config, &|_| {}).unwrap();
+//! let mean = results.metric("mean_net_return").unwrap().value;
+//! assert!((mean - (0.03f64.exp() - 1.0)).abs() < 1e-12);
+//! ```
+
+pub mod calibrate;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod path;
+pub mod sampling;
+pub mod scenario;
+pub mod stats;
+
+pub use engine::{BATCH_PATHS, PathSet, RowLoss, RunConfig, simulate};
+pub use error::ScenarioError;
+pub use model::{ContributionKind, ContributionRow, Model};
+pub use path::PathOutcome;
+pub use scenario::{MAX_PATHS, Scenario, ScenarioSpec, SeveritySpec};
+pub use stats::{Estimate, Results, analyse};
+
+/// Days in a year: the model's time unit is the 365-day year (`MODEL.md` §1).
+pub const DAYS_PER_YEAR: f64 = 365.0;
+
+/// Compiles `scenario`, simulates `config.paths` paths and computes their statistics.
+/// `progress` is called after each batch with the paths done so far.
+///
+/// # Errors
+/// As [`simulate`]: a path count outside [1, [`MAX_PATHS`]], or no thread pool.
+pub fn run(
+    scenario: &Scenario,
+    config: &RunConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Results, ScenarioError> {
+    let model = Model::new(scenario);
+    let paths = simulate(&model, config, progress)?;
+    Ok(analyse(
+        &model,
+        &paths,
+        &scenario.spec().report.loss_thresholds,
+    ))
+}

@@ -1,0 +1,492 @@
+//! The compiled position: stake pools, the risk sources with their intensities, the
+//! income rates and the contribution rows, all precomputed from a [`Scenario`].
+
+use rand_distr::Poisson;
+
+use crate::DAYS_PER_YEAR;
+use crate::sampling::Severity;
+use crate::scenario::{ExitMode, Route, Scenario, StakeMode};
+
+/// Kind of a row of `contributions.csv` (`SCENARIO.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContributionKind {
+    /// Operator–AVS slashings of one AVS, over all operators.
+    AvsSlashing,
+    /// AVS-wide incidents of one AVS.
+    AvsIncident,
+    /// Operator-wide faults of one operator.
+    OperatorFault,
+    /// Beacon-chain slashings of one operator's validators.
+    Beacon,
+    /// Restaking-protocol or LRT contract exploit.
+    ProtocolExploit,
+    /// Market-exit depeg of the LRT.
+    Depeg,
+    /// Income, entered as a negative loss.
+    Income,
+}
+
+impl ContributionKind {
+    /// The `kind` column's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AvsSlashing => "avs_slashing",
+            Self::AvsIncident => "avs_incident",
+            Self::OperatorFault => "operator_fault",
+            Self::Beacon => "beacon",
+            Self::ProtocolExploit => "protocol_exploit",
+            Self::Depeg => "depeg",
+            Self::Income => "income",
+        }
+    }
+}
+
+/// One row of the loss attribution: a kind and the AVS, operator or income stream it
+/// belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContributionRow {
+    /// AVS name, operator name, `protocol`, `lrt`, or the income stream
+    /// (`base_rewards`, `avs_fees`, `token_incentives`).
+    pub source: String,
+    /// What kind of source it is.
+    pub kind: ContributionKind,
+}
+
+/// Where a slashing lands: stake pool `pool` loses `share × s` of its amount, for a
+/// severity `s` (`share` is 1 under `unique`, `a_{k,i}` under `shared`; `MODEL.md` §3).
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    /// Index into the path's pool vector.
+    pub pool: usize,
+    /// Slashable share of the pool.
+    pub share: f64,
+}
+
+/// What an event of a risk source does (`MODEL.md` §3, the table of sources).
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    /// Operator–AVS slashing `(k, i)`: one request to AVS `avs`, severity from its
+    /// slashing distribution.
+    OperatorAvs {
+        /// AVS index.
+        avs: usize,
+        /// Operator `k`'s exposure to it.
+        hit: Hit,
+    },
+    /// AVS-wide incident: one request, one severity shared by every hit.
+    AvsIncident {
+        /// AVS index.
+        avs: usize,
+        /// Every operator allocated to the AVS.
+        hits: Vec<Hit>,
+    },
+    /// Operator-wide fault: one request per AVS the operator is allocated to, each with
+    /// its own veto and severity draw.
+    OperatorFault {
+        /// `(AVS index, exposure)` for each allocation of the operator.
+        hits: Vec<(usize, Hit)>,
+    },
+    /// Beacon-chain slashing: every pool of operator `operator` shrinks by `(1 - s)`, and
+    /// so does the plain-staking benchmark's stake with that operator.
+    Beacon {
+        /// Operator index.
+        operator: usize,
+    },
+    /// Protocol exploit: every pool shrinks by `(1 - s)`.
+    Exploit,
+}
+
+/// A Poisson risk source: its intensity, what it hits, and its contribution row.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Annual intensity `lambda = -ln(1 - p)`.
+    pub intensity: f64,
+    /// What an event does.
+    pub kind: SourceKind,
+    /// Index of its row in [`Model::rows`].
+    pub row: usize,
+}
+
+/// Per-AVS sampling data.
+#[derive(Debug, Clone)]
+pub struct AvsModel {
+    /// Slashing severity (fixed 0 when the scenario gives none: unreachable then).
+    pub slash_severity: Severity,
+    /// Incident severity (fixed 0 when the scenario gives none).
+    pub incident_severity: Severity,
+    /// Veto probability `v_i`.
+    pub veto_prob: f64,
+}
+
+/// A reward token's GBM, `X(t) = X(0) exp((mu - sigma^2/2) t + sigma W(t))`.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenModel {
+    /// `ln X(0)`, `X(0)` in ETH.
+    pub ln_price0: f64,
+    /// `mu - sigma^2 / 2`, a year.
+    pub log_drift: f64,
+    /// `sigma`, a year.
+    pub volatility: f64,
+}
+
+/// Converts an annual probability of at least one event into a Poisson intensity a year,
+/// `lambda = -ln(1 - p)` (`MODEL.md` §3). `p` must be in [0, 1).
+pub fn intensity(p: f64) -> f64 {
+    -(-p).ln_1p()
+}
+
+/// The compiled position, ready for path simulation.
+///
+/// Pools: under `unique`, operator `k` owns one pool per allocated AVS and one for its
+/// unallocated remainder; under `shared`, one pool, its whole stake. Pool amounts are
+/// kept *discounted by base growth*, `A(t) e^{-g t}`, so that they change only at events.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Principal `P` in ETH.
+    pub principal_eth: f64,
+    /// Horizon `T` in years.
+    pub horizon_years: f64,
+    /// Mean of the base APR.
+    pub base_apr_mean: f64,
+    /// Sd of the base APR before truncation.
+    pub base_apr_sd: f64,
+    /// `1 - phi_b`: the holder's share of base rewards.
+    pub base_keep: f64,
+    /// Initial pool amounts in ETH.
+    pub pools0: Vec<f64>,
+    /// Pools of each operator, as a range of pool indices.
+    pub operator_pools: Vec<std::ops::Range<usize>>,
+    /// Initial stake with each operator in the plain-staking benchmark, `w_k P`.
+    pub plain0: Vec<f64>,
+    /// Income streams × pools, row-major: stream 0 is the AVS fee rate (ETH a year per
+    /// discounted ETH of the pool), stream `1 + j` token `j`'s rate (tokens a year).
+    pub income_coef: Vec<f64>,
+    /// Number of income streams, `1 + tokens`.
+    pub streams: usize,
+    /// Risk sources with a positive intensity.
+    pub sources: Vec<Source>,
+    /// Running sum of the sources' intensities (for picking the source of an event).
+    pub cumulative_intensity: Vec<f64>,
+    /// Poisson law of the total event count over the horizon (`None` without risk).
+    pub event_count: Option<Poisson<f64>>,
+    /// Per-AVS severities and veto.
+    pub avs: Vec<AvsModel>,
+    /// Severity of beacon-chain slashings.
+    pub beacon_severity: Severity,
+    /// Severity of protocol exploits.
+    pub exploit_severity: Severity,
+    /// Market-exit depeg: probability and discount.
+    pub depeg: Option<(f64, Severity)>,
+    /// Reward tokens.
+    pub tokens: Vec<TokenModel>,
+    /// Checkpoint times in years: every `checkpoint_days` before the horizon, then `T`.
+    pub checkpoints_years: Vec<f64>,
+    /// The same checkpoints in days.
+    pub checkpoints_days: Vec<f64>,
+    /// Contribution rows: per AVS `avs_slashing`, `avs_incident`; per operator
+    /// `operator_fault`, `beacon`; then `protocol_exploit`, `depeg`, and three `income`
+    /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it, counted from the end).
+    pub rows: Vec<ContributionRow>,
+    /// Row of the depeg.
+    pub depeg_row: usize,
+    /// Row of base income; AVS fees and token incentives follow.
+    pub income_row: usize,
+}
+
+impl Model {
+    /// Offset of the base-income row from [`Model::income_row`].
+    pub const ROW_BASE_INCOME: usize = 0;
+    /// Offset of the AVS-fee row from [`Model::income_row`].
+    pub const ROW_AVS_FEES: usize = 1;
+    /// Offset of the token-incentive row from [`Model::income_row`].
+    pub const ROW_TOKENS: usize = 2;
+
+    /// Compiles a checked scenario (`MODEL.md` §2–§5).
+    pub fn new(scenario: &Scenario) -> Self {
+        let spec = scenario.spec();
+        let pos = &spec.position;
+        let p = pos.principal_eth;
+        let (reward_fee, depeg) = match (&spec.liquid, pos.route) {
+            (Some(l), Route::Liquid) => (
+                l.reward_fee,
+                match (&l.exit, &l.depeg_discount) {
+                    (ExitMode::Market, Some(d)) if l.depeg_prob > 0.0 => {
+                        Some((l.depeg_prob, Severity::new(d)))
+                    }
+                    _ => None,
+                },
+            ),
+            _ => (0.0, None),
+        };
+        let token_index = |name: &str| {
+            spec.tokens
+                .iter()
+                .position(|t| t.name == name)
+                .expect("token names checked by Scenario")
+        };
+        let streams = 1 + spec.tokens.len();
+
+        // Contribution rows, in the documented order.
+        let mut rows = Vec::new();
+        for a in &spec.avs {
+            for kind in [ContributionKind::AvsSlashing, ContributionKind::AvsIncident] {
+                rows.push(ContributionRow {
+                    source: a.name.clone(),
+                    kind,
+                });
+            }
+        }
+        for o in &spec.operators {
+            for kind in [ContributionKind::OperatorFault, ContributionKind::Beacon] {
+                rows.push(ContributionRow {
+                    source: o.name.clone(),
+                    kind,
+                });
+            }
+        }
+        let exploit_row = rows.len();
+        rows.push(ContributionRow {
+            source: "protocol".into(),
+            kind: ContributionKind::ProtocolExploit,
+        });
+        let depeg_row = rows.len();
+        rows.push(ContributionRow {
+            source: "lrt".into(),
+            kind: ContributionKind::Depeg,
+        });
+        let income_row = rows.len();
+        for name in ["base_rewards", "avs_fees", "token_incentives"] {
+            rows.push(ContributionRow {
+                source: name.into(),
+                kind: ContributionKind::Income,
+            });
+        }
+        let avs_row = |i: usize, incident: bool| 2 * i + usize::from(incident);
+        let op_row = |k: usize, beacon: bool| 2 * spec.avs.len() + 2 * k + usize::from(beacon);
+
+        // Pools and income coefficients.
+        let mut pools0 = Vec::new();
+        let mut operator_pools = Vec::new();
+        let mut pool_coef: Vec<Vec<f64>> = Vec::new(); // per pool, per stream
+        // exposures[k] = (avs, hit) for each allocation of operator k, in AVS order.
+        let mut exposures: Vec<Vec<(usize, Hit)>> = Vec::new();
+        for o in &spec.operators {
+            let stake = o.weight * p;
+            let net = (1.0 - o.commission) * (1.0 - reward_fee);
+            let start = pools0.len();
+            let mut exp = Vec::new();
+            // Incentives on the whole stake apply to every pool.
+            let mut stake_coef = vec![0.0; streams];
+            for inc in &spec.incentives {
+                let j = token_index(&inc.token);
+                stake_coef[1 + j] += net * inc.apr / spec.tokens[j].price_eth;
+            }
+            // Income coefficient of stake exposed to AVS i with allocation a.
+            let avs_coef = |coef: &mut [f64], i: usize, a: f64| {
+                let avs = &spec.avs[i];
+                coef[0] += net * avs.fee_apr * a;
+                if let Some(tok) = &avs.reward_token {
+                    let j = token_index(tok);
+                    coef[1 + j] += net * avs.reward_apr * a / spec.tokens[j].price_eth;
+                }
+            };
+            let allocated: Vec<(usize, f64)> = spec
+                .avs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| {
+                    o.allocations
+                        .get(&a.name)
+                        .copied()
+                        .filter(|x| *x > 0.0)
+                        .map(|x| (i, x))
+                })
+                .collect();
+            match pos.stake_mode {
+                StakeMode::Unique => {
+                    let mut remainder = 1.0;
+                    for &(i, a) in &allocated {
+                        let mut coef = stake_coef.clone();
+                        avs_coef(&mut coef, i, 1.0);
+                        exp.push((
+                            i,
+                            Hit {
+                                pool: pools0.len(),
+                                share: 1.0,
+                            },
+                        ));
+                        pools0.push(a * stake);
+                        pool_coef.push(coef);
+                        remainder -= a;
+                    }
+                    pools0.push(remainder.max(0.0) * stake);
+                    pool_coef.push(stake_coef);
+                }
+                StakeMode::Shared => {
+                    let mut coef = stake_coef;
+                    for &(i, a) in &allocated {
+                        avs_coef(&mut coef, i, a);
+                        exp.push((
+                            i,
+                            Hit {
+                                pool: pools0.len(),
+                                share: a,
+                            },
+                        ));
+                    }
+                    pools0.push(stake);
+                    pool_coef.push(coef);
+                }
+            }
+            operator_pools.push(start..pools0.len());
+            exposures.push(exp);
+        }
+        let n_pools = pools0.len();
+        let mut income_coef = vec![0.0; streams * n_pools];
+        for (pool, coef) in pool_coef.iter().enumerate() {
+            for (m, c) in coef.iter().enumerate() {
+                income_coef[m * n_pools + pool] = *c;
+            }
+        }
+
+        // Risk sources.
+        let mut sources = Vec::new();
+        let mut push = |prob: f64, kind: SourceKind, row: usize| {
+            if prob > 0.0 {
+                sources.push(Source {
+                    intensity: intensity(prob),
+                    kind,
+                    row,
+                });
+            }
+        };
+        for (k, o) in spec.operators.iter().enumerate() {
+            for &(i, hit) in &exposures[k] {
+                let avs = &spec.avs[i];
+                let prob = o.slash_probs.get(&avs.name).copied().unwrap_or(avs.slash_prob);
+                push(
+                    prob,
+                    SourceKind::OperatorAvs { avs: i, hit },
+                    avs_row(i, false),
+                );
+            }
+        }
+        for (i, a) in spec.avs.iter().enumerate() {
+            let hits: Vec<Hit> = exposures
+                .iter()
+                .flat_map(|e| e.iter().filter(|(j, _)| *j == i).map(|(_, h)| *h))
+                .collect();
+            if !hits.is_empty() {
+                push(
+                    a.incident_prob,
+                    SourceKind::AvsIncident { avs: i, hits },
+                    avs_row(i, true),
+                );
+            }
+        }
+        for (k, o) in spec.operators.iter().enumerate() {
+            if !exposures[k].is_empty() {
+                push(
+                    o.fault_prob,
+                    SourceKind::OperatorFault {
+                        hits: exposures[k].clone(),
+                    },
+                    op_row(k, false),
+                );
+            }
+            push(
+                spec.base.slash_prob,
+                SourceKind::Beacon { operator: k },
+                op_row(k, true),
+            );
+        }
+        push(spec.protocol.exploit_prob, SourceKind::Exploit, exploit_row);
+
+        let mut total = 0.0;
+        let cumulative_intensity = sources
+            .iter()
+            .map(|s| {
+                total += s.intensity;
+                total
+            })
+            .collect();
+        let horizon_years = scenario.horizon_years();
+        let event_count = (total > 0.0).then(|| {
+            Poisson::new(total * horizon_years).expect("finite positive event mean")
+        });
+
+        let zero = Severity::Fixed(0.0);
+        let severity = |s: &Option<crate::SeveritySpec>| s.as_ref().map_or(zero.clone(), Severity::new);
+        let avs = spec
+            .avs
+            .iter()
+            .map(|a| AvsModel {
+                slash_severity: severity(&a.slash_severity),
+                incident_severity: severity(&a.incident_severity),
+                veto_prob: a.veto_prob,
+            })
+            .collect();
+        let tokens = spec
+            .tokens
+            .iter()
+            .map(|t| TokenModel {
+                ln_price0: t.price_eth.ln(),
+                log_drift: t.drift - 0.5 * t.volatility * t.volatility,
+                volatility: t.volatility,
+            })
+            .collect();
+
+        let horizon_days = pos.horizon_days;
+        let step = spec.simulation.checkpoint_days;
+        let mut checkpoints_days: Vec<f64> = (1..)
+            .map(|m| m as f64 * step)
+            .take_while(|d| *d < horizon_days * (1.0 - 1e-12))
+            .collect();
+        checkpoints_days.push(horizon_days);
+        let checkpoints_years = checkpoints_days.iter().map(|d| d / DAYS_PER_YEAR).collect();
+
+        Self {
+            principal_eth: p,
+            horizon_years,
+            base_apr_mean: spec.base.apr_mean,
+            base_apr_sd: spec.base.apr_sd,
+            base_keep: 1.0 - spec.base.fee,
+            plain0: spec.operators.iter().map(|o| o.weight * p).collect(),
+            pools0,
+            operator_pools,
+            income_coef,
+            streams,
+            sources,
+            cumulative_intensity,
+            event_count,
+            avs,
+            beacon_severity: severity(&spec.base.slash_severity),
+            exploit_severity: severity(&spec.protocol.exploit_severity),
+            depeg,
+            tokens,
+            checkpoints_years,
+            checkpoints_days,
+            rows,
+            depeg_row,
+            income_row,
+        }
+    }
+
+    /// Number of stake pools.
+    pub fn pool_count(&self) -> usize {
+        self.pools0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intensity_inverts_the_annual_probability() {
+        for p in [0.0, 1e-6, 0.01, 0.5, 0.99] {
+            let lambda = intensity(p);
+            assert!((1.0 - (-lambda).exp() - p).abs() < 1e-15, "p = {p}");
+        }
+    }
+}

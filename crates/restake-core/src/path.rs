@@ -1,0 +1,447 @@
+//! One path of the position (`MODEL.md` §3–§5): the events in time order, the accrual
+//! between them in closed form, and the outcome against plain staking.
+//!
+//! Between events every pool grows at the same rate `g = r_b (1 - phi_b)`, so the path
+//! keeps each pool *discounted*, `A~ = A(t) e^{-g t}`, which changes only at events. Over
+//! a segment `[t0, t1]` with no event:
+//! - base income is `sum A~ (e^{g t1} - e^{g t0})`;
+//! - an income stream with rate `sum c_p A_p(t)` accrues `sum c_p A~_p (G(t1) - G(t0))`
+//!   with `G(t) = (e^{g t} - 1) / g` (and `G(t) = t` when `g = 0`), the closed form of
+//!   `integral e^{g s} ds` (`MODEL.md` §4).
+//!
+//! The draws of a path, in order: the base APR; each token's Brownian increments at the
+//! checkpoints; the total event count `N ~ Poisson(Lambda T)` of all sources superposed,
+//! then for each event the source (chosen with probability `lambda_j / Lambda`) and the
+//! time (uniform on `[0, T]`); then, in time order, each event's veto and severity draws;
+//! last the depeg. Superposition is exact for independent Poisson processes, and a path
+//! with no event costs a single draw for its events.
+
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::model::{Hit, Model, SourceKind};
+use crate::sampling::{PathRng, truncated_normal};
+
+/// The outcome of one path, in ETH unless the name says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PathOutcome {
+    /// Net return `R = V / P - 1`, a fraction.
+    pub net_return: f64,
+    /// Excess return over plain staking on the same path, `(V - V_plain) / P`.
+    pub excess_return: f64,
+    /// Stake destroyed by slashing events and exploits, ETH at each event's time.
+    pub slashing_loss_eth: f64,
+    /// Base staking rewards accrued on the (slashed) stake, net of `phi_b`.
+    pub base_income_eth: f64,
+    /// AVS fees received in ETH, net of commission and LRT fee.
+    pub avs_fee_income_eth: f64,
+    /// Token rewards valued at their horizon price.
+    pub incentive_value_eth: f64,
+    /// Market-exit depeg haircut.
+    pub depeg_loss_eth: f64,
+}
+
+/// Buffers reused from path to path, so that a path allocates nothing.
+#[derive(Debug, Clone)]
+pub struct PathScratch {
+    pools: Vec<f64>,
+    plain: Vec<f64>,
+    events: Vec<(f64, u32)>,
+    rates: Vec<f64>,
+    accrued: Vec<f64>,
+    log_prices: Vec<f64>,
+    /// `V(t)/P` at each checkpoint of the last path (the depeg only at the horizon).
+    pub checkpoint_values: Vec<f64>,
+    /// Loss in ETH of each contribution row in the last path (slashing rows only; rows
+    /// not listed in `slashed_rows` are 0).
+    pub row_loss_eth: Vec<f64>,
+    /// Slashing rows with at least one non-vetoed request in the last path, in the order
+    /// first hit. The caller reads them and then calls [`PathScratch::clear_rows`].
+    pub slashed_rows: Vec<usize>,
+}
+
+impl PathScratch {
+    /// Buffers sized for `model`.
+    pub fn new(model: &Model) -> Self {
+        Self {
+            pools: model.pools0.clone(),
+            plain: model.plain0.clone(),
+            events: Vec::new(),
+            rates: vec![0.0; model.streams],
+            accrued: vec![0.0; model.streams],
+            log_prices: vec![0.0; model.tokens.len() * model.checkpoints_years.len()],
+            checkpoint_values: vec![0.0; model.checkpoints_years.len()],
+            row_loss_eth: vec![0.0; model.rows.len()],
+            slashed_rows: Vec::new(),
+        }
+    }
+
+    /// Resets the per-row losses of the last path.
+    pub fn clear_rows(&mut self) {
+        for &r in &self.slashed_rows {
+            self.row_loss_eth[r] = 0.0;
+        }
+        self.slashed_rows.clear();
+    }
+
+    fn record(&mut self, row: usize, loss_eth: f64) {
+        if !self.slashed_rows.contains(&row) {
+            self.slashed_rows.push(row);
+        }
+        self.row_loss_eth[row] += loss_eth;
+    }
+}
+
+/// Growth clock of a path: time `t` in years, `e = e^{g t}` and `G(t)`.
+struct Clock {
+    g: f64,
+    t: f64,
+    e: f64,
+    big_g: f64,
+}
+
+impl Clock {
+    fn at(g: f64, t: f64) -> (f64, f64) {
+        let big_g = if g == 0.0 { t } else { (g * t).exp_m1() / g };
+        ((g * t).exp(), big_g)
+    }
+}
+
+/// Stream rates `sum_p c_{m,p} A~_p` and the discounted stake `sum_p A~_p`.
+fn refresh_rates(model: &Model, pools: &[f64], rates: &mut [f64]) -> f64 {
+    let n = pools.len();
+    for (m, rate) in rates.iter_mut().enumerate() {
+        let coef = &model.income_coef[m * n..(m + 1) * n];
+        *rate = coef.iter().zip(pools).map(|(c, a)| c * a).sum();
+    }
+    pools.iter().sum()
+}
+
+/// `true` when a slashing request is vetoed (probability `veto_prob`; no draw at 0).
+#[inline]
+fn vetoed(veto_prob: f64, rng: &mut PathRng) -> bool {
+    veto_prob > 0.0 && rng.random::<f64>() < veto_prob
+}
+
+/// Cuts a pool by `share × s` of its amount; returns the discounted loss.
+#[inline]
+fn cut(pools: &mut [f64], hit: Hit, s: f64) -> f64 {
+    let loss = hit.share * s * pools[hit.pool];
+    pools[hit.pool] -= loss;
+    loss
+}
+
+/// Scales every pool by `1 - s`; returns the discounted loss.
+#[inline]
+fn scale(pools: &mut [f64], s: f64) -> f64 {
+    pools
+        .iter_mut()
+        .map(|a| {
+            let loss = s * *a;
+            *a -= loss;
+            loss
+        })
+        .sum()
+}
+
+/// Simulates one path of `model` with `rng`, leaving the checkpoint values and the
+/// per-row slashing losses in `scratch` (`MODEL.md` §3–§5).
+pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch) -> PathOutcome {
+    let n_checkpoints = model.checkpoints_years.len();
+    let horizon = model.horizon_years;
+    let principal = model.principal_eth;
+
+    // Base APR, once per path.
+    let r_b = truncated_normal(model.base_apr_mean, model.base_apr_sd, rng);
+    let g = r_b * model.base_keep;
+
+    // Token log-prices at the checkpoints (GBM, exact at each checkpoint).
+    for (j, token) in model.tokens.iter().enumerate() {
+        let mut w = 0.0;
+        let mut t_prev = 0.0;
+        for (c, &t) in model.checkpoints_years.iter().enumerate() {
+            if token.volatility > 0.0 {
+                let z: f64 = StandardNormal.sample(rng);
+                w += (t - t_prev).sqrt() * z;
+            }
+            t_prev = t;
+            scratch.log_prices[j * n_checkpoints + c] =
+                token.ln_price0 + token.log_drift * t + token.volatility * w;
+        }
+    }
+
+    // Events of all sources superposed: count, then source and time of each.
+    scratch.events.clear();
+    if let Some(count) = &model.event_count {
+        let n = count.sample(rng) as usize;
+        let total = *model.cumulative_intensity.last().expect("sources exist");
+        for _ in 0..n {
+            let x = rng.random::<f64>() * total;
+            let source = model
+                .cumulative_intensity
+                .partition_point(|&c| c <= x)
+                .min(model.sources.len() - 1);
+            let t = rng.random::<f64>() * horizon;
+            scratch.events.push((t, source as u32));
+        }
+        scratch.events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    scratch.pools.copy_from_slice(&model.pools0);
+    scratch.plain.copy_from_slice(&model.plain0);
+    scratch.accrued.iter_mut().for_each(|a| *a = 0.0);
+    let mut stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
+    let mut clock = Clock {
+        g,
+        t: 0.0,
+        e: 1.0,
+        big_g: 0.0,
+    };
+    let mut base_income = 0.0;
+    let mut slashing_loss = 0.0;
+    let mut next_checkpoint = 0;
+
+    // Accrues income from the clock's time to `t` (closed form), and moves the clock.
+    let advance = |clock: &mut Clock, t: f64, stake: f64, scratch: &mut PathScratch, base: &mut f64| {
+        let (e, big_g) = Clock::at(clock.g, t);
+        *base += stake * (e - clock.e);
+        let dg = big_g - clock.big_g;
+        for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
+            *acc += rate * dg;
+        }
+        clock.t = t;
+        clock.e = e;
+        clock.big_g = big_g;
+    };
+    // Records `V(t)/P` at checkpoint `c` (clock at its time).
+    let checkpoint = |c: usize, clock: &Clock, stake: f64, scratch: &mut PathScratch| {
+        let mut value = stake * clock.e + scratch.accrued[0];
+        for j in 0..model.tokens.len() {
+            value += scratch.accrued[1 + j] * scratch.log_prices[j * n_checkpoints + c].exp();
+        }
+        scratch.checkpoint_values[c] = value / principal;
+    };
+
+    for e in 0..scratch.events.len() {
+        let (t, source) = scratch.events[e];
+        while next_checkpoint < n_checkpoints && model.checkpoints_years[next_checkpoint] <= t {
+            advance(
+                &mut clock,
+                model.checkpoints_years[next_checkpoint],
+                stake,
+                scratch,
+                &mut base_income,
+            );
+            checkpoint(next_checkpoint, &clock, stake, scratch);
+            next_checkpoint += 1;
+        }
+        advance(&mut clock, t, stake, scratch, &mut base_income);
+
+        // The event (MODEL.md §3): cut the pools it reaches, in discounted ETH.
+        let source = &model.sources[source as usize];
+        let pools = &mut scratch.pools;
+        let (loss, slashed) = match &source.kind {
+            SourceKind::OperatorAvs { avs, hit } => {
+                let avs = &model.avs[*avs];
+                if vetoed(avs.veto_prob, rng) {
+                    (0.0, false)
+                } else {
+                    (cut(pools, *hit, avs.slash_severity.sample(rng)), true)
+                }
+            }
+            SourceKind::AvsIncident { avs, hits } => {
+                let avs = &model.avs[*avs];
+                if vetoed(avs.veto_prob, rng) {
+                    (0.0, false)
+                } else {
+                    let s = avs.incident_severity.sample(rng);
+                    (hits.iter().map(|h| cut(pools, *h, s)).sum(), true)
+                }
+            }
+            SourceKind::OperatorFault { hits } => {
+                let mut loss = 0.0;
+                let mut slashed = false;
+                for (avs, hit) in hits {
+                    let avs = &model.avs[*avs];
+                    if !vetoed(avs.veto_prob, rng) {
+                        loss += cut(pools, *hit, avs.slash_severity.sample(rng));
+                        slashed = true;
+                    }
+                }
+                (loss, slashed)
+            }
+            SourceKind::Beacon { operator } => {
+                let s = model.beacon_severity.sample(rng);
+                scratch.plain[*operator] *= 1.0 - s;
+                let range = model.operator_pools[*operator].clone();
+                (scale(&mut pools[range], s), true)
+            }
+            SourceKind::Exploit => (scale(pools, model.exploit_severity.sample(rng)), true),
+        };
+        if slashed {
+            let loss_eth = loss * clock.e;
+            slashing_loss += loss_eth;
+            scratch.record(source.row, loss_eth);
+            stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
+        }
+    }
+    while next_checkpoint < n_checkpoints {
+        advance(
+            &mut clock,
+            model.checkpoints_years[next_checkpoint],
+            stake,
+            scratch,
+            &mut base_income,
+        );
+        checkpoint(next_checkpoint, &clock, stake, scratch);
+        next_checkpoint += 1;
+    }
+
+    // The horizon (MODEL.md §5): the clock stands at T after the last checkpoint.
+    let stake_eth = stake * clock.e;
+    let avs_fees = scratch.accrued[0];
+    let last = n_checkpoints - 1;
+    let tokens: f64 = (0..model.tokens.len())
+        .map(|j| scratch.accrued[1 + j] * scratch.log_prices[j * n_checkpoints + last].exp())
+        .sum();
+    let depeg_loss = match &model.depeg {
+        Some((prob, discount)) if rng.random::<f64>() < *prob => discount.sample(rng) * stake_eth,
+        _ => 0.0,
+    };
+    scratch.checkpoint_values[last] -= depeg_loss / principal;
+    let value = stake_eth - depeg_loss + avs_fees + tokens;
+    let plain_value: f64 = scratch.plain.iter().sum::<f64>() * clock.e;
+    PathOutcome {
+        net_return: value / principal - 1.0,
+        excess_return: (value - plain_value) / principal,
+        slashing_loss_eth: slashing_loss,
+        base_income_eth: base_income,
+        avs_fee_income_eth: avs_fees,
+        incentive_value_eth: tokens,
+        depeg_loss_eth: depeg_loss,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scenario;
+    use crate::sampling::batch_rng;
+
+    /// A one-operator native scenario; `extra` is appended to the file.
+    fn scenario(stake_mode: &str, base: &str, extra: &str) -> Scenario {
+        let text = format!(
+            r#"
+name = "t"
+[position]
+principal_eth = 200.0
+route = "native"
+horizon_days = 365
+stake_mode = "{stake_mode}"
+[base]
+{base}
+{extra}
+"#
+        );
+        Scenario::from_toml(&text).unwrap()
+    }
+
+    fn run_one(s: &Scenario, seed: u64) -> (PathOutcome, PathScratch) {
+        let model = Model::new(s);
+        let mut scratch = PathScratch::new(&model);
+        let mut rng = batch_rng(seed, 0);
+        let out = simulate_path(&model, &mut rng, &mut scratch);
+        (out, scratch)
+    }
+
+    /// ELIP-002's example (MODEL.md §2, §7): 200 with 20% to AVS_1, 25% to AVS_2, 20% to
+    /// EigenDA; AVS_1 slashes 50% → 180; then AVS_2 slashes 50% → 155 under `unique`.
+    #[test]
+    fn elip002_unique_stake_example() {
+        let avs = |name: &str, p: f64| {
+            format!(
+                "[[avs]]\nname = \"{name}\"\nslash_prob = {p}\nslash_severity = {{ dist = \"fixed\", value = 0.5 }}\n"
+            )
+        };
+        let one = format!(
+            "{}{}{}[[operator]]\nname = \"op\"\nweight = 1.0\nallocations = {{ AVS_1 = 0.2, AVS_2 = 0.25, EigenDA = 0.2 }}\n",
+            avs("AVS_1", 0.6),
+            avs("AVS_2", 0.0),
+            avs("EigenDA", 0.0)
+        );
+        let s = scenario("unique", "apr_mean = 0.0", &one);
+        let model = Model::new(&s);
+        // Find a seed whose path has exactly one AVS_1 event.
+        let mut found = false;
+        for seed in 0..200 {
+            let (out, scratch) = run_one(&s, seed);
+            let n = scratch.events.len();
+            if n == 1 {
+                assert!((out.slashing_loss_eth - 20.0).abs() < 1e-12);
+                assert!((out.net_return * 200.0 + 200.0 - 180.0).abs() < 1e-12);
+                // pools: AVS_1 20, AVS_2 50, EigenDA 40, remainder 70
+                let expect = [20.0, 50.0, 40.0, 70.0];
+                for (p, e) in scratch.pools.iter().zip(expect) {
+                    assert!((p - e).abs() < 1e-12, "{:?}", scratch.pools);
+                }
+                found = true;
+                break;
+            }
+        }
+        assert!(found);
+        // Pools in AVS order, then the remainder: 40, 50, 40, 70. AVS_1 slashes 50%:
+        // 180; then AVS_2 slashes 50%: 155.
+        assert_eq!(model.pools0, vec![40.0, 50.0, 40.0, 70.0]);
+        let mut pools = model.pools0.clone();
+        cut(&mut pools, Hit { pool: 0, share: 1.0 }, 0.5);
+        assert_eq!(pools.iter().sum::<f64>(), 180.0);
+        cut(&mut pools, Hit { pool: 1, share: 1.0 }, 0.5);
+        assert_eq!(pools.iter().sum::<f64>(), 155.0);
+        assert_eq!(pools, vec![20.0, 25.0, 40.0, 70.0]);
+    }
+
+    /// EigenLayer's dual-slashing example (MODEL.md §3): 32 ETH, a 75% AVS slash of the
+    /// fully allocated stake leaves 8, a beacon-chain slash of half leaves 4.
+    #[test]
+    fn dual_slashing_example() {
+        let mut pools = vec![32.0, 0.0];
+        cut(&mut pools, Hit { pool: 0, share: 1.0 }, 0.75);
+        assert_eq!(pools.iter().sum::<f64>(), 8.0);
+        let loss = scale(&mut pools, 0.5);
+        assert_eq!(pools.iter().sum::<f64>(), 4.0);
+        assert_eq!(loss, 4.0);
+        // Shared mode: a 0.5 slashable share slashed fully takes half the stake.
+        let mut shared = vec![32.0];
+        cut(&mut shared, Hit { pool: 0, share: 0.5 }, 1.0);
+        assert_eq!(shared[0], 16.0);
+    }
+
+    /// No risk, no spread: V = P e^{r (1 - phi_b) T} + fees exactly (MODEL.md §7).
+    #[test]
+    fn no_risk_growth_is_closed_form() {
+        let extra = r#"
+[[avs]]
+name = "A"
+fee_apr = 0.01
+[[operator]]
+name = "op"
+weight = 1.0
+commission = 0.1
+allocations = { A = 0.5 }
+"#;
+        let s = scenario("unique", "apr_mean = 0.03\nfee = 0.1", extra);
+        for seed in 0..5 {
+            let (out, scratch) = run_one(&s, seed);
+            let g: f64 = 0.03 * 0.9;
+            let stake = 200.0 * g.exp();
+            // fees: 0.9 * 0.01 * 100 * (e^g - 1)/g
+            let fees = 0.9 * 0.01 * 100.0 * g.exp_m1() / g;
+            let v = stake + fees;
+            assert!((out.net_return - (v / 200.0 - 1.0)).abs() < 1e-14);
+            assert!((out.base_income_eth - (stake - 200.0)).abs() < 1e-11);
+            assert!((out.avs_fee_income_eth - fees).abs() < 1e-12);
+            assert!((scratch.checkpoint_values.last().unwrap() - v / 200.0).abs() < 1e-14);
+            assert!((out.excess_return - fees / 200.0).abs() < 1e-14);
+        }
+    }
+}

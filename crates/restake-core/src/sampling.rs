@@ -1,0 +1,200 @@
+//! Which random draw each model quantity takes: the generator and its seeding, severities,
+//! the truncated-normal base APR.
+
+use rand::{Rng, RngExt, SeedableRng};
+use rand_distr::{Beta, Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::scenario::SeveritySpec;
+
+/// The engine's generator: Xoshiro256++ (Blackman and Vigna, "Scrambled linear
+/// pseudorandom number generators", 2021), portable and value-stable across platforms
+/// (crate `rand_xoshiro`).
+pub type PathRng = Xoshiro256PlusPlus;
+
+/// Golden-ratio increment of SplitMix64 (Steele, Lea and Flood 2014).
+const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Output `i` (0-based) of SplitMix64 started at `seed`: the generator's state after
+/// `i + 1` steps, put through its finaliser. Computable for any `i` in O(1).
+fn splitmix64_output(seed: u64, i: u64) -> u64 {
+    let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(SPLITMIX_GAMMA));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The generator of batch `batch` of a run with seed `seed`: its 256-bit Xoshiro256++
+/// state is outputs `4 batch .. 4 batch + 3` of SplitMix64 started at `seed` (the
+/// seeding Vigna recommends), little-endian. Depends on `(seed, batch)` only, so the
+/// result of a run does not depend on how batches are spread over threads.
+pub fn batch_rng(seed: u64, batch: u64) -> PathRng {
+    let mut state = [0u8; 32];
+    for (i, chunk) in state.chunks_exact_mut(8).enumerate() {
+        let word = splitmix64_output(seed, batch.wrapping_mul(4).wrapping_add(i as u64));
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    PathRng::from_seed(state)
+}
+
+/// A severity sampler on [0, 1], built from a checked [`SeveritySpec`].
+#[derive(Debug, Clone)]
+pub enum Severity {
+    /// Always this value; takes no draw.
+    Fixed(f64),
+    /// `min + width U`, `U` uniform on [0, 1): one draw.
+    Uniform {
+        /// Lower end.
+        min: f64,
+        /// `max - min`.
+        width: f64,
+    },
+    /// `min + width B`, `B ~ Beta(alpha, beta)` by rand_distr's algorithm (Cheng 1978).
+    Beta {
+        /// The unscaled beta distribution.
+        beta: Beta<f64>,
+        /// Lower end.
+        min: f64,
+        /// `max - min`.
+        width: f64,
+    },
+}
+
+impl Severity {
+    /// Builds the sampler of a checked spec (shapes > 0, ends within [0, 1]).
+    ///
+    /// # Panics
+    /// If the spec has a beta shape that is not > 0 or finite, which
+    /// [`crate::Scenario`]'s checks exclude.
+    pub fn new(spec: &SeveritySpec) -> Self {
+        match *spec {
+            SeveritySpec::Fixed { value } => Self::Fixed(value),
+            SeveritySpec::Uniform { min, max } => Self::Uniform {
+                min,
+                width: max - min,
+            },
+            SeveritySpec::Beta {
+                alpha,
+                beta,
+                min,
+                max,
+            } => {
+                let (lo, hi) = (min.unwrap_or(0.0), max.unwrap_or(1.0));
+                Self::Beta {
+                    beta: Beta::new(alpha, beta).expect("beta shapes checked by Scenario"),
+                    min: lo,
+                    width: hi - lo,
+                }
+            }
+        }
+    }
+
+    /// One severity in [0, 1].
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let s = match self {
+            Self::Fixed(v) => *v,
+            Self::Uniform { min, width } => min + width * rng.random::<f64>(),
+            Self::Beta { beta, min, width } => min + width * beta.sample(rng),
+        };
+        s.clamp(0.0, 1.0)
+    }
+}
+
+/// Base APR `r_b ~ Normal(mean, sd)` conditioned on `r_b >= 0`, by redrawing
+/// (`MODEL.md` §4). With `sd = 0` it is `mean` and takes no draw. `mean >= 0` (checked
+/// by the scenario) keeps the acceptance rate at 1/2 or more.
+#[inline]
+pub fn truncated_normal<R: Rng + ?Sized>(mean: f64, sd: f64, rng: &mut R) -> f64 {
+    if sd == 0.0 {
+        return mean;
+    }
+    loop {
+        let z: f64 = StandardNormal.sample(rng);
+        let r = mean + sd * z;
+        if r >= 0.0 {
+            return r;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_generators_differ_and_repeat() {
+        let a: u64 = batch_rng(7, 0).random();
+        let b: u64 = batch_rng(7, 1).random();
+        let c: u64 = batch_rng(8, 0).random();
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a, batch_rng(7, 0).random::<u64>());
+    }
+
+    #[test]
+    fn splitmix_matches_reference_output() {
+        // Reference: Vigna's splitmix64.c with x = 0 gives 0xE220A8397B1DCDAF first.
+        assert_eq!(splitmix64_output(0, 0), 0xE220_A839_7B1D_CDAF);
+    }
+
+    fn mean_and_se(xs: &[f64]) -> (f64, f64) {
+        let n = xs.len() as f64;
+        let m = xs.iter().sum::<f64>() / n;
+        let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+        (m, (v / n).sqrt())
+    }
+
+    #[test]
+    fn severity_samplers_have_their_means() {
+        let specs = [
+            SeveritySpec::Fixed { value: 0.3 },
+            SeveritySpec::Uniform { min: 0.1, max: 0.5 },
+            SeveritySpec::Beta {
+                alpha: 2.0,
+                beta: 8.0,
+                min: None,
+                max: None,
+            },
+            SeveritySpec::Beta {
+                alpha: 2.0,
+                beta: 3.0,
+                min: Some(0.2),
+                max: Some(0.6),
+            },
+        ];
+        let mut rng = batch_rng(1, 0);
+        for spec in &specs {
+            let s = Severity::new(spec);
+            let xs: Vec<f64> = (0..200_000).map(|_| s.sample(&mut rng)).collect();
+            let (m, se) = mean_and_se(&xs);
+            assert!(
+                (m - spec.mean()).abs() <= 5.0 * se + 1e-9,
+                "{spec:?}: mean {m} vs {} (se {se})",
+                spec.mean()
+            );
+            let (lo, hi) = match spec {
+                SeveritySpec::Fixed { value } => (*value, *value),
+                SeveritySpec::Uniform { min, max } => (*min, *max),
+                SeveritySpec::Beta { min, max, .. } => (min.unwrap_or(0.0), max.unwrap_or(1.0)),
+            };
+            assert!(xs.iter().all(|x| (lo..=hi).contains(x)), "{spec:?} support");
+        }
+    }
+
+    #[test]
+    fn truncated_normal_matches_its_mean() {
+        // Normal(0.01, 0.02) truncated at 0: mean = mu + sd phi(a) / (1 - Phi(a)), a = -mu/sd.
+        use statrs::distribution::{Continuous, ContinuousCDF, Normal};
+        let (mu, sd) = (0.01, 0.02);
+        let std = Normal::new(0.0, 1.0).unwrap();
+        let a = -mu / sd;
+        let exact = mu + sd * std.pdf(a) / (1.0 - std.cdf(a));
+        let mut rng = batch_rng(2, 0);
+        let xs: Vec<f64> = (0..200_000).map(|_| truncated_normal(mu, sd, &mut rng)).collect();
+        assert!(xs.iter().all(|x| *x >= 0.0));
+        let (m, se) = mean_and_se(&xs);
+        assert!((m - exact).abs() <= 5.0 * se, "mean {m} vs {exact} (se {se})");
+        assert_eq!(truncated_normal(0.03, 0.0, &mut rng), 0.03);
+    }
+}

@@ -1,0 +1,729 @@
+//! What a scenario file says, and the checks that turn it into a valid [`Scenario`].
+//!
+//! Parsing happens in two stages (`SCENARIO.md` is the contract for the names):
+//! [`ScenarioSpec`] mirrors the TOML file field for field (`deny_unknown_fields`), and
+//! [`Scenario::from_toml`] / [`Scenario::try_from`] check every value against the model's
+//! ranges (`MODEL.md` §2–§5). A `Scenario` can only be built through those checks, so
+//! the engine never sees an invalid value.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ScenarioError;
+
+/// Tolerance on the sum of operator weights (must be 1) and of `unique` allocations
+/// (must be at most 1): room for decimal fractions such as 0.1 + 0.2, nothing more.
+pub const SUM_TOLERANCE: f64 = 1e-9;
+
+/// Largest number of paths one run accepts: every path's outcome is kept in memory
+/// (about 200 bytes a path with monthly checkpoints), so 2e7 paths need about 4 GiB.
+pub const MAX_PATHS: u64 = 20_000_000;
+
+/// A whole scenario file, as written (`SCENARIO.md`). No value is checked yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Scenario name; also the default output folder `reports/<name>/`. Letters, digits,
+    /// `-`, `_` and `.` only.
+    pub name: String,
+    /// Free text shown in `run.json`.
+    #[serde(default)]
+    pub description: String,
+    /// The position: principal, route, horizon, stake mode.
+    pub position: PositionSpec,
+    /// Base staking rewards and beacon-chain slashing.
+    pub base: BaseSpec,
+    /// The LRT layer; required with `route = "liquid"`, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liquid: Option<LiquidSpec>,
+    /// Restaking-protocol or LRT contract exploit; absent means no exploit risk.
+    #[serde(default)]
+    pub protocol: ProtocolSpec,
+    /// Reward tokens priced in ETH (`[[token]]`).
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenSpec>,
+    /// Programmatic token incentives on the whole restaked stake (`[[incentive]]`).
+    #[serde(default, rename = "incentive")]
+    pub incentives: Vec<IncentiveSpec>,
+    /// Actively validated services (`[[avs]]`).
+    #[serde(default, rename = "avs")]
+    pub avs: Vec<AvsSpec>,
+    /// Operators the position is delegated to (`[[operator]]`); at least one.
+    #[serde(default, rename = "operator")]
+    pub operators: Vec<OperatorSpec>,
+    /// Extra report settings.
+    #[serde(default)]
+    pub report: ReportSpec,
+    /// Default path count, seed and checkpoint spacing (the CLI flags override them).
+    #[serde(default)]
+    pub simulation: SimulationSpec,
+}
+
+/// Route into restaking (`MODEL.md` §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// The holder restakes its own validators; no LRT layer.
+    Native,
+    /// The holder deposits into a liquid restaking protocol and holds its token.
+    Liquid,
+}
+
+/// How an operator's allocations slash (`MODEL.md` §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StakeMode {
+    /// Allocations are magnitudes of unique stake (sum at most 1); AVS `i` slashes only
+    /// its own pool.
+    #[default]
+    Unique,
+    /// The whole stake backs every AVS; AVS `i` slashes up to `a_{k,i} S_k`.
+    Shared,
+}
+
+/// How the holder leaves a liquid position at the horizon (`MODEL.md` §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitMode {
+    /// Redeem with the protocol at the exchange rate: no depeg.
+    #[default]
+    Redeem,
+    /// Sell the LRT on the market: a depeg discount with probability `depeg_prob`.
+    Market,
+}
+
+/// `[position]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionSpec {
+    /// Principal `P` in ETH, > 0.
+    pub principal_eth: f64,
+    /// `native` or `liquid`.
+    pub route: Route,
+    /// Horizon `T` in days (a year is 365 days), in (0, 36500].
+    pub horizon_days: f64,
+    /// `unique` (default) or `shared`.
+    #[serde(default)]
+    pub stake_mode: StakeMode,
+}
+
+/// `[base]`: base staking rewards and beacon-chain slashing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseSpec {
+    /// Mean of the per-path base APR `r_b` (fraction a year), in [0, 1).
+    pub apr_mean: f64,
+    /// Standard deviation of `r_b` before truncation at 0, in [0, 1).
+    #[serde(default)]
+    pub apr_sd: f64,
+    /// Fee `phi_b` on base rewards (LST/LRT fee), in [0, 1].
+    #[serde(default)]
+    pub fee: f64,
+    /// Annual probability `b_k` of a beacon-chain slashing of each operator's validators,
+    /// in [0, 1).
+    #[serde(default)]
+    pub slash_prob: f64,
+    /// Severity of a beacon-chain slashing, as a fraction of the operator's whole stake;
+    /// required when `slash_prob > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slash_severity: Option<SeveritySpec>,
+}
+
+/// `[liquid]`: the LRT layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidSpec {
+    /// LRT fee `phi_r` on restaking rewards (AVS fees and tokens), in [0, 1].
+    #[serde(default)]
+    pub reward_fee: f64,
+    /// `redeem` (default) or `market`.
+    #[serde(default)]
+    pub exit: ExitMode,
+    /// Probability `q_depeg` that a market exit meets a discount, in [0, 1].
+    #[serde(default)]
+    pub depeg_prob: f64,
+    /// Discount `d` on the stake when a depeg hits; required with `exit = "market"` and
+    /// `depeg_prob > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depeg_discount: Option<SeveritySpec>,
+}
+
+/// `[protocol]`: restaking-protocol or LRT contract exploit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolSpec {
+    /// Annual probability `e` of an exploit, in [0, 1).
+    #[serde(default)]
+    pub exploit_prob: f64,
+    /// Share of every stake lost in an exploit; required when `exploit_prob > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exploit_severity: Option<SeveritySpec>,
+}
+
+/// `[[token]]`: a reward token whose ETH price follows a GBM (`MODEL.md` §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// Token name, unique.
+    pub name: String,
+    /// Start price `X_j(0)` in ETH, > 0.
+    pub price_eth: f64,
+    /// Annual drift `mu_j` of the GBM, in [-10, 10].
+    #[serde(default)]
+    pub drift: f64,
+    /// Annual volatility `sigma_j` of the GBM, in [0, 10].
+    #[serde(default)]
+    pub volatility: f64,
+}
+
+/// `[[incentive]]`: programmatic incentives on the whole restaked stake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncentiveSpec {
+    /// A declared token's name.
+    pub token: String,
+    /// Gross incentive APR `g_j` on the stake, valued at the start price, in [0, 10].
+    pub apr: f64,
+}
+
+/// `[[avs]]`: an actively validated service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvsSpec {
+    /// AVS name, unique.
+    pub name: String,
+    /// Fee APR `f_i` paid in ETH on the stake allocated to it, in [0, 10].
+    #[serde(default)]
+    pub fee_apr: f64,
+    /// Token of its extra rewards, a declared token; required when `reward_apr > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_token: Option<String>,
+    /// APR `g_i` of its token rewards on the allocated stake, in [0, 10].
+    #[serde(default)]
+    pub reward_apr: f64,
+    /// Default annual probability `p_{k,i}` of an operator–AVS slashing, in [0, 1).
+    #[serde(default)]
+    pub slash_prob: f64,
+    /// Severity of its slashings, as a fraction of the slashable stake; required when
+    /// any operator–AVS probability or an operator fault can reach this AVS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slash_severity: Option<SeveritySpec>,
+    /// Annual probability `q_i` of an AVS-wide incident, in [0, 1).
+    #[serde(default)]
+    pub incident_prob: f64,
+    /// Severity of an incident, one draw shared by all operators; required when
+    /// `incident_prob > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_severity: Option<SeveritySpec>,
+    /// Probability `v_i` that a slashing request is vetoed, in [0, 1].
+    #[serde(default)]
+    pub veto_prob: f64,
+}
+
+/// `[[operator]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSpec {
+    /// Operator name, unique.
+    pub name: String,
+    /// Share `w_k` of the position, in [0, 1]; the weights sum to 1.
+    pub weight: f64,
+    /// Commission `c_k` on restaking rewards, in [0, 1] (EigenLayer's default is 0.10).
+    #[serde(default = "default_commission")]
+    pub commission: f64,
+    /// Annual probability `f_k` of an operator-wide fault, in [0, 1).
+    #[serde(default)]
+    pub fault_prob: f64,
+    /// AVS name → allocation `a_{k,i}` in [0, 1].
+    #[serde(default)]
+    pub allocations: BTreeMap<String, f64>,
+    /// AVS name → this operator's `p_{k,i}`, overriding the AVS's `slash_prob`; only for
+    /// AVSs the operator is allocated to.
+    #[serde(default)]
+    pub slash_probs: BTreeMap<String, f64>,
+}
+
+fn default_commission() -> f64 {
+    0.10
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// Loss levels `x` (fractions of principal, > 0) for the rows `prob_loss_gt_<x>`.
+    #[serde(default)]
+    pub loss_thresholds: Vec<f64>,
+}
+
+/// `[simulation]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSpec {
+    /// Number of paths, in [1, [`MAX_PATHS`]]; default 1,000,000.
+    #[serde(default = "default_paths")]
+    pub paths: u64,
+    /// Seed of the generator; default 42.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Spacing of the fan-chart checkpoints in days, > 0; default 30.
+    #[serde(default = "default_checkpoint_days")]
+    pub checkpoint_days: f64,
+}
+
+impl Default for SimulationSpec {
+    fn default() -> Self {
+        Self {
+            paths: default_paths(),
+            seed: default_seed(),
+            checkpoint_days: default_checkpoint_days(),
+        }
+    }
+}
+
+fn default_paths() -> u64 {
+    1_000_000
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_checkpoint_days() -> f64 {
+    30.0
+}
+
+/// A severity or discount distribution on [0, 1] (`MODEL.md` §3), tagged by `dist`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SeveritySpec {
+    /// Always `value`, in [0, 1].
+    Fixed {
+        /// The severity.
+        value: f64,
+    },
+    /// Uniform on `[min, max]`, `0 <= min <= max <= 1`.
+    Uniform {
+        /// Lower end.
+        min: f64,
+        /// Upper end.
+        max: f64,
+    },
+    /// `min + (max - min) B` with `B ~ Beta(alpha, beta)`, shapes > 0; `min` and `max`
+    /// default to 0 and 1.
+    Beta {
+        /// First shape `alpha` > 0.
+        alpha: f64,
+        /// Second shape `beta` > 0.
+        beta: f64,
+        /// Lower end of the scaled support, default 0.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        /// Upper end of the scaled support, default 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+    },
+}
+
+impl SeveritySpec {
+    /// Mean of the distribution, a fraction in [0, 1].
+    pub fn mean(&self) -> f64 {
+        match *self {
+            Self::Fixed { value } => value,
+            Self::Uniform { min, max } => 0.5 * (min + max),
+            Self::Beta {
+                alpha,
+                beta,
+                min,
+                max,
+            } => {
+                let (lo, hi) = (min.unwrap_or(0.0), max.unwrap_or(1.0));
+                lo + (hi - lo) * alpha / (alpha + beta)
+            }
+        }
+    }
+
+    fn check(&self, field: &str) -> Result<(), ScenarioError> {
+        let unit = |name: &str, x: f64| -> Result<(), ScenarioError> {
+            if x.is_finite() && (0.0..=1.0).contains(&x) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    format!("{field}.{name}"),
+                    format!("must be in [0, 1], got {x}"),
+                ))
+            }
+        };
+        match *self {
+            Self::Fixed { value } => unit("value", value),
+            Self::Uniform { min, max } => {
+                unit("min", min)?;
+                unit("max", max)?;
+                ordered(field, min, max)
+            }
+            Self::Beta {
+                alpha,
+                beta,
+                min,
+                max,
+            } => {
+                for (name, shape) in [("alpha", alpha), ("beta", beta)] {
+                    if !(shape.is_finite() && shape > 0.0) {
+                        return Err(invalid(
+                            format!("{field}.{name}"),
+                            format!("a beta shape must be > 0, got {shape}"),
+                        ));
+                    }
+                }
+                let (lo, hi) = (min.unwrap_or(0.0), max.unwrap_or(1.0));
+                unit("min", lo)?;
+                unit("max", hi)?;
+                ordered(field, lo, hi)
+            }
+        }
+    }
+}
+
+fn ordered(field: &str, min: f64, max: f64) -> Result<(), ScenarioError> {
+    if min <= max {
+        Ok(())
+    } else {
+        Err(invalid(
+            format!("{field}.min"),
+            format!("must not exceed max ({min} > {max})"),
+        ))
+    }
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A checked scenario: every value lies in its model range and every name it refers
+/// to is declared. Build it with [`Scenario::from_toml`] or `Scenario::try_from(spec)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    spec: ScenarioSpec,
+}
+
+impl Scenario {
+    /// Parses and checks a scenario file's text.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Parse`] for TOML syntax, unknown keys, missing keys or wrong
+    /// types (with line and column); [`ScenarioError::Invalid`] naming the field for a
+    /// value outside its range or an undeclared name.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            message: e.to_string(),
+        })?;
+        Self::try_from(spec)
+    }
+
+    /// The scenario as written, after the checks.
+    pub fn spec(&self) -> &ScenarioSpec {
+        &self.spec
+    }
+
+    /// Horizon `T` in years (`horizon_days / 365`).
+    pub fn horizon_years(&self) -> f64 {
+        self.spec.position.horizon_days / crate::DAYS_PER_YEAR
+    }
+}
+
+impl TryFrom<ScenarioSpec> for Scenario {
+    type Error = ScenarioError;
+
+    /// Checks every field of `spec` (see the field docs for the ranges).
+    ///
+    /// # Errors
+    /// [`ScenarioError::Invalid`] naming the first field found wrong.
+    fn try_from(spec: ScenarioSpec) -> Result<Self, ScenarioError> {
+        validate(&spec)?;
+        Ok(Self { spec })
+    }
+}
+
+fn in_range(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), ScenarioError> {
+    if x.is_finite() && x >= lo && x <= hi {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("must be in [{lo}, {hi}], got {x}")))
+    }
+}
+
+/// A Poisson source's annual probability: in [0, 1), since `p = 1` is an infinite
+/// intensity (`MODEL.md` §3).
+fn poisson_prob(field: &str, p: f64) -> Result<(), ScenarioError> {
+    if p.is_finite() && (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("an annual event probability must be in [0, 1), got {p}"),
+        ))
+    }
+}
+
+fn severity_if(
+    field: &str,
+    needed: bool,
+    severity: &Option<SeveritySpec>,
+    why: &str,
+) -> Result<(), ScenarioError> {
+    match severity {
+        Some(s) => s.check(field),
+        None if needed => Err(invalid(field, format!("is required when {why}"))),
+        None => Ok(()),
+    }
+}
+
+fn unique_names<'a>(
+    what: &str,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<BTreeSet<&'a str>, ScenarioError> {
+    let mut seen = BTreeSet::new();
+    for (i, name) in names.enumerate() {
+        if name.is_empty() {
+            return Err(invalid(format!("{what}[{i}].name"), "must not be empty"));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(invalid(
+                format!("{what}[{i}].name"),
+                format!("duplicate name {name:?}"),
+            ));
+        }
+    }
+    Ok(seen)
+}
+
+fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
+    if spec.name.is_empty()
+        || spec.name.starts_with('.')
+        || !spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            "name",
+            format!(
+                "must be letters, digits, '-', '_' or '.' (it names the output folder), got {:?}",
+                spec.name
+            ),
+        ));
+    }
+    let pos = &spec.position;
+    if !(pos.principal_eth.is_finite() && pos.principal_eth > 0.0) {
+        return Err(invalid(
+            "position.principal_eth",
+            format!("must be > 0, got {}", pos.principal_eth),
+        ));
+    }
+    if !(pos.horizon_days.is_finite() && pos.horizon_days > 0.0 && pos.horizon_days <= 36_500.0) {
+        return Err(invalid(
+            "position.horizon_days",
+            format!("must be in (0, 36500], got {}", pos.horizon_days),
+        ));
+    }
+
+    let base = &spec.base;
+    in_range("base.apr_mean", base.apr_mean, 0.0, 0.999)?;
+    in_range("base.apr_sd", base.apr_sd, 0.0, 0.999)?;
+    in_range("base.fee", base.fee, 0.0, 1.0)?;
+    poisson_prob("base.slash_prob", base.slash_prob)?;
+    severity_if(
+        "base.slash_severity",
+        base.slash_prob > 0.0,
+        &base.slash_severity,
+        "base.slash_prob > 0",
+    )?;
+
+    match (pos.route, &spec.liquid) {
+        (Route::Native, Some(_)) => {
+            return Err(invalid(
+                "liquid",
+                "a [liquid] table is only allowed with position.route = \"liquid\"",
+            ));
+        }
+        (Route::Liquid, None) => {
+            return Err(invalid(
+                "liquid",
+                "position.route = \"liquid\" needs a [liquid] table",
+            ));
+        }
+        (_, Some(liquid)) => {
+            in_range("liquid.reward_fee", liquid.reward_fee, 0.0, 1.0)?;
+            in_range("liquid.depeg_prob", liquid.depeg_prob, 0.0, 1.0)?;
+            severity_if(
+                "liquid.depeg_discount",
+                liquid.exit == ExitMode::Market && liquid.depeg_prob > 0.0,
+                &liquid.depeg_discount,
+                "liquid.exit = \"market\" and liquid.depeg_prob > 0",
+            )?;
+        }
+        (Route::Native, None) => {}
+    }
+
+    poisson_prob("protocol.exploit_prob", spec.protocol.exploit_prob)?;
+    severity_if(
+        "protocol.exploit_severity",
+        spec.protocol.exploit_prob > 0.0,
+        &spec.protocol.exploit_severity,
+        "protocol.exploit_prob > 0",
+    )?;
+
+    let tokens = unique_names("token", spec.tokens.iter().map(|t| &t.name))?;
+    for t in &spec.tokens {
+        let f = format!("token[{}]", t.name);
+        if !(t.price_eth.is_finite() && t.price_eth > 0.0) {
+            return Err(invalid(
+                format!("{f}.price_eth"),
+                format!("must be > 0, got {}", t.price_eth),
+            ));
+        }
+        in_range(&format!("{f}.drift"), t.drift, -10.0, 10.0)?;
+        in_range(&format!("{f}.volatility"), t.volatility, 0.0, 10.0)?;
+    }
+    for (i, inc) in spec.incentives.iter().enumerate() {
+        if !tokens.contains(inc.token.as_str()) {
+            return Err(invalid(
+                format!("incentive[{i}].token"),
+                format!("token {:?} is not declared in a [[token]] table", inc.token),
+            ));
+        }
+        in_range(&format!("incentive[{i}].apr"), inc.apr, 0.0, 10.0)?;
+    }
+
+    let avs_names = unique_names("avs", spec.avs.iter().map(|a| &a.name))?;
+    for a in &spec.avs {
+        let f = format!("avs[{}]", a.name);
+        in_range(&format!("{f}.fee_apr"), a.fee_apr, 0.0, 10.0)?;
+        in_range(&format!("{f}.reward_apr"), a.reward_apr, 0.0, 10.0)?;
+        match &a.reward_token {
+            Some(tok) if !tokens.contains(tok.as_str()) => {
+                return Err(invalid(
+                    format!("{f}.reward_token"),
+                    format!("token {tok:?} is not declared in a [[token]] table"),
+                ));
+            }
+            None if a.reward_apr > 0.0 => {
+                return Err(invalid(
+                    format!("{f}.reward_token"),
+                    "is required when reward_apr > 0",
+                ));
+            }
+            _ => {}
+        }
+        poisson_prob(&format!("{f}.slash_prob"), a.slash_prob)?;
+        poisson_prob(&format!("{f}.incident_prob"), a.incident_prob)?;
+        in_range(&format!("{f}.veto_prob"), a.veto_prob, 0.0, 1.0)?;
+        let reachable = a.slash_prob > 0.0
+            || spec.operators.iter().any(|o| {
+                o.allocations.contains_key(&a.name)
+                    && (o.fault_prob > 0.0 || o.slash_probs.get(&a.name).is_some_and(|p| *p > 0.0))
+            });
+        severity_if(
+            &format!("{f}.slash_severity"),
+            reachable,
+            &a.slash_severity,
+            "a slashing or an operator fault can reach this AVS",
+        )?;
+        severity_if(
+            &format!("{f}.incident_severity"),
+            a.incident_prob > 0.0,
+            &a.incident_severity,
+            "incident_prob > 0",
+        )?;
+    }
+
+    if spec.operators.is_empty() {
+        return Err(invalid("operator", "at least one [[operator]] is required"));
+    }
+    unique_names("operator", spec.operators.iter().map(|o| &o.name))?;
+    let mut weight_sum = 0.0;
+    for o in &spec.operators {
+        let f = format!("operator[{}]", o.name);
+        in_range(&format!("{f}.weight"), o.weight, 0.0, 1.0)?;
+        weight_sum += o.weight;
+        in_range(&format!("{f}.commission"), o.commission, 0.0, 1.0)?;
+        poisson_prob(&format!("{f}.fault_prob"), o.fault_prob)?;
+        let mut alloc_sum = 0.0;
+        for (avs, a) in &o.allocations {
+            let fa = format!("{f}.allocations.{avs}");
+            if !avs_names.contains(avs.as_str()) {
+                return Err(invalid(
+                    fa,
+                    format!("AVS {avs:?} is not declared in an [[avs]] table"),
+                ));
+            }
+            in_range(&fa, *a, 0.0, 1.0)?;
+            alloc_sum += a;
+        }
+        if pos.stake_mode == StakeMode::Unique && alloc_sum > 1.0 + SUM_TOLERANCE {
+            return Err(invalid(
+                format!("{f}.allocations"),
+                format!(
+                    "under stake_mode = \"unique\" the allocations are magnitudes of one stake and must sum to at most 1, got {alloc_sum}"
+                ),
+            ));
+        }
+        for (avs, p) in &o.slash_probs {
+            let fp = format!("{f}.slash_probs.{avs}");
+            if !o.allocations.contains_key(avs) {
+                return Err(invalid(
+                    fp,
+                    format!("operator has no allocation to AVS {avs:?}"),
+                ));
+            }
+            poisson_prob(&fp, *p)?;
+        }
+    }
+    if (weight_sum - 1.0).abs() > SUM_TOLERANCE {
+        return Err(invalid(
+            "operator.weight",
+            format!("operator weights must sum to 1, got {weight_sum}"),
+        ));
+    }
+
+    for (i, x) in spec.report.loss_thresholds.iter().enumerate() {
+        if !(x.is_finite() && *x > 0.0) {
+            return Err(invalid(
+                format!("report.loss_thresholds[{i}]"),
+                format!("must be > 0, got {x}"),
+            ));
+        }
+    }
+    let sim = &spec.simulation;
+    check_paths("simulation.paths", sim.paths)?;
+    if !(sim.checkpoint_days.is_finite() && sim.checkpoint_days > 0.0) {
+        return Err(invalid(
+            "simulation.checkpoint_days",
+            format!("must be > 0, got {}", sim.checkpoint_days),
+        ));
+    }
+    if pos.horizon_days / sim.checkpoint_days > 10_000.0 {
+        return Err(invalid(
+            "simulation.checkpoint_days",
+            "gives more than 10,000 checkpoints over the horizon",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a path count: in [1, [`MAX_PATHS`]].
+///
+/// # Errors
+/// [`ScenarioError::Invalid`] naming `field`.
+pub fn check_paths(field: &str, paths: u64) -> Result<(), ScenarioError> {
+    if (1..=MAX_PATHS).contains(&paths) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be in [1, {MAX_PATHS}], got {paths}"),
+        ))
+    }
+}

@@ -1,0 +1,634 @@
+//! What the paths say (`MODEL.md` §6): moments, quantiles, VaR and expected shortfall with
+//! their intervals, probabilities, distributions, the fan chart and the Euler allocation
+//! of the loss to its sources.
+//!
+//! Levels are held in units of 1/10,000 (`myriad`), so that `n (1 - alpha)` and `n q` are
+//! exact integers over 10,000 and no rounding decides which path is in a tail.
+
+use rayon::prelude::*;
+use statrs::distribution::{Binomial, DiscreteCDF};
+
+use crate::engine::PathSet;
+use crate::model::{ContributionRow, Model};
+
+/// Two-sided 95% standard normal quantile, `Phi^{-1}(0.975)`.
+pub const Z_95: f64 = 1.959_963_984_540_054;
+
+/// Confidence level of every interval.
+pub const INTERVAL_LEVEL: f64 = 0.95;
+
+/// Equal-width bins of `loss_distribution.csv` and `return_distribution.csv` (beside the
+/// atom at 0 of the loss).
+pub const HISTOGRAM_BINS: usize = 100;
+
+/// Tail levels of VaR and ES, in 1/10,000: 0.95, 0.975 (Basel FRTB), 0.99, 0.999.
+pub const TAIL_LEVELS: [u32; 4] = [9500, 9750, 9900, 9990];
+
+/// Probability levels of `quantiles.csv`, in 1/10,000 (`MODEL.md` §6).
+pub const QUANTILE_LEVELS: [u32; 13] = [
+    10, 50, 100, 250, 500, 1000, 2500, 5000, 7500, 9000, 9500, 9900, 9990,
+];
+
+/// Fan-chart levels `p01 .. p99`, in 1/10,000.
+pub const FAN_LEVELS: [u32; 7] = [100, 500, 2500, 5000, 7500, 9500, 9900];
+
+/// Name suffix of a tail level: `95`, `975`, `99`, `999`.
+pub fn level_label(myriad: u32) -> String {
+    let s = format!("{}", f64::from(myriad) / 100.0);
+    s.replace('.', "")
+}
+
+/// An estimate with its Monte Carlo standard error and 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error.
+    pub std_error: f64,
+    /// Lower end of the 95% interval.
+    pub ci_low: f64,
+    /// Upper end of the 95% interval.
+    pub ci_high: f64,
+}
+
+impl Estimate {
+    /// `value ± 1.96 se`.
+    pub fn normal(value: f64, std_error: f64) -> Self {
+        Self {
+            value,
+            std_error,
+            ci_low: value - Z_95 * std_error,
+            ci_high: value + Z_95 * std_error,
+        }
+    }
+
+    /// A proportion `k / n` with the Wilson score interval (Wilson 1927) and standard
+    /// error `sqrt(p (1 - p) / n)`.
+    pub fn proportion(k: u64, n: u64) -> Self {
+        let nf = n as f64;
+        let p = k as f64 / nf;
+        let z2 = Z_95 * Z_95;
+        let denom = 1.0 + z2 / nf;
+        let center = (p + z2 / (2.0 * nf)) / denom;
+        let half = Z_95 * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denom;
+        Self {
+            value: p,
+            std_error: (p * (1.0 - p) / nf).sqrt(),
+            ci_low: if k == 0 { 0.0 } else { (center - half).max(0.0) },
+            ci_high: if k == n { 1.0 } else { (center + half).min(1.0) },
+        }
+    }
+}
+
+/// Unit of a summary metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A fraction of principal (returns, VaR, ES).
+    Fraction,
+    /// A probability.
+    Probability,
+    /// ETH.
+    Eth,
+}
+
+impl Unit {
+    /// The `unit` column's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fraction => "fraction",
+            Self::Probability => "probability",
+            Self::Eth => "eth",
+        }
+    }
+}
+
+/// A row of `summary.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Metric name (`SCENARIO.md`).
+    pub name: String,
+    /// Value, standard error and interval.
+    pub estimate: Estimate,
+    /// Unit.
+    pub unit: Unit,
+}
+
+/// A row of `quantiles.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantileRow {
+    /// Probability level `q`.
+    pub probability: f64,
+    /// The `q`-quantile of the net return (smallest `x` with `F(x) >= q`).
+    pub net_return: f64,
+    /// Lower end of its distribution-free 95% interval.
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+}
+
+/// A histogram bin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bin {
+    /// Lower edge.
+    pub lower: f64,
+    /// Upper edge.
+    pub upper: f64,
+    /// Paths in the bin.
+    pub paths: u64,
+}
+
+/// A histogram over all paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Bins in increasing order.
+    pub bins: Vec<Bin>,
+    /// Total paths.
+    pub total: u64,
+}
+
+/// A row of `contributions.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// Source and kind.
+    pub row: ContributionRow,
+    /// Share of paths on which the source slashed at least once (vetoed requests not
+    /// counted); for `depeg`, the share with a depeg; for `income`, 1 where any accrued.
+    pub event_probability: f64,
+    /// Mean of the source's loss over all paths, ETH (negative for income).
+    pub expected_loss_eth: f64,
+    /// Euler allocation of `ES × P` at each of [`TAIL_LEVELS`], ETH.
+    pub es_contribution_eth: [f64; 4],
+}
+
+/// A row of `fan_chart.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FanRow {
+    /// Day of the checkpoint.
+    pub day: f64,
+    /// Quantiles of `V(t)/P` at [`FAN_LEVELS`].
+    pub values: [f64; 7],
+}
+
+/// Every statistic of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Results {
+    /// Paths simulated.
+    pub paths: u64,
+    /// `summary.csv`.
+    pub summary: Vec<Metric>,
+    /// `quantiles.csv`.
+    pub quantiles: Vec<QuantileRow>,
+    /// `loss_distribution.csv`: the slashing loss as a fraction of principal.
+    pub loss_distribution: Histogram,
+    /// `return_distribution.csv`: the net return.
+    pub return_distribution: Histogram,
+    /// `contributions.csv`.
+    pub contributions: Vec<Contribution>,
+    /// `fan_chart.csv`.
+    pub fan_chart: Vec<FanRow>,
+}
+
+impl Results {
+    /// The summary metric called `name`.
+    pub fn metric(&self, name: &str) -> Option<&Estimate> {
+        self.summary
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| &m.estimate)
+    }
+}
+
+/// 1-based rank of the `q`-quantile among `n` sorted values: `ceil(n q)`, at least 1.
+fn quantile_rank(n: usize, myriad: u32) -> usize {
+    (n * myriad as usize).div_ceil(10_000).max(1)
+}
+
+/// Distribution-free 95% interval for the `q`-quantile (David and Nagaraja, *Order
+/// Statistics*, §7.1): 1-based ranks `(r, s)` with `r` the 2.5% and `s - 1` the 97.5%
+/// quantile of `Binomial(n, q)`, so that `P(X_(r) <= xi_q <= X_(s)) >= 0.95`, clamped to
+/// `[1, n]`.
+pub fn order_statistic_ranks(n: usize, q: f64) -> (usize, usize) {
+    let b = Binomial::new(q, n as u64).expect("q in (0, 1)");
+    let r = b.inverse_cdf(0.025) as usize;
+    let s = b.inverse_cdf(0.975) as usize + 1;
+    (r.clamp(1, n), s.clamp(1, n))
+}
+
+/// Mean, standard deviation and their standard errors of `xs` (two passes, in order).
+fn moments(xs: impl Iterator<Item = f64> + Clone, n: usize) -> (Estimate, Estimate) {
+    let nf = n as f64;
+    let mean = xs.clone().sum::<f64>() / nf;
+    let (m2, m4) = xs.fold((0.0, 0.0), |(m2, m4), x| {
+        let d2 = (x - mean) * (x - mean);
+        (m2 + d2, m4 + d2 * d2)
+    });
+    let var = if n > 1 { m2 / (nf - 1.0) } else { 0.0 };
+    let sd = var.sqrt();
+    // se of the sd by the delta method: Var(s^2) ~ (mu4 - sigma^4) / n, se(s) = se(s^2) / 2s.
+    let mu4 = m4 / nf;
+    let sd_se = if sd > 0.0 {
+        ((mu4 - var * var).max(0.0) / nf).sqrt() / (2.0 * sd)
+    } else {
+        0.0
+    };
+    (
+        Estimate::normal(mean, sd / nf.sqrt()),
+        Estimate::normal(sd, sd_se),
+    )
+}
+
+/// Equal-width histogram of `xs` over `[lo, hi]`; a value is counted in bin
+/// `floor((x - lo) / w)`, the maximum in the last bin.
+fn equal_bins(xs: impl Iterator<Item = f64>, lo: f64, hi: f64) -> Vec<Bin> {
+    let width = (hi - lo) / HISTOGRAM_BINS as f64;
+    let mut bins: Vec<Bin> = (0..HISTOGRAM_BINS)
+        .map(|i| Bin {
+            lower: lo + width * i as f64,
+            upper: if i + 1 == HISTOGRAM_BINS {
+                hi
+            } else {
+                lo + width * (i + 1) as f64
+            },
+            paths: 0,
+        })
+        .collect();
+    for x in xs {
+        let i = (((x - lo) / width) as usize).min(HISTOGRAM_BINS - 1);
+        bins[i].paths += 1;
+    }
+    bins
+}
+
+/// Empirical VaR and ES at one level, with what the Euler allocation needs.
+struct Tail {
+    var: Estimate,
+    es: Estimate,
+    /// Paths fully in the tail: the first `count_gt` of the descending order.
+    count_gt: usize,
+    /// Paths tied at the boundary value: the next `count_eq`.
+    count_eq: usize,
+    /// Weight of each tied path (their weights sum to `m - count_gt`).
+    tied_weight: f64,
+    /// `m = n (1 - alpha)`.
+    m: f64,
+}
+
+/// VaR and ES of the loss at `myriad / 10,000` from `losses` sorted ascending
+/// (`MODEL.md` §6).
+///
+/// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
+/// value weighted by its fraction; paths tied at the boundary share that weight equally.
+/// Its standard error is the asymptotic one of Manistre and Hancock (2005, *North
+/// American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES - VaR)^2]
+/// / (n (1 - alpha))`, and its interval `ES ± 1.96 se`.
+fn tail(sorted: &[f64], myriad: u32) -> Tail {
+    let n = sorted.len();
+    let alpha = f64::from(myriad) / 10_000.0;
+    let m_num = n * (10_000 - myriad as usize);
+    let m = m_num as f64 / 10_000.0;
+    let c = m_num.div_ceil(10_000).max(1); // worst ceil(m) positions reach the boundary
+    let desc = |i: usize| sorted[n - 1 - i];
+    let v = desc(c - 1);
+    let count_le = sorted.partition_point(|&x| x <= v);
+    let count_lt = sorted.partition_point(|&x| x < v);
+    let count_gt = n - count_le;
+    let count_eq = count_le - count_lt;
+    let tied_total = m - count_gt as f64;
+    let sum_gt: f64 = (0..count_gt).map(desc).sum();
+    let es = (sum_gt + tied_total * v) / m;
+    let tail_var = ((0..count_gt).map(|i| (desc(i) - es).powi(2)).sum::<f64>()
+        + tied_total * (v - es).powi(2))
+        / m;
+
+    let k = quantile_rank(n, myriad);
+    let var_value = sorted[k - 1];
+    let (r, s) = order_statistic_ranks(n, alpha);
+    let (var_lo, var_hi) = (sorted[r - 1], sorted[s - 1]);
+    let es_se = ((tail_var + alpha * (es - var_value).powi(2)) / m).sqrt();
+    Tail {
+        var: Estimate {
+            value: var_value,
+            std_error: (var_hi - var_lo) / (2.0 * Z_95),
+            ci_low: var_lo,
+            ci_high: var_hi,
+        },
+        es: Estimate::normal(es, es_se),
+        count_gt,
+        count_eq,
+        tied_weight: tied_total / count_eq as f64,
+        m,
+    }
+}
+
+/// The `myriad / 10,000` quantiles of `xs` (consumed: reordered in place), by successive
+/// selection; `levels` ascending.
+fn select_quantiles(xs: &mut [f64], levels: &[u32]) -> Vec<f64> {
+    let n = xs.len();
+    let mut from = 0;
+    levels
+        .iter()
+        .map(|&q| {
+            let k = quantile_rank(n, q) - 1;
+            let (_, x, _) = xs[from..].select_nth_unstable_by(k - from, f64::total_cmp);
+            let x = *x;
+            from = k;
+            x
+        })
+        .collect()
+}
+
+/// Computes every statistic of `MODEL.md` §6 from the paths of a run.
+///
+/// `loss_thresholds` are the `[report]` levels `x` of `P(L > x)`.
+///
+/// # Panics
+/// If `paths` is empty.
+pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Results {
+    let outcomes = &paths.outcomes;
+    let n = outcomes.len();
+    assert!(n > 0, "a run has at least one path");
+    let nu = n as u64;
+    let principal = model.principal_eth;
+    let mut summary = Vec::new();
+    let mut push = |name: &str, estimate: Estimate, unit: Unit| {
+        summary.push(Metric {
+            name: name.to_string(),
+            estimate,
+            unit,
+        })
+    };
+
+    let (mean_r, sd_r) = moments(outcomes.iter().map(|o| o.net_return), n);
+    let (mean_x, sd_x) = moments(outcomes.iter().map(|o| o.excess_return), n);
+    push("mean_net_return", mean_r, Unit::Fraction);
+    push("sd_net_return", sd_r, Unit::Fraction);
+    push("mean_excess_return", mean_x, Unit::Fraction);
+    push("sd_excess_return", sd_x, Unit::Fraction);
+    let count = |f: &dyn Fn(&crate::PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+    push(
+        "prob_loss",
+        Estimate::proportion(count(&|o| o.net_return < 0.0), nu),
+        Unit::Probability,
+    );
+    push(
+        "prob_underperform",
+        Estimate::proportion(count(&|o| o.excess_return < 0.0), nu),
+        Unit::Probability,
+    );
+
+    // Losses sorted ascending, with their path index (ties broken by index).
+    let mut order: Vec<(f64, u32)> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (-o.net_return, i as u32))
+        .collect();
+    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let sorted: Vec<f64> = order.iter().map(|p| p.0).collect();
+    let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&sorted, l)).collect();
+    for (l, t) in TAIL_LEVELS.iter().zip(&tails) {
+        push(&format!("var_{}", level_label(*l)), t.var, Unit::Fraction);
+    }
+    for (l, t) in TAIL_LEVELS.iter().zip(&tails) {
+        push(&format!("es_{}", level_label(*l)), t.es, Unit::Fraction);
+    }
+
+    let eth_mean = |f: fn(&crate::PathOutcome) -> f64| moments(outcomes.iter().map(f), n).0;
+    push(
+        "expected_slashing_loss_eth",
+        eth_mean(|o| o.slashing_loss_eth),
+        Unit::Eth,
+    );
+    push("mean_base_income_eth", eth_mean(|o| o.base_income_eth), Unit::Eth);
+    push(
+        "mean_avs_fee_income_eth",
+        eth_mean(|o| o.avs_fee_income_eth),
+        Unit::Eth,
+    );
+    push(
+        "mean_incentive_value_eth",
+        eth_mean(|o| o.incentive_value_eth),
+        Unit::Eth,
+    );
+    push("mean_depeg_loss_eth", eth_mean(|o| o.depeg_loss_eth), Unit::Eth);
+    push(
+        "prob_slashing_loss",
+        Estimate::proportion(count(&|o| o.slashing_loss_eth > 0.0), nu),
+        Unit::Probability,
+    );
+    for x in loss_thresholds {
+        push(
+            &format!("prob_loss_gt_{x}"),
+            Estimate::proportion(count(&|o| -o.net_return > *x), nu),
+            Unit::Probability,
+        );
+    }
+
+    // Quantiles of R = -L: the q-quantile of R is minus the loss at descending rank.
+    let quantiles = QUANTILE_LEVELS
+        .iter()
+        .map(|&q| {
+            let qf = f64::from(q) / 10_000.0;
+            let k = quantile_rank(n, q);
+            let (r, s) = order_statistic_ranks(n, qf);
+            let r_at = |rank: usize| -sorted[n - rank];
+            QuantileRow {
+                probability: qf,
+                net_return: r_at(k),
+                ci_low: r_at(r),
+                ci_high: r_at(s),
+            }
+        })
+        .collect();
+
+    // Distributions.
+    let slash_frac = || outcomes.iter().map(|o| o.slashing_loss_eth / principal);
+    let zero_paths = slash_frac().filter(|x| *x <= 0.0).count() as u64;
+    let max_loss = slash_frac().fold(0.0, f64::max);
+    let upper = if max_loss > 0.0 { max_loss } else { 0.01 };
+    let mut loss_bins = vec![Bin {
+        lower: 0.0,
+        upper: 0.0,
+        paths: zero_paths,
+    }];
+    loss_bins.extend(equal_bins(slash_frac().filter(|x| *x > 0.0), 0.0, upper));
+    let (r_lo, r_hi) = (-sorted[n - 1], -sorted[0]);
+    let r_hi = if r_hi > r_lo { r_hi } else { r_lo + 1e-9 };
+    let return_distribution = Histogram {
+        bins: equal_bins(outcomes.iter().map(|o| o.net_return), r_lo, r_hi),
+        total: nu,
+    };
+
+    let contributions = contributions(model, paths, &order, &tails);
+
+    let fan_chart = model
+        .checkpoints_days
+        .par_iter()
+        .enumerate()
+        .map(|(c, &day)| {
+            let mut column: Vec<f64> = paths
+                .checkpoint_values
+                .chunks_exact(paths.checkpoints)
+                .map(|v| v[c])
+                .collect();
+            let q = select_quantiles(&mut column, &FAN_LEVELS);
+            FanRow {
+                day,
+                values: q.try_into().expect("seven levels"),
+            }
+        })
+        .collect();
+
+    Results {
+        paths: nu,
+        summary,
+        quantiles,
+        loss_distribution: Histogram {
+            bins: loss_bins,
+            total: nu,
+        },
+        return_distribution,
+        contributions,
+        fan_chart,
+    }
+}
+
+/// Expected loss and Euler ES allocation per contribution row (`MODEL.md` §6): the mean
+/// of each row's loss over the same weighted worst paths that define ES, so that the
+/// rows add up to `ES × P` (the accounting identity of §5).
+fn contributions(
+    model: &Model,
+    paths: &PathSet,
+    order: &[(f64, u32)],
+    tails: &[Tail],
+) -> Vec<Contribution> {
+    let outcomes = &paths.outcomes;
+    let n = outcomes.len();
+    let rows = model.rows.len();
+    // CSR index of the row losses by path.
+    let mut start = vec![0usize; n + 1];
+    for e in &paths.row_losses {
+        start[e.path as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    // Adds path `p`'s loss per row, times `w`, into `acc`.
+    let add_path = |acc: &mut [f64], p: usize, w: f64| {
+        for e in &paths.row_losses[start[p]..start[p + 1]] {
+            acc[e.row as usize] += w * e.loss_eth;
+        }
+        let o = &outcomes[p];
+        acc[model.depeg_row] += w * o.depeg_loss_eth;
+        acc[model.income_row + Model::ROW_BASE_INCOME] -= w * o.base_income_eth;
+        acc[model.income_row + Model::ROW_AVS_FEES] -= w * o.avs_fee_income_eth;
+        acc[model.income_row + Model::ROW_TOKENS] -= w * o.incentive_value_eth;
+    };
+
+    let mut expected = vec![0.0; rows];
+    let mut events = vec![0u64; rows];
+    for p in 0..n {
+        add_path(&mut expected, p, 1.0);
+    }
+    for e in &paths.row_losses {
+        events[e.row as usize] += 1;
+    }
+    events[model.depeg_row] = outcomes.iter().filter(|o| o.depeg_loss_eth > 0.0).count() as u64;
+    let income_events = [
+        outcomes.iter().filter(|o| o.base_income_eth != 0.0).count(),
+        outcomes.iter().filter(|o| o.avs_fee_income_eth != 0.0).count(),
+        outcomes.iter().filter(|o| o.incentive_value_eth != 0.0).count(),
+    ];
+    for (j, k) in income_events.iter().enumerate() {
+        events[model.income_row + j] = *k as u64;
+    }
+
+    let es_rows: Vec<Vec<f64>> = tails
+        .iter()
+        .map(|t| {
+            let mut acc = vec![0.0; rows];
+            for &(_, p) in order.iter().rev().take(t.count_gt) {
+                add_path(&mut acc, p as usize, 1.0);
+            }
+            for &(_, p) in order.iter().rev().skip(t.count_gt).take(t.count_eq) {
+                add_path(&mut acc, p as usize, t.tied_weight);
+            }
+            acc.iter().map(|x| x / t.m).collect()
+        })
+        .collect();
+
+    model
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(r, row)| Contribution {
+            row: row.clone(),
+            event_probability: events[r] as f64 / n as f64,
+            expected_loss_eth: expected[r] / n as f64,
+            es_contribution_eth: [es_rows[0][r], es_rows[1][r], es_rows[2][r], es_rows[3][r]],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_labels() {
+        let labels: Vec<String> = TAIL_LEVELS.iter().map(|l| level_label(*l)).collect();
+        assert_eq!(labels, ["95", "975", "99", "999"]);
+    }
+
+    #[test]
+    fn tail_mean_weights_the_boundary_path() {
+        // n = 10, alpha = 0.95: m = 0.5, the worst value weighted 1/2 → ES = worst value.
+        let xs: Vec<f64> = (1..=10).map(f64::from).collect();
+        let t = tail(&xs, 9500);
+        assert_eq!(t.es.value, 10.0);
+        assert_eq!(t.var.value, 10.0); // ceil(9.5) = 10th smallest
+        // alpha = 0.75 on n = 10: m = 2.5 → (10 + 9 + 0.5 × 8) / 2.5 = 9.2
+        let t = tail(&xs, 7500);
+        assert!((t.es.value - 9.2).abs() < 1e-12);
+        assert_eq!(t.var.value, 8.0);
+    }
+
+    #[test]
+    fn ties_at_the_boundary_share_the_weight() {
+        // 0,0,...,0 (8 zeros), 5, 5: alpha = 0.85, m = 1.5 → (5 + 0.5 × 5) / 1.5 = 5.
+        let mut xs = vec![0.0; 8];
+        xs.extend([5.0, 5.0]);
+        let t = tail(&xs, 8500);
+        assert_eq!(t.count_gt, 0);
+        assert_eq!(t.count_eq, 2);
+        assert!((t.tied_weight - 0.75).abs() < 1e-15);
+        assert!((t.es.value - 5.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn wilson_interval_contains_the_estimate() {
+        let e = Estimate::proportion(0, 100);
+        assert_eq!(e.value, 0.0);
+        assert_eq!(e.ci_low, 0.0);
+        assert!(e.ci_high > 0.03 && e.ci_high < 0.04); // Wilson upper for 0/100: 0.037
+        let e = Estimate::proportion(50, 100);
+        assert!((e.ci_low - 0.4038).abs() < 1e-3 && (e.ci_high - 0.5962).abs() < 1e-3);
+    }
+
+    #[test]
+    fn order_statistic_interval_covers_the_median_rank() {
+        let (r, s) = order_statistic_ranks(1000, 0.5);
+        // Binomial(1000, 0.5): 2.5% and 97.5% quantiles are 469 and 531.
+        assert_eq!((r, s), (469, 532));
+    }
+
+    #[test]
+    fn successive_selection_matches_sorting() {
+        let mut xs: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64).collect();
+        let mut sorted = xs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let q = select_quantiles(&mut xs, &FAN_LEVELS);
+        for (l, v) in FAN_LEVELS.iter().zip(q) {
+            assert_eq!(v, sorted[quantile_rank(1000, *l) - 1]);
+        }
+    }
+}

@@ -1,1 +1,203 @@
-fn main(){}
+//! `restake-mc`: runs, checks and calibrates restaking Monte Carlo scenarios.
+//!
+//! Exit codes: 0 success, 2 bad input (a scenario or flag that does not check out, a
+//! missing file), 1 anything else.
+
+mod calibrate;
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use restake_core::scenario::check_paths;
+use restake_core::{BATCH_PATHS, RunConfig, Scenario};
+use restake_report::{RunInfo, write_output_folder};
+
+/// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
+const DEFAULT_SCENARIO: &str = include_str!("../../../data/scenarios/etherfi-weeth.toml");
+const DEFAULT_SCENARIO_NAME: &str = "data/scenarios/etherfi-weeth.toml (bundled)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "restake-mc",
+    version,
+    about = "Monte Carlo yield-and-loss engine for restaked ETH positions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a scenario and write its output folder.
+    Run {
+        /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
+        scenario: Option<PathBuf>,
+        /// Number of paths (overrides [simulation] paths).
+        #[arg(long)]
+        paths: Option<u64>,
+        /// Seed (overrides [simulation] seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads; 0 = one per core. Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Output folder (default: reports/<scenario name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a scenario file and exit.
+    Validate {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// Fit the presets' parameters to the real data and print them.
+    Calibrate {
+        /// Folder of the real data files.
+        #[arg(long, default_value = "data/real")]
+        data: PathBuf,
+    },
+}
+
+/// An error in what the user gave: exit code 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            scenario,
+            paths,
+            seed,
+            threads,
+            out,
+        } => run(scenario.as_deref(), paths, seed, threads, out),
+        Command::Validate { scenario } => validate(&scenario),
+        Command::Calibrate { data } => calibrate::print(&data),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<BadInput>().is_some() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Reads and checks a scenario; every failure is bad input.
+fn load(path: Option<&Path>) -> Result<(Scenario, String)> {
+    let (text, origin) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| BadInput(format!("cannot read scenario {}: {e}", p.display())))?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_SCENARIO.to_string(), DEFAULT_SCENARIO_NAME.to_string()),
+    };
+    let scenario =
+        Scenario::from_toml(&text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+    Ok((scenario, origin))
+}
+
+fn validate(path: &Path) -> Result<()> {
+    let (scenario, origin) = load(Some(path))?;
+    let spec = scenario.spec();
+    print_stdout(&format!(
+        "ok: {origin}: scenario {:?}, {:?} route, {} operator(s), {} AVS(s), {} token(s)\n",
+        spec.name,
+        spec.position.route,
+        spec.operators.len(),
+        spec.avs.len(),
+        spec.tokens.len()
+    ))
+}
+
+fn run(
+    path: Option<&Path>,
+    paths: Option<u64>,
+    seed: Option<u64>,
+    threads: usize,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let (scenario, origin) = load(path)?;
+    let spec = scenario.spec();
+    let paths = paths.unwrap_or(spec.simulation.paths);
+    check_paths("--paths", paths).map_err(|e| BadInput(e.to_string()))?;
+    let config = RunConfig {
+        paths,
+        seed: seed.unwrap_or(spec.simulation.seed),
+        threads,
+    };
+    let out = out.unwrap_or_else(|| Path::new("reports").join(&spec.name));
+
+    let bar = ProgressBar::with_draw_target(Some(paths), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} paths  {per_sec}  ETA {eta}")
+            .expect("valid template"),
+    );
+    let start = Instant::now();
+    let results = restake_core::run(&scenario, &config, &|done| bar.set_position(done))
+        .map_err(|e| BadInput(e.to_string()))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let used_threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        threads
+    };
+    let info = RunInfo {
+        scenario: spec.clone(),
+        seed: config.seed,
+        paths,
+        threads: used_threads,
+        generator: "Xoshiro256++ (rand_xoshiro 0.8)".into(),
+        seeding: format!(
+            "batch b (paths b*{BATCH_PATHS}..) uses Xoshiro256++ seeded with outputs 4b..4b+3 of SplitMix64 started at the seed; batches merged in batch order"
+        ),
+        batch_paths: BATCH_PATHS,
+        crate_versions: vec![
+            ("restake-core".into(), env!("CARGO_PKG_VERSION").into()),
+            ("restake-report".into(), env!("CARGO_PKG_VERSION").into()),
+            ("restake-cli".into(), env!("CARGO_PKG_VERSION").into()),
+        ],
+        interval_level: restake_core::stats::INTERVAL_LEVEL,
+        histogram_bins: restake_core::stats::HISTOGRAM_BINS,
+        fan_chart_resolution: "exact order statistics of V(t)/P over all paths at every checkpoint"
+            .into(),
+        elapsed_seconds: elapsed,
+    };
+    let written = write_output_folder(&out, &results, &info)
+        .with_context(|| format!("writing the output folder {}", out.display()))?;
+    let mut text = summary::render(&origin, &scenario, &config, used_threads, elapsed, &results);
+    text.push_str(&format!("wrote {} files to {}\n", written.len(), out.display()));
+    print_stdout(&text)
+}
+
+/// Prints to stdout; a closed pipe (`restake-mc run | head`) is a normal end.
+fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

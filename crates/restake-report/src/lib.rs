@@ -1,1 +1,314 @@
-pub fn f(){}
+//! # restake-report
+//!
+//! Writers of restake-mc's output files (`SCENARIO.md`, "Output folder"): each CSV is
+//! rendered to any [`io::Write`], and [`write_output_folder`] writes the whole folder so
+//! that a failed run leaves no partial file behind.
+//!
+//! CSVs are RFC 4180 with a header row and LF line ends; numbers are plain decimals
+//! (Rust's shortest round-trip form, never an exponent), and a non-finite number is an
+//! error rather than a `NaN` in a spreadsheet.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use restake_core::stats::{FAN_LEVELS, Histogram, TAIL_LEVELS, level_label};
+use restake_core::{Results, ScenarioSpec};
+use serde::Serialize;
+use thiserror::Error;
+
+/// Errors of the writers.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// Writing failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// File or folder being written.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A CSV record could not be written.
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// A JSON document could not be written.
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A value to write is NaN or infinite: a bug in the engine, never written out.
+    #[error("{column} is not a finite number ({value})")]
+    NonFinite {
+        /// Column or field name.
+        column: &'static str,
+        /// The value.
+        value: f64,
+    },
+}
+
+/// Formats a number as a plain decimal.
+///
+/// # Errors
+/// [`ReportError::NonFinite`] for NaN or infinity.
+fn num(column: &'static str, x: f64) -> Result<String, ReportError> {
+    if x.is_finite() {
+        // Display of f64 is the shortest round-trip decimal, without exponent; -0 → 0.
+        Ok(format!("{}", if x == 0.0 { 0.0 } else { x }))
+    } else {
+        Err(ReportError::NonFinite { column, value: x })
+    }
+}
+
+fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(w)
+}
+
+/// `summary.csv`: `metric,value,std_error,ci_low,ci_high,unit`, one row per metric.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_summary<W: Write>(w: W, results: &Results) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    out.write_record(["metric", "value", "std_error", "ci_low", "ci_high", "unit"])?;
+    for m in &results.summary {
+        let e = &m.estimate;
+        out.write_record([
+            m.name.clone(),
+            num("value", e.value)?,
+            num("std_error", e.std_error)?,
+            num("ci_low", e.ci_low)?,
+            num("ci_high", e.ci_high)?,
+            m.unit.as_str().to_string(),
+        ])?;
+    }
+    out.flush().map_err(|source| io_error("summary.csv", source))
+}
+
+/// `quantiles.csv`: `probability,net_return,ci_low,ci_high`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_quantiles<W: Write>(w: W, results: &Results) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    out.write_record(["probability", "net_return", "ci_low", "ci_high"])?;
+    for q in &results.quantiles {
+        out.write_record([
+            num("probability", q.probability)?,
+            num("net_return", q.net_return)?,
+            num("ci_low", q.ci_low)?,
+            num("ci_high", q.ci_high)?,
+        ])?;
+    }
+    out.flush().map_err(|source| io_error("quantiles.csv", source))
+}
+
+/// A histogram: `bin_lower,bin_upper,paths,probability,cumulative_probability`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_histogram<W: Write>(w: W, histogram: &Histogram) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    out.write_record([
+        "bin_lower",
+        "bin_upper",
+        "paths",
+        "probability",
+        "cumulative_probability",
+    ])?;
+    let total = histogram.total as f64;
+    let mut cumulative = 0u64;
+    for b in &histogram.bins {
+        cumulative += b.paths;
+        out.write_record([
+            num("bin_lower", b.lower)?,
+            num("bin_upper", b.upper)?,
+            b.paths.to_string(),
+            num("probability", b.paths as f64 / total)?,
+            num("cumulative_probability", cumulative as f64 / total)?,
+        ])?;
+    }
+    out.flush().map_err(|source| io_error("histogram", source))
+}
+
+/// `contributions.csv`: `source,kind,event_probability,expected_loss_eth,
+/// es_95_contribution_eth,es_975_contribution_eth,es_99_contribution_eth,
+/// es_999_contribution_eth`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_contributions<W: Write>(w: W, results: &Results) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    let mut header = vec![
+        "source".to_string(),
+        "kind".into(),
+        "event_probability".into(),
+        "expected_loss_eth".into(),
+    ];
+    header.extend(
+        TAIL_LEVELS
+            .iter()
+            .map(|l| format!("es_{}_contribution_eth", level_label(*l))),
+    );
+    out.write_record(&header)?;
+    for c in &results.contributions {
+        let mut record = vec![
+            c.row.source.clone(),
+            c.row.kind.as_str().to_string(),
+            num("event_probability", c.event_probability)?,
+            num("expected_loss_eth", c.expected_loss_eth)?,
+        ];
+        for x in c.es_contribution_eth {
+            record.push(num("es_contribution_eth", x)?);
+        }
+        out.write_record(&record)?;
+    }
+    out.flush().map_err(|source| io_error("contributions.csv", source))
+}
+
+/// `fan_chart.csv`: `day,p01,p05,p25,p50,p75,p95,p99` of `V(t)/P`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_fan_chart<W: Write>(w: W, results: &Results) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    let mut header = vec!["day".to_string()];
+    header.extend(FAN_LEVELS.iter().map(|l| format!("p{:02}", l / 100)));
+    out.write_record(&header)?;
+    for row in &results.fan_chart {
+        let mut record = vec![num("day", row.day)?];
+        for v in row.values {
+            record.push(num("fan_chart value", v)?);
+        }
+        out.write_record(&record)?;
+    }
+    out.flush().map_err(|source| io_error("fan_chart.csv", source))
+}
+
+/// The run's record, `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// The scenario as parsed (defaults filled in).
+    pub scenario: ScenarioSpec,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Paths simulated.
+    pub paths: u64,
+    /// Worker threads used (no effect on any number).
+    pub threads: usize,
+    /// The generator, by name.
+    pub generator: String,
+    /// How each batch's generator is seeded.
+    pub seeding: String,
+    /// Paths per batch.
+    pub batch_paths: u64,
+    /// Crate name → version.
+    pub crate_versions: Vec<(String, String)>,
+    /// Level of every interval (0.95).
+    pub interval_level: f64,
+    /// Equal-width bins of each distribution CSV.
+    pub histogram_bins: usize,
+    /// How the fan chart's quantiles are computed.
+    pub fan_chart_resolution: String,
+    /// Wall time of the simulation and statistics, seconds.
+    pub elapsed_seconds: f64,
+}
+
+/// Writes `run.json`.
+///
+/// # Errors
+/// On a write error.
+pub fn write_run_json<W: Write>(mut w: W, info: &RunInfo) -> Result<(), ReportError> {
+    serde_json::to_writer_pretty(&mut w, info)?;
+    writeln!(w).map_err(|source| io_error("run.json", source))
+}
+
+/// The files of an output folder, in the order they are written.
+pub const OUTPUT_FILES: [&str; 7] = [
+    "summary.csv",
+    "quantiles.csv",
+    "loss_distribution.csv",
+    "return_distribution.csv",
+    "contributions.csv",
+    "fan_chart.csv",
+    "run.json",
+];
+
+fn io_error(path: impl Into<String>, source: io::Error) -> ReportError {
+    ReportError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+fn render(name: &str, results: &Results, info: &RunInfo) -> Result<Vec<u8>, ReportError> {
+    let mut buf = Vec::new();
+    match name {
+        "summary.csv" => write_summary(&mut buf, results)?,
+        "quantiles.csv" => write_quantiles(&mut buf, results)?,
+        "loss_distribution.csv" => write_histogram(&mut buf, &results.loss_distribution)?,
+        "return_distribution.csv" => write_histogram(&mut buf, &results.return_distribution)?,
+        "contributions.csv" => write_contributions(&mut buf, results)?,
+        "fan_chart.csv" => write_fan_chart(&mut buf, results)?,
+        "run.json" => write_run_json(&mut buf, info)?,
+        other => unreachable!("unknown output file {other}"),
+    }
+    Ok(buf)
+}
+
+/// Writes every file of [`OUTPUT_FILES`] into `dir` (created if needed). Every file is
+/// rendered in memory first, then written under a temporary name (`.<name>.tmp`) and
+/// renamed into place only once all of them are written: on any error the temporary
+/// files are removed and no existing output is touched. Returns the paths written.
+///
+/// # Errors
+/// [`ReportError::Io`] naming the file or folder, or a rendering error.
+pub fn write_output_folder(
+    dir: &Path,
+    results: &Results,
+    info: &RunInfo,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let rendered = OUTPUT_FILES
+        .iter()
+        .map(|name| render(name, results, info).map(|bytes| (*name, bytes)))
+        .collect::<Result<Vec<_>, _>>()?;
+    fs::create_dir_all(dir).map_err(|e| io_error(dir.display().to_string(), e))?;
+    let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
+    let cleanup = || {
+        for name in OUTPUT_FILES {
+            let _ = fs::remove_file(tmp(name));
+        }
+    };
+    for (name, bytes) in &rendered {
+        if let Err(e) = fs::write(tmp(name), bytes) {
+            cleanup();
+            return Err(io_error(tmp(name).display().to_string(), e));
+        }
+    }
+    let mut written = Vec::new();
+    for (name, _) in &rendered {
+        let target = dir.join(name);
+        if let Err(e) = fs::rename(tmp(name), &target) {
+            cleanup();
+            return Err(io_error(target.display().to_string(), e));
+        }
+        written.push(target);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_plain_decimals() {
+        assert_eq!(num("x", 1e-7).unwrap(), "0.0000001");
+        assert_eq!(num("x", -0.0).unwrap(), "0");
+        assert_eq!(num("x", 12345678.5).unwrap(), "12345678.5");
+        assert!(matches!(
+            num("x", f64::NAN),
+            Err(ReportError::NonFinite { column: "x", .. })
+        ));
+    }
+}

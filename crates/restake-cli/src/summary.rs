@@ -1,0 +1,75 @@
+//! The short human summary of a run, for the terminal.
+
+use std::fmt::Write as _;
+
+use restake_core::{ContributionKind, Estimate, Results, RunConfig, Scenario};
+
+fn pct(x: f64) -> String {
+    format!("{:.3}%", 100.0 * x)
+}
+
+fn with_ci(e: &Estimate) -> String {
+    format!("{}  [95% CI {} .. {}]", pct(e.value), pct(e.ci_low), pct(e.ci_high))
+}
+
+/// Renders the summary: headline metrics with intervals and the top 3 loss
+/// contributors by their share of ES 99.
+pub fn render(
+    origin: &str,
+    scenario: &Scenario,
+    config: &RunConfig,
+    threads: usize,
+    elapsed_seconds: f64,
+    results: &Results,
+) -> String {
+    let spec = scenario.spec();
+    let mut s = String::new();
+    let metric = |name: &str| results.metric(name).expect("summary metric present");
+    let _ = writeln!(
+        s,
+        "{} ({origin}): {} paths, seed {}, {} thread(s), {:.2} s",
+        spec.name, config.paths, config.seed, threads, elapsed_seconds
+    );
+    let _ = writeln!(
+        s,
+        "  principal {} ETH, {:?}, {} days",
+        spec.position.principal_eth, spec.position.route, spec.position.horizon_days
+    );
+    let rows = [
+        ("mean net return", "mean_net_return"),
+        ("mean excess over plain staking", "mean_excess_return"),
+        ("P(loss)", "prob_loss"),
+        ("P(underperform plain staking)", "prob_underperform"),
+        ("VaR 99 (loss, of principal)", "var_99"),
+        ("ES 99 (loss, of principal)", "es_99"),
+        ("VaR 99.9", "var_999"),
+        ("ES 99.9", "es_999"),
+    ];
+    for (label, name) in rows {
+        let _ = writeln!(s, "  {label:<32} {}", with_ci(metric(name)));
+    }
+    let slashing = metric("expected_slashing_loss_eth");
+    let _ = writeln!(
+        s,
+        "  {:<32} {:.6} ETH ± {:.6}",
+        "expected slashing loss", slashing.value, slashing.std_error
+    );
+    let mut risks: Vec<_> = results
+        .contributions
+        .iter()
+        .filter(|c| c.row.kind != ContributionKind::Income)
+        .collect();
+    risks.sort_by(|a, b| b.es_contribution_eth[2].total_cmp(&a.es_contribution_eth[2]));
+    let _ = writeln!(s, "  top loss contributors (Euler share of ES 99, expected loss):");
+    for c in risks.iter().take(3) {
+        let _ = writeln!(
+            s,
+            "    {:<16} {:<40} {:>12.6} ETH  {:>12.6} ETH",
+            c.row.kind.as_str(),
+            c.row.source,
+            c.es_contribution_eth[2],
+            c.expected_loss_eth
+        );
+    }
+    s
+}

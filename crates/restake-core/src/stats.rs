@@ -11,6 +11,11 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 use crate::engine::PathSet;
 use crate::model::{ContributionRow, Model};
 
+/// Returns closer to zero than this fraction of principal count as zero in `prob_loss`
+/// and `prob_underperform`: the value of a path is a sum of pools, so an exact zero can
+/// come out as a rounding error of about 1e-16.
+pub const ROUNDING_TOLERANCE: f64 = 1e-12;
+
 /// Two-sided 95% standard normal quantile, `Phi^{-1}(0.975)`.
 pub const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -214,10 +219,13 @@ pub fn order_statistic_ranks(n: usize, q: f64) -> (usize, usize) {
     (r.clamp(1, n), s.clamp(1, n))
 }
 
-/// Mean, standard deviation and their standard errors of `xs` (two passes, in order).
+/// Mean, standard deviation and their standard errors of `xs` (two passes, in order;
+/// the first pass sums deviations from the first value, so that equal values give
+/// exactly that value and a zero sd).
 fn moments(xs: impl Iterator<Item = f64> + Clone, n: usize) -> (Estimate, Estimate) {
     let nf = n as f64;
-    let mean = xs.clone().sum::<f64>() / nf;
+    let shift = xs.clone().next().unwrap_or(0.0);
+    let mean = shift + xs.clone().map(|x| x - shift).sum::<f64>() / nf;
     let (m2, m4) = xs.fold((0.0, 0.0), |(m2, m4), x| {
         let d2 = (x - mean) * (x - mean);
         (m2 + d2, m4 + d2 * d2)
@@ -367,12 +375,12 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
     let count = |f: &dyn Fn(&crate::PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
     push(
         "prob_loss",
-        Estimate::proportion(count(&|o| o.net_return < 0.0), nu),
+        Estimate::proportion(count(&|o| o.net_return < -ROUNDING_TOLERANCE), nu),
         Unit::Probability,
     );
     push(
         "prob_underperform",
-        Estimate::proportion(count(&|o| o.excess_return < 0.0), nu),
+        Estimate::proportion(count(&|o| o.excess_return < -ROUNDING_TOLERANCE), nu),
         Unit::Probability,
     );
 

@@ -13,8 +13,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate};
 use restake_core::calibrate::{
-    RewardPeriod, annual_probability, fit_gbm, fit_growth, fit_scaled_beta, token_rate_per_eth_year,
-    weights,
+    RewardPeriod, annual_probability, fit_gbm, fit_growth, fit_scaled_beta,
+    token_rate_per_eth_year, weights,
 };
 use serde::Deserialize;
 
@@ -56,14 +56,18 @@ pub struct Line {
 }
 
 fn sig4(x: f64) -> f64 {
-    format!("{x:.3e}").parse().expect("a formatted float parses")
+    format!("{x:.3e}")
+        .parse()
+        .expect("a formatted float parses")
 }
 
 fn read_csv(dir: &Path, name: &str) -> Result<csv::Reader<std::fs::File>> {
     let path = dir.join(name);
     let file = std::fs::File::open(&path)
         .map_err(|e| BadInput(format!("cannot read data file {}: {e}", path.display())))?;
-    Ok(csv::ReaderBuilder::new().comment(Some(b'#')).from_reader(file))
+    Ok(csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(file))
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate> {
@@ -151,7 +155,8 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         growth.years
     );
     let gross = 1.0 - LRT_FEE;
-    add(&mut out, 
+    add(
+        &mut out,
         &all,
         "base.apr_mean",
         sig4(growth.rate / gross),
@@ -160,7 +165,8 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
             growth.rate
         ),
     );
-    add(&mut out, 
+    add(
+        &mut out,
         &all,
         "base.apr_sd",
         sig4(growth.block_sd / gross),
@@ -183,16 +189,19 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     dated.sort_by_key(|d| d.0);
     let counts: Vec<f64> = anchors.iter().filter_map(|a| a.validator_count).collect();
     let (first, last) = (
-        *dated.first().ok_or_else(|| anyhow!("no dated slashing count"))?,
+        *dated
+            .first()
+            .ok_or_else(|| anyhow!("no dated slashing count"))?,
         *dated.last().expect("non-empty"),
     );
     let years = (last.0 - first.0).num_days() as f64 / restake_core::DAYS_PER_YEAR;
-    let (lo, hi) = counts
-        .iter()
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
+    let (lo, hi) = counts.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), c| {
+        (lo.min(*c), hi.max(*c))
+    });
     let validators = 0.5 * (lo + hi);
     let events = last.1 - first.1;
-    add(&mut out, 
+    add(
+        &mut out,
         &all,
         "base.slash_prob",
         sig4(annual_probability(events, validators * years)),
@@ -217,19 +226,22 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         gbm.returns
     );
     let price_eth = sig4(gbm.last_price);
-    add(&mut out, 
+    add(
+        &mut out,
         &all,
         "token[EIGEN].price_eth",
         price_eth,
         &format!("last hourly close; {window}"),
     );
-    add(&mut out, 
+    add(
+        &mut out,
         &all,
         "token[EIGEN].volatility",
         sig4(gbm.volatility),
         &format!("sd of hourly log returns x sqrt(hours a year); {window}"),
     );
-    add(&mut out, 
+    add(
+        &mut out,
         &all,
         "token[EIGEN].drift",
         sig4(gbm.drift),
@@ -270,7 +282,8 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     let net = (1.0 - COMMISSION) * (1.0 - LRT_FEE);
     let per_eeth = token_rate_per_eth_year(&all_eeth).ok_or_else(|| anyhow!("no stake"))?;
     let per_restaked = token_rate_per_eth_year(&restaked).ok_or_else(|| anyhow!("no stake"))?;
-    add(&mut out, 
+    add(
+        &mut out,
         &[WEETH],
         "incentive[EIGEN].apr",
         sig4(per_eeth * price_eth / net),
@@ -278,7 +291,8 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
             "{per_eeth:.4} EIGEN per eETH a year paid (total EIGEN / eETH-days x 365) x price_eth, grossed up for the 10% commission and the 10% ether.fi fee; {window}"
         ),
     );
-    add(&mut out, 
+    add(
+        &mut out,
         &[NATIVE, EZETH],
         "incentive[EIGEN].apr",
         sig4(per_restaked * price_eth / net),
@@ -296,7 +310,8 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     let mean_apy = base.iter().sum::<f64>() / base.len() as f64 / 100.0;
 
     // Operators: EigenLayer snapshot, weights from native (beacon-chain) ETH shares.
-    let shares: Vec<OperatorShares> = read_json(dir, "eigenlayer_operator_tvl_staker_snapshot.json")?;
+    let shares: Vec<OperatorShares> =
+        read_json(dir, "eigenlayer_operator_tvl_staker_snapshot.json")?;
     let meta: Vec<OperatorMetadata> = read_json(dir, "eigenlayer_operator_metadata_snapshot.json")?;
     let names: BTreeMap<&str, &str> = meta
         .iter()
@@ -315,7 +330,11 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     operator_lines(
         &mut out,
         WEETH,
-        native.iter().filter(|o| o.0.starts_with("ether.fi")).take(4).collect(),
+        native
+            .iter()
+            .filter(|o| o.0.starts_with("ether.fi"))
+            .take(4)
+            .collect(),
         "4 largest ether.fi operators",
         total_native,
     );
@@ -346,7 +365,8 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     let first = parse_date(&panel[0]["date"])?;
     let last = parse_date(&panel[panel.len() - 1]["date"])?;
     let panel_years = ((last - first).num_days() + 1) as f64 / restake_core::DAYS_PER_YEAR;
-    add(&mut out, 
+    add(
+        &mut out,
         &[EZETH],
         "liquid.depeg_prob",
         sig4(annual_probability(1.0, panel_years)),
@@ -363,9 +383,27 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     )
     .ok_or_else(|| anyhow!("depeg figures inconsistent"))?;
     let why = "beta on [0, 0.78] (DEX low 0.22 ETH) with mean 3.75% (largest discount seen by a risk manager) and 95% quantile 13% (aggregate price on 2024-04-24), MODEL.md section 8";
-    add(&mut out, &[EZETH], "liquid.depeg_discount.alpha", sig4(fit.alpha), why);
-    add(&mut out, &[EZETH], "liquid.depeg_discount.beta", sig4(fit.beta), why);
-    add(&mut out, &[EZETH], "liquid.depeg_discount.max", sig4(fit.max), why);
+    add(
+        &mut out,
+        &[EZETH],
+        "liquid.depeg_discount.alpha",
+        sig4(fit.alpha),
+        why,
+    );
+    add(
+        &mut out,
+        &[EZETH],
+        "liquid.depeg_discount.beta",
+        sig4(fit.beta),
+        why,
+    );
+    add(
+        &mut out,
+        &[EZETH],
+        "liquid.depeg_discount.max",
+        sig4(fit.max),
+        why,
+    );
 
     out.push(Line {
         preset: "cross-check",
@@ -401,7 +439,8 @@ fn operator_lines(
     why: &str,
     total_native: f64,
 ) {
-    let snapshot = "eigenlayer_operator_tvl_staker_snapshot.json (EigenLayer app API, before 2024-10-31)";
+    let snapshot =
+        "eigenlayer_operator_tvl_staker_snapshot.json (EigenLayer app API, before 2024-10-31)";
     let stakes: Vec<f64> = chosen.iter().map(|o| o.1).collect();
     let w = weights(&stakes).expect("positive stakes");
     let mut micros: Vec<i64> = w.iter().map(|x| (x * 1e6).round() as i64).collect();

@@ -110,10 +110,12 @@ fn load(path: Option<&Path>) -> Result<(Scenario, String)> {
                 .map_err(|e| BadInput(format!("cannot read scenario {}: {e}", p.display())))?,
             p.display().to_string(),
         ),
-        None => (DEFAULT_SCENARIO.to_string(), DEFAULT_SCENARIO_NAME.to_string()),
+        None => (
+            DEFAULT_SCENARIO.to_string(),
+            DEFAULT_SCENARIO_NAME.to_string(),
+        ),
     };
-    let scenario =
-        Scenario::from_toml(&text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+    let scenario = Scenario::from_toml(&text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
     Ok((scenario, origin))
 }
 
@@ -188,7 +190,11 @@ fn run(
     let written = write_output_folder(&out, &results, &info)
         .with_context(|| format!("writing the output folder {}", out.display()))?;
     let mut text = summary::render(&origin, &scenario, &config, used_threads, elapsed, &results);
-    text.push_str(&format!("wrote {} files to {}\n", written.len(), out.display()));
+    text.push_str(&format!(
+        "wrote {} files to {}\n",
+        written.len(),
+        out.display()
+    ));
     print_stdout(&text)
 }
 

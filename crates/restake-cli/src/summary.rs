@@ -9,7 +9,12 @@ fn pct(x: f64) -> String {
 }
 
 fn with_ci(e: &Estimate) -> String {
-    format!("{}  [95% CI {} .. {}]", pct(e.value), pct(e.ci_low), pct(e.ci_high))
+    format!(
+        "{}  [95% CI {} .. {}]",
+        pct(e.value),
+        pct(e.ci_low),
+        pct(e.ci_high)
+    )
 }
 
 /// Renders the summary: headline metrics with intervals and the top 3 loss
@@ -60,7 +65,10 @@ pub fn render(
         .filter(|c| c.row.kind != ContributionKind::Income)
         .collect();
     risks.sort_by(|a, b| b.es_contribution_eth[2].total_cmp(&a.es_contribution_eth[2]));
-    let _ = writeln!(s, "  top loss contributors (Euler share of ES 99, expected loss):");
+    let _ = writeln!(
+        s,
+        "  top loss contributors (Euler share of ES 99, expected loss):"
+    );
     for c in risks.iter().take(3) {
         let _ = writeln!(
             s,

@@ -36,7 +36,7 @@ pub struct GbmFit {
 /// price or non-increasing times.
 pub fn fit_gbm(times_s: &[f64], prices: &[f64]) -> Option<GbmFit> {
     let n = prices.len();
-    if n < 3 || times_s.len() != n || prices.iter().any(|p| !(*p > 0.0)) {
+    if n < 3 || times_s.len() != n || prices.iter().any(|p| p.is_nan() || *p <= 0.0) {
         return None;
     }
     if times_s.windows(2).any(|w| w[1] <= w[0]) {
@@ -78,7 +78,7 @@ pub struct GrowthFit {
 /// two whole blocks or a non-positive value.
 pub fn fit_growth(times_s: &[f64], values: &[f64], block_days: f64) -> Option<GrowthFit> {
     let n = values.len();
-    if n < 2 || times_s.len() != n || values.iter().any(|v| !(*v > 0.0)) {
+    if n < 2 || times_s.len() != n || values.iter().any(|v| v.is_nan() || *v <= 0.0) {
         return None;
     }
     let years = (times_s[n - 1] - times_s[0]) / SECONDS_PER_YEAR;
@@ -203,7 +203,10 @@ mod tests {
     fn gbm_fit_recovers_a_deterministic_path() {
         // X(t) = e^{0.1 t} sampled daily: zero volatility, drift 0.1.
         let times: Vec<f64> = (0..=365).map(|d| f64::from(d) * 86_400.0).collect();
-        let prices: Vec<f64> = times.iter().map(|t| (0.1 * t / SECONDS_PER_YEAR).exp()).collect();
+        let prices: Vec<f64> = times
+            .iter()
+            .map(|t| (0.1 * t / SECONDS_PER_YEAR).exp())
+            .collect();
         let fit = fit_gbm(&times, &prices).unwrap();
         assert!(fit.volatility < 1e-6);
         assert!((fit.drift - 0.1).abs() < 1e-9);
@@ -213,7 +216,10 @@ mod tests {
     #[test]
     fn growth_fit_reads_the_rate() {
         let times: Vec<f64> = (0..=730).map(|d| f64::from(d) * 86_400.0).collect();
-        let values: Vec<f64> = times.iter().map(|t| (0.03 * t / SECONDS_PER_YEAR).exp()).collect();
+        let values: Vec<f64> = times
+            .iter()
+            .map(|t| (0.03 * t / SECONDS_PER_YEAR).exp())
+            .collect();
         let fit = fit_growth(&times, &values, 30.0).unwrap();
         assert!((fit.rate - 0.03).abs() < 1e-12);
         assert!(fit.block_sd < 1e-12);
@@ -223,8 +229,16 @@ mod tests {
     #[test]
     fn token_rate_weights_by_stake_and_time() {
         let periods = [
-            RewardPeriod { days: 7.0, tokens: 70.0, stake_eth: 100.0 },
-            RewardPeriod { days: 14.0, tokens: 0.0, stake_eth: 100.0 },
+            RewardPeriod {
+                days: 7.0,
+                tokens: 70.0,
+                stake_eth: 100.0,
+            },
+            RewardPeriod {
+                days: 14.0,
+                tokens: 0.0,
+                stake_eth: 100.0,
+            },
         ];
         // 70 tokens over 2100 ETH-days → 1/30 a day → 365/30 a year.
         assert!((token_rate_per_eth_year(&periods).unwrap() - 365.0 / 30.0).abs() < 1e-12);

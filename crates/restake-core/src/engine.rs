@@ -106,7 +106,8 @@ pub fn simulate(
                     }
                     scratch.clear_rows();
                 }
-                let total = done.fetch_add(outs.len() as u64, Ordering::Relaxed) + outs.len() as u64;
+                let total =
+                    done.fetch_add(outs.len() as u64, Ordering::Relaxed) + outs.len() as u64;
                 progress(total);
                 losses
             })

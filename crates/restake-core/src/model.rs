@@ -363,7 +363,11 @@ impl Model {
         for (k, o) in spec.operators.iter().enumerate() {
             for &(i, hit) in &exposures[k] {
                 let avs = &spec.avs[i];
-                let prob = o.slash_probs.get(&avs.name).copied().unwrap_or(avs.slash_prob);
+                let prob = o
+                    .slash_probs
+                    .get(&avs.name)
+                    .copied()
+                    .unwrap_or(avs.slash_prob);
                 push(
                     prob,
                     SourceKind::OperatorAvs { avs: i, hit },
@@ -411,12 +415,12 @@ impl Model {
             })
             .collect();
         let horizon_years = scenario.horizon_years();
-        let event_count = (total > 0.0).then(|| {
-            Poisson::new(total * horizon_years).expect("finite positive event mean")
-        });
+        let event_count = (total > 0.0)
+            .then(|| Poisson::new(total * horizon_years).expect("finite positive event mean"));
 
         let zero = Severity::Fixed(0.0);
-        let severity = |s: &Option<crate::SeveritySpec>| s.as_ref().map_or(zero.clone(), Severity::new);
+        let severity =
+            |s: &Option<crate::SeveritySpec>| s.as_ref().map_or(zero.clone(), Severity::new);
         let avs = spec
             .avs
             .iter()

@@ -202,17 +202,18 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
     let mut next_checkpoint = 0;
 
     // Accrues income from the clock's time to `t` (closed form), and moves the clock.
-    let advance = |clock: &mut Clock, t: f64, stake: f64, scratch: &mut PathScratch, base: &mut f64| {
-        let (e, big_g) = Clock::at(clock.g, t);
-        *base += stake * (e - clock.e);
-        let dg = big_g - clock.big_g;
-        for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
-            *acc += rate * dg;
-        }
-        clock.t = t;
-        clock.e = e;
-        clock.big_g = big_g;
-    };
+    let advance =
+        |clock: &mut Clock, t: f64, stake: f64, scratch: &mut PathScratch, base: &mut f64| {
+            let (e, big_g) = Clock::at(clock.g, t);
+            *base += stake * (e - clock.e);
+            let dg = big_g - clock.big_g;
+            for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
+                *acc += rate * dg;
+            }
+            clock.t = t;
+            clock.e = e;
+            clock.big_g = big_g;
+        };
     // Records `V(t)/P` at checkpoint `c` (clock at its time).
     let checkpoint = |c: usize, clock: &Clock, stake: f64, scratch: &mut PathScratch| {
         let mut value = stake * clock.e + scratch.accrued[0];
@@ -393,9 +394,23 @@ stake_mode = "{stake_mode}"
         // 180; then AVS_2 slashes 50%: 155.
         assert_eq!(model.pools0, vec![40.0, 50.0, 40.0, 70.0]);
         let mut pools = model.pools0.clone();
-        cut(&mut pools, Hit { pool: 0, share: 1.0 }, 0.5);
+        cut(
+            &mut pools,
+            Hit {
+                pool: 0,
+                share: 1.0,
+            },
+            0.5,
+        );
         assert_eq!(pools.iter().sum::<f64>(), 180.0);
-        cut(&mut pools, Hit { pool: 1, share: 1.0 }, 0.5);
+        cut(
+            &mut pools,
+            Hit {
+                pool: 1,
+                share: 1.0,
+            },
+            0.5,
+        );
         assert_eq!(pools.iter().sum::<f64>(), 155.0);
         assert_eq!(pools, vec![20.0, 25.0, 40.0, 70.0]);
     }
@@ -405,14 +420,28 @@ stake_mode = "{stake_mode}"
     #[test]
     fn dual_slashing_example() {
         let mut pools = vec![32.0, 0.0];
-        cut(&mut pools, Hit { pool: 0, share: 1.0 }, 0.75);
+        cut(
+            &mut pools,
+            Hit {
+                pool: 0,
+                share: 1.0,
+            },
+            0.75,
+        );
         assert_eq!(pools.iter().sum::<f64>(), 8.0);
         let loss = scale(&mut pools, 0.5);
         assert_eq!(pools.iter().sum::<f64>(), 4.0);
         assert_eq!(loss, 4.0);
         // Shared mode: a 0.5 slashable share slashed fully takes half the stake.
         let mut shared = vec![32.0];
-        cut(&mut shared, Hit { pool: 0, share: 0.5 }, 1.0);
+        cut(
+            &mut shared,
+            Hit {
+                pool: 0,
+                share: 0.5,
+            },
+            1.0,
+        );
         assert_eq!(shared[0], 16.0);
     }
 

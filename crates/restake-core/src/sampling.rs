@@ -191,10 +191,15 @@ mod tests {
         let a = -mu / sd;
         let exact = mu + sd * std.pdf(a) / (1.0 - std.cdf(a));
         let mut rng = batch_rng(2, 0);
-        let xs: Vec<f64> = (0..200_000).map(|_| truncated_normal(mu, sd, &mut rng)).collect();
+        let xs: Vec<f64> = (0..200_000)
+            .map(|_| truncated_normal(mu, sd, &mut rng))
+            .collect();
         assert!(xs.iter().all(|x| *x >= 0.0));
         let (m, se) = mean_and_se(&xs);
-        assert!((m - exact).abs() <= 5.0 * se, "mean {m} vs {exact} (se {se})");
+        assert!(
+            (m - exact).abs() <= 5.0 * se,
+            "mean {m} vs {exact} (se {se})"
+        );
         assert_eq!(truncated_normal(0.03, 0.0, &mut rng), 0.03);
     }
 }

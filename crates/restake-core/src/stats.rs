@@ -79,8 +79,16 @@ impl Estimate {
         Self {
             value: p,
             std_error: (p * (1.0 - p) / nf).sqrt(),
-            ci_low: if k == 0 { 0.0 } else { (center - half).max(0.0) },
-            ci_high: if k == n { 1.0 } else { (center + half).min(1.0) },
+            ci_low: if k == 0 {
+                0.0
+            } else {
+                (center - half).max(0.0)
+            },
+            ci_high: if k == n {
+                1.0
+            } else {
+                (center + half).min(1.0)
+            },
         }
     }
 }
@@ -372,7 +380,8 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
     push("sd_net_return", sd_r, Unit::Fraction);
     push("mean_excess_return", mean_x, Unit::Fraction);
     push("sd_excess_return", sd_x, Unit::Fraction);
-    let count = |f: &dyn Fn(&crate::PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+    let count =
+        |f: &dyn Fn(&crate::PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
     push(
         "prob_loss",
         Estimate::proportion(count(&|o| o.net_return < -ROUNDING_TOLERANCE), nu),
@@ -406,7 +415,11 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         eth_mean(|o| o.slashing_loss_eth),
         Unit::Eth,
     );
-    push("mean_base_income_eth", eth_mean(|o| o.base_income_eth), Unit::Eth);
+    push(
+        "mean_base_income_eth",
+        eth_mean(|o| o.base_income_eth),
+        Unit::Eth,
+    );
     push(
         "mean_avs_fee_income_eth",
         eth_mean(|o| o.avs_fee_income_eth),
@@ -417,7 +430,11 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         eth_mean(|o| o.incentive_value_eth),
         Unit::Eth,
     );
-    push("mean_depeg_loss_eth", eth_mean(|o| o.depeg_loss_eth), Unit::Eth);
+    push(
+        "mean_depeg_loss_eth",
+        eth_mean(|o| o.depeg_loss_eth),
+        Unit::Eth,
+    );
     push(
         "prob_slashing_loss",
         Estimate::proportion(count(&|o| o.slashing_loss_eth > 0.0), nu),
@@ -543,8 +560,14 @@ fn contributions(
     events[model.depeg_row] = outcomes.iter().filter(|o| o.depeg_loss_eth > 0.0).count() as u64;
     let income_events = [
         outcomes.iter().filter(|o| o.base_income_eth != 0.0).count(),
-        outcomes.iter().filter(|o| o.avs_fee_income_eth != 0.0).count(),
-        outcomes.iter().filter(|o| o.incentive_value_eth != 0.0).count(),
+        outcomes
+            .iter()
+            .filter(|o| o.avs_fee_income_eth != 0.0)
+            .count(),
+        outcomes
+            .iter()
+            .filter(|o| o.incentive_value_eth != 0.0)
+            .count(),
     ];
     for (j, k) in income_events.iter().enumerate() {
         events[model.income_row + j] = *k as u64;

@@ -13,7 +13,16 @@ fn scenario(text: &str) -> Scenario {
 }
 
 fn results(s: &Scenario, paths: u64, seed: u64) -> Results {
-    run(s, &RunConfig { paths, seed, threads: 0 }, &|_| {}).unwrap()
+    run(
+        s,
+        &RunConfig {
+            paths,
+            seed,
+            threads: 0,
+        },
+        &|_| {},
+    )
+    .unwrap()
 }
 
 fn metric(r: &Results, name: &str) -> restake_core::Estimate {
@@ -79,12 +88,21 @@ allocations = { X = 0.5 }
 /// enumerating the event counts of its 8 independent Poisson sources (events compound
 /// multiplicatively, so only the counts matter). Branches below 1e-16 are dropped.
 fn exact_atoms() -> Vec<(f64, f64)> {
-    let p = |q: f64| -(-q as f64).ln_1p();
+    let p = |q: f64| -(-q).ln_1p();
     // Pools: [A.X, A.Y, A.rest, B.X, B.rest] at 0.6*0.3, 0.6*0.2, 0.6*0.5, 0.4*0.5, 0.4*0.5
     let sources = [
-        Source { intensity: p(0.02), apply: |s| s[0] *= 0.5 }, // (A, X)
-        Source { intensity: p(0.03), apply: |s| s[1] *= 0.8 }, // (A, Y)
-        Source { intensity: p(0.02), apply: |s| s[3] *= 0.5 }, // (B, X)
+        Source {
+            intensity: p(0.02),
+            apply: |s| s[0] *= 0.5,
+        }, // (A, X)
+        Source {
+            intensity: p(0.03),
+            apply: |s| s[1] *= 0.8,
+        }, // (A, Y)
+        Source {
+            intensity: p(0.02),
+            apply: |s| s[3] *= 0.5,
+        }, // (B, X)
         Source {
             intensity: p(0.01), // incident X: one severity for A and B
             apply: |s| {
@@ -121,13 +139,7 @@ fn exact_atoms() -> Vec<(f64, f64)> {
     ];
     let start = [0.18, 0.12, 0.30, 0.20, 0.20];
     let mut atoms = Vec::new();
-    fn walk(
-        sources: &[Source],
-        i: usize,
-        state: [f64; 5],
-        prob: f64,
-        atoms: &mut Vec<(f64, f64)>,
-    ) {
+    fn walk(sources: &[Source], i: usize, state: [f64; 5], prob: f64, atoms: &mut Vec<(f64, f64)>) {
         if prob < 1e-16 {
             return;
         }
@@ -174,7 +186,11 @@ fn exact_var_es(atoms: &[(f64, f64)], alpha: f64) -> (f64, f64, f64) {
 fn exact_enumeration_of_fixed_severity_losses() {
     let atoms = exact_atoms();
     let mass: f64 = atoms.iter().map(|a| a.1).sum();
-    assert!((mass - 1.0).abs() < 1e-12, "enumeration lost mass {}", 1.0 - mass);
+    assert!(
+        (mass - 1.0).abs() < 1e-12,
+        "enumeration lost mass {}",
+        1.0 - mass
+    );
     let n = 1_000_000u64;
     let r = results(&scenario(ENUMERATION), n, 20_261_121);
 
@@ -190,7 +206,10 @@ fn exact_enumeration_of_fixed_severity_losses() {
         // The level must be clear of a jump of the CDF by many sd of the empirical CDF,
         // or the sample VaR may fall on the neighbouring atom.
         let cdf_sd = (alpha * (1.0 - alpha) / n as f64).sqrt();
-        assert!(jump > 6.0 * cdf_sd, "level {alpha} too close to a jump ({jump})");
+        assert!(
+            jump > 6.0 * cdf_sd,
+            "level {alpha} too close to a jump ({jump})"
+        );
         let v = metric(&r, &format!("var_{label}"));
         assert!(
             (v.value - var).abs() < 1e-12 && v.ci_low <= var + 1e-12 && var <= v.ci_high + 1e-12,
@@ -234,14 +253,21 @@ allocations = { A = 0.5, V = 0.5 }
     let row = |name: &str| {
         r.contributions
             .iter()
-            .find(|c| c.row.source == name && c.row.kind == restake_core::ContributionKind::AvsSlashing)
+            .find(|c| {
+                c.row.source == name && c.row.kind == restake_core::ContributionKind::AvsSlashing
+            })
             .unwrap()
     };
     let se = |p: f64| (p * (1.0 - p) / n as f64).sqrt();
     assert_within("P(event A)", row("A").event_probability, 0.1, se(0.1));
     let lambda_v = -(0.8f64).ln();
     let pv = -(-lambda_v * 0.75).exp_m1();
-    assert_within("P(event V, vetoed 25%)", row("V").event_probability, pv, se(pv));
+    assert_within(
+        "P(event V, vetoed 25%)",
+        row("V").event_probability,
+        pv,
+        se(pv),
+    );
 }
 
 #[test]
@@ -303,7 +329,16 @@ checkpoint_days = 50
 "#,
     );
     let model = Model::new(&s);
-    let set = simulate(&model, &RunConfig { paths: 10_000, seed: 1, threads: 2 }, &|_| {}).unwrap();
+    let set = simulate(
+        &model,
+        &RunConfig {
+            paths: 10_000,
+            seed: 1,
+            threads: 2,
+        },
+        &|_| {},
+    )
+    .unwrap();
     let t: f64 = 200.0 / 365.0;
     let g = 0.035 * 0.9;
     // Stake: P e^{g T}; fees: sum_k (1 - c_k)(1 - phi_r) f a_k w_k P (e^{g T} - 1) / g.
@@ -312,7 +347,10 @@ checkpoint_days = 50
     let fees = fee_rate * (g * t).exp_m1() / g;
     let v = stake + fees;
     for o in &set.outcomes {
-        assert!(((1.0 + o.net_return) * 64.0 - v).abs() <= 1e-12 * v, "{o:?}");
+        assert!(
+            ((1.0 + o.net_return) * 64.0 - v).abs() <= 1e-12 * v,
+            "{o:?}"
+        );
         assert!((o.avs_fee_income_eth - fees).abs() <= 1e-12 * fees);
     }
     // Checkpoints at days 50, 100, 150 and the horizon 200.
@@ -357,7 +395,16 @@ checkpoint_days = 73
     );
     let model = Model::new(&s);
     let n = 400_000;
-    let set = simulate(&model, &RunConfig { paths: n, seed: 11, threads: 0 }, &|_| {}).unwrap();
+    let set = simulate(
+        &model,
+        &RunConfig {
+            paths: n,
+            seed: 11,
+            threads: 0,
+        },
+        &|_| {},
+    )
+    .unwrap();
     let value0 = 0.8 * 0.05 * 10.0; // tokens valued at the start price
     let values: Vec<f64> = set.outcomes.iter().map(|o| o.incentive_value_eth).collect();
     let nf = n as f64;
@@ -368,9 +415,19 @@ checkpoint_days = 73
     let lm = logs.iter().sum::<f64>() / nf;
     let lv = logs.iter().map(|x| (x - lm).powi(2)).sum::<f64>() / (nf - 1.0);
     let sigma2 = 0.81;
-    assert_within("E[ln X(T)/X0]", lm, 0.3 - 0.5 * sigma2, (sigma2 / nf).sqrt());
+    assert_within(
+        "E[ln X(T)/X0]",
+        lm,
+        0.3 - 0.5 * sigma2,
+        (sigma2 / nf).sqrt(),
+    );
     // Var of the sample variance of a normal: 2 sigma^4 / (n - 1).
-    assert_within("Var[ln X(T)]", lv, sigma2, sigma2 * (2.0 / (nf - 1.0)).sqrt());
+    assert_within(
+        "Var[ln X(T)]",
+        lv,
+        sigma2,
+        sigma2 * (2.0 / (nf - 1.0)).sqrt(),
+    );
 }
 
 #[test]
@@ -378,13 +435,28 @@ fn identical_for_any_thread_count() {
     let s = scenario(ENUMERATION);
     let model = Model::new(&s);
     // Not a multiple of the batch size, so the last batch is partial.
-    let config = |threads| RunConfig { paths: 50_001, seed: 99, threads };
+    let config = |threads| RunConfig {
+        paths: 50_001,
+        seed: 99,
+        threads,
+    };
     let one = simulate(&model, &config(1), &|_| {}).unwrap();
     let two = simulate(&model, &config(2), &|_| {}).unwrap();
     let eight = simulate(&model, &config(8), &|_| {}).unwrap();
     assert!(one == two && two == eight);
-    assert_eq!(analyse(&model, &one, &[0.1]), analyse(&model, &eight, &[0.1]));
-    let other_seed = simulate(&model, &RunConfig { seed: 100, ..config(2) }, &|_| {}).unwrap();
+    assert_eq!(
+        analyse(&model, &one, &[0.1]),
+        analyse(&model, &eight, &[0.1])
+    );
+    let other_seed = simulate(
+        &model,
+        &RunConfig {
+            seed: 100,
+            ..config(2)
+        },
+        &|_| {},
+    )
+    .unwrap();
     assert!(one != other_seed);
 }
 
@@ -431,7 +503,16 @@ fn accounting_identity_and_contributions_add_up() {
     // the contributions add up to E[L] x P and to ES x P at every level.
     let s = scenario(include_str!("../../../data/scenarios/etherfi-weeth.toml"));
     let model = Model::new(&s);
-    let set = simulate(&model, &RunConfig { paths: 100_000, seed: 8, threads: 0 }, &|_| {}).unwrap();
+    let set = simulate(
+        &model,
+        &RunConfig {
+            paths: 100_000,
+            seed: 8,
+            threads: 0,
+        },
+        &|_| {},
+    )
+    .unwrap();
     let p = model.principal_eth;
     let mut by_path = vec![0.0; set.outcomes.len()];
     for e in &set.row_losses {
@@ -450,7 +531,11 @@ fn accounting_identity_and_contributions_add_up() {
     assert!((total + metric(&r, "mean_net_return").value * p).abs() <= 1e-9 * p);
     for (j, label) in ["95", "975", "99", "999"].iter().enumerate() {
         let es = metric(&r, &format!("es_{label}")).value * p;
-        let sum: f64 = r.contributions.iter().map(|c| c.es_contribution_eth[j]).sum();
+        let sum: f64 = r
+            .contributions
+            .iter()
+            .map(|c| c.es_contribution_eth[j])
+            .sum();
         assert!((sum - es).abs() <= 1e-9 * p, "es_{label}: {sum} vs {es}");
         let var = metric(&r, &format!("var_{label}")).value;
         assert!(es / p >= var, "ES {es} below VaR {var} at {label}");

@@ -82,7 +82,8 @@ pub fn write_summary<W: Write>(w: W, results: &Results) -> Result<(), ReportErro
             m.unit.as_str().to_string(),
         ])?;
     }
-    out.flush().map_err(|source| io_error("summary.csv", source))
+    out.flush()
+        .map_err(|source| io_error("summary.csv", source))
 }
 
 /// `quantiles.csv`: `probability,net_return,ci_low,ci_high`.
@@ -100,7 +101,8 @@ pub fn write_quantiles<W: Write>(w: W, results: &Results) -> Result<(), ReportEr
             num("ci_high", q.ci_high)?,
         ])?;
     }
-    out.flush().map_err(|source| io_error("quantiles.csv", source))
+    out.flush()
+        .map_err(|source| io_error("quantiles.csv", source))
 }
 
 /// A histogram: `bin_lower,bin_upper,paths,probability,cumulative_probability`.
@@ -163,7 +165,8 @@ pub fn write_contributions<W: Write>(w: W, results: &Results) -> Result<(), Repo
         }
         out.write_record(&record)?;
     }
-    out.flush().map_err(|source| io_error("contributions.csv", source))
+    out.flush()
+        .map_err(|source| io_error("contributions.csv", source))
 }
 
 /// `fan_chart.csv`: `day,p01,p05,p25,p50,p75,p95,p99` of `V(t)/P`.
@@ -182,7 +185,8 @@ pub fn write_fan_chart<W: Write>(w: W, results: &Results) -> Result<(), ReportEr
         }
         out.write_record(&record)?;
     }
-    out.flush().map_err(|source| io_error("fan_chart.csv", source))
+    out.flush()
+        .map_err(|source| io_error("fan_chart.csv", source))
 }
 
 /// The run's record, `run.json`.

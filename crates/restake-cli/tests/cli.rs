@@ -1,0 +1,548 @@
+//! The `restake-mc` command as a user runs it: every preset end to end with every output
+//! file parsed against the contract of SCENARIO.md, byte-identical output for 1 and 2
+//! threads, bad input refused with exit code 2 and nothing written, and `calibrate`
+//! reproducing the presets' calibrated numbers.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_restake-mc"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn presets() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(repo().join("data/scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "presets missing: {files:?}");
+    files
+}
+
+fn run_ok(args: &[&str], dir: Option<&Path>) -> Output {
+    let mut cmd = bin();
+    cmd.args(args);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Reads a CSV: header and rows as strings, after checking LF line ends.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let bytes = fs::read(path).unwrap();
+    assert!(!bytes.contains(&b'\r'), "{}: CR in a CSV", path.display());
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let header = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Parses a plain decimal number: no exponent, NaN or infinity.
+fn number(s: &str) -> f64 {
+    assert!(
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-'),
+        "not a plain decimal: {s:?}"
+    );
+    s.parse().unwrap()
+}
+
+fn columns(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Checks one output folder against SCENARIO.md.
+fn check_output(dir: &Path, scenario: &toml::Value) {
+    let principal = scenario["position"]["principal_eth"].as_float().unwrap();
+    let horizon = scenario["position"]["horizon_days"].as_integer().unwrap() as f64;
+
+    let (header, rows) = read_csv(&dir.join("summary.csv"));
+    assert_eq!(
+        header,
+        columns(&["metric", "value", "std_error", "ci_low", "ci_high", "unit"])
+    );
+    let summary: BTreeMap<String, Vec<f64>> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1..5].iter().map(|x| number(x)).collect()))
+        .collect();
+    for name in [
+        "mean_net_return",
+        "sd_net_return",
+        "mean_excess_return",
+        "prob_loss",
+        "prob_underperform",
+        "var_95",
+        "var_975",
+        "var_99",
+        "var_999",
+        "es_95",
+        "es_975",
+        "es_99",
+        "es_999",
+        "expected_slashing_loss_eth",
+        "mean_base_income_eth",
+        "mean_avs_fee_income_eth",
+        "mean_incentive_value_eth",
+    ] {
+        let m = summary
+            .get(name)
+            .unwrap_or_else(|| panic!("summary lacks {name}"));
+        assert!(
+            m[2] <= m[0] && m[0] <= m[3],
+            "{name}: value outside its interval {m:?}"
+        );
+        assert!(m[1] >= 0.0, "{name}: negative std_error");
+    }
+    for x in scenario["report"]["loss_thresholds"].as_array().unwrap() {
+        let x = x.as_float().unwrap();
+        assert!(
+            summary.contains_key(&format!("prob_loss_gt_{x}")),
+            "no row for threshold {x}"
+        );
+    }
+
+    let (header, rows) = read_csv(&dir.join("quantiles.csv"));
+    assert_eq!(
+        header,
+        columns(&["probability", "net_return", "ci_low", "ci_high"])
+    );
+    assert_eq!(rows.len(), 13);
+    let q: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().map(|x| number(x)).collect())
+        .collect();
+    for w in q.windows(2) {
+        assert!(
+            w[0][0] < w[1][0] && w[0][1] <= w[1][1],
+            "quantiles not increasing"
+        );
+    }
+    for r in &q {
+        assert!(
+            r[2] <= r[1] && r[1] <= r[3],
+            "quantile outside its interval {r:?}"
+        );
+    }
+
+    let hist_cols = [
+        "bin_lower",
+        "bin_upper",
+        "paths",
+        "probability",
+        "cumulative_probability",
+    ];
+    for name in ["loss_distribution.csv", "return_distribution.csv"] {
+        let (header, rows) = read_csv(&dir.join(name));
+        assert_eq!(header, columns(&hist_cols));
+        assert!(rows.len() >= 100, "{name}: {} rows", rows.len());
+        let last: Vec<f64> = rows.last().unwrap().iter().map(|x| number(x)).collect();
+        assert_eq!(
+            last[4], 1.0,
+            "{name}: cumulative probability ends at {}",
+            last[4]
+        );
+        let paths: f64 = rows.iter().map(|r| number(&r[2])).sum();
+        assert!(paths > 0.0);
+    }
+    let (_, rows) = read_csv(&dir.join("loss_distribution.csv"));
+    assert_eq!(
+        (number(&rows[0][0]), number(&rows[0][1])),
+        (0.0, 0.0),
+        "atom at 0 first"
+    );
+    assert!(rows.len() >= 101);
+
+    let (header, rows) = read_csv(&dir.join("contributions.csv"));
+    assert_eq!(
+        header,
+        columns(&[
+            "source",
+            "kind",
+            "event_probability",
+            "expected_loss_eth",
+            "es_95_contribution_eth",
+            "es_975_contribution_eth",
+            "es_99_contribution_eth",
+            "es_999_contribution_eth",
+        ])
+    );
+    let kinds = [
+        "avs_slashing",
+        "avs_incident",
+        "operator_fault",
+        "beacon",
+        "protocol_exploit",
+        "depeg",
+        "income",
+    ];
+    for r in &rows {
+        assert!(kinds.contains(&r[1].as_str()), "unknown kind {}", r[1]);
+    }
+    for (j, level) in ["95", "975", "99", "999"].iter().enumerate() {
+        let sum: f64 = rows.iter().map(|r| number(&r[4 + j])).sum();
+        let es = summary[&format!("es_{level}")][0] * principal;
+        assert!(
+            (sum - es).abs() <= 1e-9 * principal,
+            "es_{level}: rows {sum} vs {es}"
+        );
+    }
+
+    let (header, rows) = read_csv(&dir.join("fan_chart.csv"));
+    assert_eq!(
+        header,
+        columns(&["day", "p01", "p05", "p25", "p50", "p75", "p95", "p99"])
+    );
+    assert_eq!(number(&rows.last().unwrap()[0]), horizon);
+    for r in &rows {
+        let v: Vec<f64> = r.iter().map(|x| number(x)).collect();
+        assert!(
+            v[1..].windows(2).all(|w| w[0] <= w[1]),
+            "fan chart not ordered {v:?}"
+        );
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    for key in [
+        "scenario",
+        "seed",
+        "paths",
+        "threads",
+        "generator",
+        "seeding",
+        "elapsed_seconds",
+    ] {
+        assert!(json.get(key).is_some(), "run.json lacks {key}");
+    }
+}
+
+#[test]
+fn every_preset_runs_and_every_output_parses() {
+    let tmp = tempfile::tempdir().unwrap();
+    for preset in presets() {
+        let out = tmp.path().join(preset.file_stem().unwrap());
+        run_ok(
+            &[
+                "run",
+                preset.to_str().unwrap(),
+                "--paths",
+                "20000",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        );
+        let scenario: toml::Value = toml::from_str(&fs::read_to_string(&preset).unwrap()).unwrap();
+        check_output(&out, &scenario);
+        let validate = run_ok(&["validate", preset.to_str().unwrap()], None);
+        assert!(String::from_utf8_lossy(&validate.stdout).starts_with("ok: "));
+    }
+}
+
+#[test]
+fn default_run_writes_reports_folder_and_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_ok(&["run", "--paths", "5000"], Some(tmp.path()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for text in [
+        "etherfi-weeth",
+        "P(loss)",
+        "P(underperform",
+        "VaR 99",
+        "ES 99",
+        "top loss contributors",
+    ] {
+        assert!(stdout.contains(text), "summary lacks {text:?}:\n{stdout}");
+    }
+    let dir = tmp.path().join("reports/etherfi-weeth");
+    for name in restake_report_files() {
+        assert!(dir.join(name).is_file(), "missing {name}");
+    }
+    // No temporary file is left behind.
+    let leftovers: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn restake_report_files() -> [&'static str; 7] {
+    [
+        "summary.csv",
+        "quantiles.csv",
+        "loss_distribution.csv",
+        "return_distribution.csv",
+        "contributions.csv",
+        "fan_chart.csv",
+        "run.json",
+    ]
+}
+
+#[test]
+fn one_and_two_threads_write_identical_csvs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = ["1", "2"]
+        .iter()
+        .map(|t| {
+            let out = tmp.path().join(format!("t{t}"));
+            run_ok(
+                &[
+                    "run",
+                    "--paths",
+                    "30001",
+                    "--seed",
+                    "5",
+                    "--threads",
+                    t,
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                None,
+            );
+            out
+        })
+        .collect();
+    for name in restake_report_files()
+        .iter()
+        .filter(|n| n.ends_with(".csv"))
+    {
+        let a = fs::read(dirs[0].join(name)).unwrap();
+        let b = fs::read(dirs[1].join(name)).unwrap();
+        assert!(a == b, "{name} differs between 1 and 2 threads");
+    }
+}
+
+const VALID: &str = r#"
+name = "bad-input"
+[position]
+principal_eth = 10.0
+route = "native"
+horizon_days = 365
+[base]
+apr_mean = 0.03
+[[token]]
+name = "EIGEN"
+price_eth = 0.001
+[[avs]]
+name = "EigenDA"
+slash_prob = 0.01
+slash_severity = { dist = "beta", alpha = 2.0, beta = 8.0 }
+[[operator]]
+name = "op"
+weight = 1.0
+allocations = { EigenDA = 0.5 }
+"#;
+
+#[test]
+fn bad_input_names_the_field_exits_2_and_writes_nothing() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "unknown key",
+            "principal_eth = 10.0",
+            "principal_eth = 10.0\ncolour = 1",
+            "colour",
+        ),
+        (
+            "probability above 1",
+            "slash_prob = 0.01",
+            "slash_prob = 1.5",
+            "avs[EigenDA].slash_prob",
+        ),
+        (
+            "probability 1",
+            "slash_prob = 0.01",
+            "slash_prob = 1.0",
+            "avs[EigenDA].slash_prob",
+        ),
+        (
+            "negative probability",
+            "slash_prob = 0.01",
+            "slash_prob = -0.1",
+            "avs[EigenDA].slash_prob",
+        ),
+        (
+            "negative principal",
+            "principal_eth = 10.0",
+            "principal_eth = -5.0",
+            "position.principal_eth",
+        ),
+        (
+            "zero principal",
+            "principal_eth = 10.0",
+            "principal_eth = 0.0",
+            "position.principal_eth",
+        ),
+        (
+            "weights not summing to 1",
+            "weight = 1.0",
+            "weight = 0.8",
+            "operator.weight",
+        ),
+        (
+            "unique allocations past 1",
+            "allocations = { EigenDA = 0.5 }",
+            "allocations = { EigenDA = 0.9, Other = 0.3 }\n[[avs]]\nname = \"Other\"",
+            "operator[op].allocations",
+        ),
+        (
+            "allocation to an undeclared AVS",
+            "allocations = { EigenDA = 0.5 }",
+            "allocations = { EigenDA = 0.5, Nope = 0.1 }",
+            "operator[op].allocations.Nope",
+        ),
+        (
+            "incentive in an undeclared token",
+            "[[avs]]",
+            "[[incentive]]\ntoken = \"FOO\"\napr = 0.01\n[[avs]]",
+            "incentive[0].token",
+        ),
+        (
+            "beta with alpha <= 0",
+            "alpha = 2.0",
+            "alpha = 0.0",
+            "avs[EigenDA].slash_severity.alpha",
+        ),
+        (
+            "liquid table on a native route",
+            "[[token]]",
+            "[liquid]\nreward_fee = 0.1\n[[token]]",
+            "liquid",
+        ),
+        (
+            "wrong type",
+            "principal_eth = 10.0",
+            "principal_eth = \"ten\"",
+            "line",
+        ),
+        (
+            "unknown distribution",
+            "dist = \"beta\"",
+            "dist = \"lognormal\"",
+            "lognormal",
+        ),
+        ("missing section", "[base]\napr_mean = 0.03", "", "base"),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (what, from, to, field) in cases {
+        assert!(
+            VALID.contains(from),
+            "{what}: pattern {from:?} not in the base scenario"
+        );
+        let text = VALID.replacen(from, to, 1);
+        let file = tmp.path().join("bad.toml");
+        fs::write(&file, &text).unwrap();
+        let out_dir = tmp.path().join("out");
+        for args in [
+            vec![
+                "run",
+                file.to_str().unwrap(),
+                "--paths",
+                "100",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+            vec!["validate", file.to_str().unwrap()],
+        ] {
+            let out = bin().args(&args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{what}: exit {:?}, {stderr}",
+                out.status
+            );
+            assert!(stderr.contains(field), "{what}: {field:?} not in {stderr}");
+            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+            assert!(!out_dir.exists(), "{what}: output written");
+        }
+    }
+    // Flags and files.
+    for (args, expect) in [
+        (vec!["run", "--paths", "0"], "--paths"),
+        (vec!["run", "no/such/file.toml"], "no/such/file.toml"),
+        (vec!["run", "--seed", "-1"], "-1"),
+        (
+            vec!["calibrate", "--data", "no/such/folder"],
+            "no/such/folder",
+        ),
+    ] {
+        let out = bin().args(&args).current_dir(tmp.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+    assert!(!tmp.path().join("reports").exists());
+}
+
+/// Looks up `key` (`a.b`, `table[name].field`) in a preset.
+fn lookup<'a>(preset: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
+    if let Some(open) = key.find('[') {
+        let close = key.rfind("].")?;
+        let (table, name, rest) = (&key[..open], &key[open + 1..close], &key[close + 2..]);
+        let id = if table == "incentive" {
+            "token"
+        } else {
+            "name"
+        };
+        let entry = preset
+            .get(table)?
+            .as_array()?
+            .iter()
+            .find(|e| e.get(id).and_then(|v| v.as_str()) == Some(name))?;
+        return rest.split('.').try_fold(entry, |v, k| v.get(k));
+    }
+    key.split('.').try_fold(preset, |v, k| v.get(k))
+}
+
+#[test]
+fn calibrate_reproduces_the_presets() {
+    let data = repo().join("data/real");
+    let out = run_ok(&["calibrate", "--data", data.to_str().unwrap()], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    for line in stdout.lines().filter(|l| !l.starts_with('#')) {
+        let (preset, rest) = line.split_once(' ').unwrap();
+        if preset == "cross-check" {
+            continue;
+        }
+        let (key, rest) = rest.split_once(" = ").unwrap();
+        let value: f64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+        let path = repo().join(format!("data/scenarios/{preset}.toml"));
+        let scenario: toml::Value = toml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let found = lookup(&scenario, key)
+            .unwrap_or_else(|| panic!("{preset}: no {key}"))
+            .as_float()
+            .unwrap_or_else(|| panic!("{preset}: {key} is not a float"));
+        assert!(
+            (found - value).abs() <= 1e-12 * value.abs(),
+            "{preset} {key}: preset {found}, calibrate {value}"
+        );
+        *checked.entry(preset.to_string()).or_default() += 1;
+    }
+    for preset in ["etherfi-weeth", "eigenlayer-native", "renzo-ezeth"] {
+        assert!(
+            checked.get(preset).copied().unwrap_or(0) >= 8,
+            "{preset}: {checked:?}"
+        );
+    }
+}

@@ -38,16 +38,16 @@ enum Command {
     Run {
         /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
         scenario: Option<PathBuf>,
-        /// Number of paths (overrides [simulation] paths).
+        /// Number of paths (overrides `paths` of the scenario's simulation table).
         #[arg(long)]
         paths: Option<u64>,
-        /// Seed (overrides [simulation] seed).
+        /// Seed (overrides `seed` of the scenario's simulation table).
         #[arg(long)]
         seed: Option<u64>,
         /// Worker threads; 0 = one per core. Results do not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// Output folder (default: reports/<scenario name>).
+        /// Output folder (default: `reports/<scenario name>`).
         #[arg(long)]
         out: Option<PathBuf>,
     },

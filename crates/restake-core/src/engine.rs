@@ -14,6 +14,10 @@ use crate::sampling::batch_rng;
 /// `b × BATCH_PATHS ..`, whatever the number of threads.
 pub const BATCH_PATHS: u64 = 4096;
 
+/// Largest number of checkpoint values (paths × checkpoints) a run keeps in memory, 8
+/// bytes each: 2.4 GB.
+pub const MAX_CHECKPOINT_VALUES: u64 = 300_000_000;
+
 /// What to run: path count, seed and threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunConfig {
@@ -59,7 +63,8 @@ pub struct PathSet {
 /// the output, so the result is bit-identical for any thread count.
 ///
 /// # Errors
-/// [`ScenarioError::Invalid`] for a path count outside [1, `MAX_PATHS`];
+/// [`ScenarioError::Invalid`] for a path count outside [1, `MAX_PATHS`], or more than
+/// [`MAX_CHECKPOINT_VALUES`] checkpoint values;
 /// [`ScenarioError::Threads`] when the thread pool cannot be built.
 pub fn simulate(
     model: &Model,
@@ -67,6 +72,16 @@ pub fn simulate(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PathSet, ScenarioError> {
     crate::scenario::check_paths("paths", config.paths)?;
+    let checkpoints = model.checkpoints_years.len();
+    if config.paths.saturating_mul(checkpoints as u64) > MAX_CHECKPOINT_VALUES {
+        return Err(ScenarioError::Invalid {
+            field: "simulation.checkpoint_days".into(),
+            message: format!(
+                "{} paths x {checkpoints} checkpoints would keep more than {MAX_CHECKPOINT_VALUES} fan-chart values in memory: use fewer paths or a larger checkpoint_days",
+                config.paths
+            ),
+        });
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .build()
@@ -75,7 +90,6 @@ pub fn simulate(
             message: e.to_string(),
         })?;
     let n = config.paths as usize;
-    let checkpoints = model.checkpoints_years.len();
     let batch = BATCH_PATHS as usize;
     let mut outcomes = vec![PathOutcome::default(); n];
     let mut checkpoint_values = vec![0.0; n * checkpoints];

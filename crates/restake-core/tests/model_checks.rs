@@ -541,3 +541,69 @@ fn accounting_identity_and_contributions_add_up() {
         assert!(es / p >= var, "ES {es} below VaR {var} at {label}");
     }
 }
+
+#[test]
+fn event_times_are_uniform_and_losses_are_valued_at_the_event() {
+    // One whole-stake source (intensity lambda, severity s) on a stake growing at g:
+    // E[S(t)] = P e^{(g - lambda s) t}, so the expected loss over [0, T] is
+    // lambda s P (e^{(g - lambda s) T} - 1) / (g - lambda s). This holds only if event
+    // times are uniform and each loss is the stake destroyed at the event's time.
+    let s = scenario(
+        r#"
+name = "timing"
+[position]
+principal_eth = 1.0
+route = "native"
+horizon_days = 730
+[base]
+apr_mean = 0.5
+[protocol]
+exploit_prob = 0.3
+exploit_severity = { dist = "fixed", value = 0.2 }
+[[operator]]
+name = "op"
+weight = 1.0
+"#,
+    );
+    let lambda = -(0.7f64).ln();
+    let (g, sev, t) = (0.5, 0.2, 2.0);
+    let k = g - lambda * sev;
+    let exact = lambda * sev * (k * t).exp_m1() / k;
+    let r = results(&s, 1_000_000, 17);
+    let e = metric(&r, "expected_slashing_loss_eth");
+    assert_within("E[slashing loss] with growth", e.value, exact, e.std_error);
+}
+
+#[test]
+fn fan_chart_memory_is_bounded() {
+    let s = scenario(
+        r#"
+name = "many-checkpoints"
+[position]
+principal_eth = 1.0
+route = "native"
+horizon_days = 3650
+[base]
+apr_mean = 0.03
+[[operator]]
+name = "op"
+weight = 1.0
+[simulation]
+checkpoint_days = 1
+"#,
+    );
+    let err = run(
+        &s,
+        &RunConfig {
+            paths: 1_000_000,
+            seed: 1,
+            threads: 1,
+        },
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("simulation.checkpoint_days"),
+        "{err}"
+    );
+}

@@ -419,7 +419,16 @@ impl Scenario {
         let spec: ScenarioSpec = toml::from_str(text).map_err(|e| ScenarioError::Parse {
             message: e.to_string(),
         })?;
-        Self::try_from(spec)
+        Self::try_from(spec).map_err(|e| match e {
+            ScenarioError::Invalid { field, message } => {
+                let message = match locate(text, &field) {
+                    Some((line, column)) => format!("{message} (line {line}, column {column})"),
+                    None => message,
+                };
+                ScenarioError::Invalid { field, message }
+            }
+            other => other,
+        })
     }
 
     /// The scenario as written, after the checks.
@@ -431,6 +440,71 @@ impl Scenario {
     pub fn horizon_years(&self) -> f64 {
         self.spec.position.horizon_days / crate::DAYS_PER_YEAR
     }
+}
+
+/// Where the field `field` (a path as in [`ScenarioError::Invalid`]: `a.b`,
+/// `table[name].key`, `incentive[0].token`) is written in `text`, as a 1-based line and
+/// column: the value if present, else the nearest enclosing table found. `None` when the
+/// text does not parse or the path leads nowhere.
+fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    type Node<'a, 'i> = &'a toml::Spanned<DeValue<'i>>;
+
+    /// Descends into `table` along `keys`, greedily: a key may itself contain dots.
+    fn descend<'a, 'i>(table: &'a DeTable<'i>, keys: &[&str]) -> Option<Node<'a, 'i>> {
+        (1..=keys.len()).rev().find_map(|len| {
+            let key = keys[..len].join(".");
+            let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
+            match (value.get_ref(), &keys[len..]) {
+                (_, []) => Some(value),
+                (DeValue::Table(inner), rest) => descend(inner, rest).or(Some(value)),
+                _ => Some(value),
+            }
+        })
+    }
+
+    let root = DeTable::parse(text).ok()?;
+    let span = match (field.find('['), field.rfind(']')) {
+        (Some(open), Some(close)) if !field[..open].contains('.') && close > open => {
+            let (table, selector) = (&field[..open], &field[open + 1..close]);
+            let rest: Vec<&str> = field[close + 1..]
+                .strip_prefix('.')
+                .map(|r| r.split('.').collect())
+                .unwrap_or_default();
+            let id = if table == "incentive" {
+                "token"
+            } else {
+                "name"
+            };
+            let entries = match descend(root.get_ref(), &[table])?.get_ref() {
+                DeValue::Array(a) => a,
+                _ => return None,
+            };
+            let named = |e: &&toml::Spanned<DeValue<'_>>| match e.get_ref() {
+                DeValue::Table(t) => t.iter().any(|(k, v)| {
+                    k.get_ref() == id && matches!(v.get_ref(), DeValue::String(s) if s == selector)
+                }),
+                _ => false,
+            };
+            let entry = entries
+                .iter()
+                .find(named)
+                .or_else(|| selector.parse::<usize>().ok().and_then(|i| entries.get(i)))?;
+            match entry.get_ref() {
+                DeValue::Table(t) if !rest.is_empty() => descend(t, &rest).unwrap_or(entry),
+                _ => entry,
+            }
+            .span()
+        }
+        _ => {
+            let keys: Vec<&str> = field.split('.').collect();
+            descend(root.get_ref(), &keys)?.span()
+        }
+    };
+    let before = &text[..span.start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+    Some((line, column))
 }
 
 impl TryFrom<ScenarioSpec> for Scenario {
@@ -725,5 +799,40 @@ pub fn check_paths(field: &str, paths: u64) -> Result<(), ScenarioError> {
             field,
             format!("must be in [1, {MAX_PATHS}], got {paths}"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "name = \"x\"\n[position]\nprincipal_eth = -1.0\n\n[[avs]]\nname = \"A.v2\"\nslash_prob = 2.0\n[[operator]]\nname = \"op [x]\"\nallocations = { \"A.v2\" = 0.5 }\n";
+
+    #[test]
+    fn fields_are_located_in_the_text() {
+        assert_eq!(locate(TEXT, "position.principal_eth"), Some((3, 17)));
+        assert_eq!(locate(TEXT, "avs[A.v2].slash_prob"), Some((7, 14)));
+        assert_eq!(
+            locate(TEXT, "operator[op [x]].allocations.A.v2"),
+            Some((10, 26))
+        );
+        // A missing key points at its table.
+        assert_eq!(
+            locate(TEXT, "avs[A.v2].slash_severity").map(|l| l.0),
+            Some(5)
+        );
+        assert_eq!(locate(TEXT, "nothing.here"), None);
+    }
+
+    #[test]
+    fn validation_errors_carry_the_location() {
+        let err = Scenario::from_toml(
+            "name = \"x\"\n[position]\nprincipal_eth = 0.0\nroute = \"native\"\nhorizon_days = 1\n[base]\napr_mean = 0.0\n[[operator]]\nname = \"a\"\nweight = 1.0\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "position.principal_eth: must be > 0, got 0 (line 3, column 17)"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use restake_core::stats::Contribution;
 use restake_core::{ContributionKind, Estimate, Results, RunConfig, Scenario};
 
 fn pct(x: f64) -> String {
@@ -17,8 +18,8 @@ fn with_ci(e: &Estimate) -> String {
     )
 }
 
-/// Renders the summary: headline metrics with intervals and the top 3 loss
-/// contributors by their share of ES 99.
+/// Renders the summary: headline metrics with intervals, and the 3 largest
+/// contributors to ES 99 among the risk sources, the AVSs and the operators.
 pub fn render(
     origin: &str,
     scenario: &Scenario,
@@ -59,25 +60,36 @@ pub fn render(
         "  {:<32} {:.6} ETH ± {:.6}",
         "expected slashing loss", slashing.value, slashing.std_error
     );
-    let mut risks: Vec<_> = results
+    let sources: Vec<&Contribution> = results
         .contributions
         .iter()
         .filter(|c| c.row.kind != ContributionKind::Income)
         .collect();
-    risks.sort_by(|a, b| b.es_contribution_eth[2].total_cmp(&a.es_contribution_eth[2]));
+    let groups = [
+        ("top loss contributors", sources),
+        ("by AVS", results.avs_contributions.iter().collect()),
+        (
+            "by operator",
+            results.operator_contributions.iter().collect(),
+        ),
+    ];
     let _ = writeln!(
         s,
-        "  top loss contributors (Euler share of ES 99, expected loss):"
+        "  {:<58} {:>16} {:>16}",
+        "where the loss comes from", "ES 99 share", "expected loss"
     );
-    for c in risks.iter().take(3) {
-        let _ = writeln!(
-            s,
-            "    {:<16} {:<40} {:>12.6} ETH  {:>12.6} ETH",
-            c.row.kind.as_str(),
-            c.row.source,
-            c.es_contribution_eth[2],
-            c.expected_loss_eth
-        );
+    for (title, mut rows) in groups {
+        rows.sort_by(|a, b| b.es_contribution_eth[2].total_cmp(&a.es_contribution_eth[2]));
+        let _ = writeln!(s, "  {title}:");
+        for c in rows.iter().take(3) {
+            let _ = writeln!(
+                s,
+                "    {:<56} {:>12.6} ETH {:>12.6} ETH",
+                format!("{} {}", c.row.kind.as_str(), c.row.source),
+                c.es_contribution_eth[2],
+                c.expected_loss_eth
+            );
+        }
     }
     s
 }

@@ -171,20 +171,26 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
     );
     assert!(rows.len() >= 101);
 
-    let (header, rows) = read_csv(&dir.join("contributions.csv"));
-    assert_eq!(
-        header,
-        columns(&[
-            "source",
-            "kind",
-            "event_probability",
-            "expected_loss_eth",
-            "es_95_contribution_eth",
-            "es_975_contribution_eth",
-            "es_99_contribution_eth",
-            "es_999_contribution_eth",
-        ])
-    );
+    let contribution_cols = columns(&[
+        "source",
+        "kind",
+        "event_probability",
+        "expected_loss_eth",
+        "es_95_contribution_eth",
+        "es_975_contribution_eth",
+        "es_99_contribution_eth",
+        "es_999_contribution_eth",
+    ]);
+    let mut tables = BTreeMap::new();
+    for name in [
+        "contributions",
+        "contributions_by_avs",
+        "contributions_by_operator",
+    ] {
+        let (header, rows) = read_csv(&dir.join(format!("{name}.csv")));
+        assert_eq!(header, contribution_cols, "{name}");
+        tables.insert(name, rows);
+    }
     let kinds = [
         "avs_slashing",
         "avs_incident",
@@ -194,15 +200,51 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
         "depeg",
         "income",
     ];
-    for r in &rows {
+    for r in &tables["contributions"] {
         assert!(kinds.contains(&r[1].as_str()), "unknown kind {}", r[1]);
     }
+    assert!(tables["contributions_by_avs"].iter().all(|r| r[1] == "avs"));
+    assert!(
+        tables["contributions_by_operator"]
+            .iter()
+            .all(|r| r[1] == "operator")
+    );
+    let total = |rows: &[&Vec<String>], column: usize| -> f64 {
+        rows.iter().map(|r| number(&r[column])).sum()
+    };
+    let of_kinds = |names: &[&str]| -> Vec<&Vec<String>> {
+        tables["contributions"]
+            .iter()
+            .filter(|r| names.contains(&r[1].as_str()))
+            .collect()
+    };
+    let avs_rows: Vec<&Vec<String>> = tables["contributions_by_avs"].iter().collect();
+    let mut operator_rows: Vec<&Vec<String>> = tables["contributions_by_operator"].iter().collect();
+    operator_rows.extend(of_kinds(&["depeg", "income"]));
     for (j, level) in ["95", "975", "99", "999"].iter().enumerate() {
-        let sum: f64 = rows.iter().map(|r| number(&r[4 + j])).sum();
+        let column = 4 + j;
         let es = summary[&format!("es_{level}")][0] * principal;
+        let sources: Vec<&Vec<String>> = tables["contributions"].iter().collect();
+        for (what, sum) in [
+            ("source rows", total(&sources, column)),
+            (
+                "operator rows with depeg and income",
+                total(&operator_rows, column),
+            ),
+        ] {
+            assert!(
+                (sum - es).abs() <= 1e-9 * principal,
+                "es_{level}: {what} {sum} vs {es}"
+            );
+        }
+        let via_avs = total(
+            &of_kinds(&["avs_slashing", "avs_incident", "operator_fault"]),
+            column,
+        );
+        let avs = total(&avs_rows, column);
         assert!(
-            (sum - es).abs() <= 1e-9 * principal,
-            "es_{level}: rows {sum} vs {es}"
+            (avs - via_avs).abs() <= 1e-9 * principal,
+            "es_{level}: AVS rows {avs} vs {via_avs}"
         );
     }
 
@@ -286,13 +328,15 @@ fn default_run_writes_reports_folder_and_summary() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn restake_report_files() -> [&'static str; 7] {
+fn restake_report_files() -> [&'static str; 9] {
     [
         "summary.csv",
         "quantiles.csv",
         "loss_distribution.csv",
         "return_distribution.csv",
         "contributions.csv",
+        "contributions_by_avs.csv",
+        "contributions_by_operator.csv",
         "fan_chart.csv",
         "run.json",
     ]

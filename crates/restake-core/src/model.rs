@@ -24,6 +24,12 @@ pub enum ContributionKind {
     Depeg,
     /// Income, entered as a negative loss.
     Income,
+    /// All slashing through one AVS: its slashings, its incidents and its share of
+    /// operator faults (a breakdown of the rows above, not added to them).
+    Avs,
+    /// All slashing of one operator's stake, from every source (a breakdown of the rows
+    /// above, not added to them).
+    Operator,
 }
 
 impl ContributionKind {
@@ -37,6 +43,8 @@ impl ContributionKind {
             Self::ProtocolExploit => "protocol_exploit",
             Self::Depeg => "depeg",
             Self::Income => "income",
+            Self::Avs => "avs",
+            Self::Operator => "operator",
         }
     }
 }
@@ -156,6 +164,8 @@ pub struct Model {
     pub pools0: Vec<f64>,
     /// Pools of each operator, as a range of pool indices.
     pub operator_pools: Vec<std::ops::Range<usize>>,
+    /// Operator owning each pool.
+    pub pool_operator: Vec<usize>,
     /// Initial stake with each operator in the plain-staking benchmark, `w_k P`.
     pub plain0: Vec<f64>,
     /// Income streams × pools, row-major: stream 0 is the AVS fee rate (ETH a year per
@@ -185,12 +195,18 @@ pub struct Model {
     pub checkpoints_days: Vec<f64>,
     /// Contribution rows: per AVS `avs_slashing`, `avs_incident`; per operator
     /// `operator_fault`, `beacon`; then `protocol_exploit`, `depeg`, and three `income`
-    /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it, counted from the end).
+    /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it). These add up to the
+    /// loss. Then the breakdowns: one `avs` row per AVS and one `operator` row per
+    /// operator ([`Model::avs_row`], [`Model::operator_row`]).
     pub rows: Vec<ContributionRow>,
     /// Row of the depeg.
     pub depeg_row: usize,
     /// Row of base income; AVS fees and token incentives follow.
     pub income_row: usize,
+    /// Row of the first AVS's breakdown.
+    avs_row0: usize,
+    /// Row of the first operator's breakdown.
+    operator_row0: usize,
 }
 
 impl Model {
@@ -261,6 +277,16 @@ impl Model {
                 kind: ContributionKind::Income,
             });
         }
+        let avs_row0 = rows.len();
+        rows.extend(spec.avs.iter().map(|a| ContributionRow {
+            source: a.name.clone(),
+            kind: ContributionKind::Avs,
+        }));
+        let operator_row0 = rows.len();
+        rows.extend(spec.operators.iter().map(|o| ContributionRow {
+            source: o.name.clone(),
+            kind: ContributionKind::Operator,
+        }));
         let avs_row = |i: usize, incident: bool| 2 * i + usize::from(incident);
         let op_row = |k: usize, beacon: bool| 2 * spec.avs.len() + 2 * k + usize::from(beacon);
 
@@ -342,6 +368,11 @@ impl Model {
             exposures.push(exp);
         }
         let n_pools = pools0.len();
+        let pool_operator = operator_pools
+            .iter()
+            .enumerate()
+            .flat_map(|(k, r)| r.clone().map(move |_| k))
+            .collect();
         let mut income_coef = vec![0.0; streams * n_pools];
         for (pool, coef) in pool_coef.iter().enumerate() {
             for (m, c) in coef.iter().enumerate() {
@@ -458,6 +489,7 @@ impl Model {
             plain0: spec.operators.iter().map(|o| o.weight * p).collect(),
             pools0,
             operator_pools,
+            pool_operator,
             income_coef,
             streams,
             sources,
@@ -473,7 +505,19 @@ impl Model {
             rows,
             depeg_row,
             income_row,
+            avs_row0,
+            operator_row0,
         }
+    }
+
+    /// Row of AVS `i`'s breakdown.
+    pub fn avs_row(&self, i: usize) -> usize {
+        self.avs_row0 + i
+    }
+
+    /// Row of operator `k`'s breakdown.
+    pub fn operator_row(&self, k: usize) -> usize {
+        self.operator_row0 + k
     }
 
     /// Number of stake pools.

@@ -52,8 +52,8 @@ pub struct PathScratch {
     log_prices: Vec<f64>,
     /// `V(t)/P` at each checkpoint of the last path (the depeg only at the horizon).
     pub checkpoint_values: Vec<f64>,
-    /// Loss in ETH of each contribution row in the last path (slashing rows only; rows
-    /// not listed in `slashed_rows` are 0).
+    /// Loss in ETH of each contribution row in the last path (slashing rows, including
+    /// the per-AVS and per-operator totals; rows not listed in `slashed_rows` are 0).
     pub row_loss_eth: Vec<f64>,
     /// Slashing rows with at least one non-vetoed request in the last path, in the order
     /// first hit. The caller reads them and then calls [`PathScratch::clear_rows`].
@@ -89,6 +89,23 @@ impl PathScratch {
             self.slashed_rows.push(row);
         }
         self.row_loss_eth[row] += loss_eth;
+    }
+
+    /// Charges a loss to the source's row, to its AVS's row (if it went through an AVS)
+    /// and to its operator's row.
+    fn charge(
+        &mut self,
+        model: &Model,
+        row: usize,
+        avs: Option<usize>,
+        operator: usize,
+        loss_eth: f64,
+    ) {
+        self.record(row, loss_eth);
+        if let Some(i) = avs {
+            self.record(model.avs_row(i), loss_eth);
+        }
+        self.record(model.operator_row(operator), loss_eth);
     }
 }
 
@@ -238,51 +255,68 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
         }
         advance(&mut clock, t, stake, scratch, &mut base_income);
 
-        // The event (MODEL.md §3): cut the pools it reaches, in discounted ETH.
+        // The event (MODEL.md §3): cut the pools it reaches. Each cut is the stake it
+        // destroys, in ETH at the event's time, charged to the source, the AVS and the
+        // operator it went through.
         let source = &model.sources[source as usize];
-        let pools = &mut scratch.pools;
-        let (loss, slashed) = match &source.kind {
-            SourceKind::OperatorAvs { avs, hit } => {
-                let avs = &model.avs[*avs];
-                if vetoed(avs.veto_prob, rng) {
-                    (0.0, false)
-                } else {
-                    (cut(pools, *hit, avs.slash_severity.sample(rng)), true)
+        let row = source.row;
+        let e = clock.e;
+        let mut loss = 0.0;
+        let mut slashed = false;
+        match &source.kind {
+            SourceKind::OperatorAvs { avs: i, hit } => {
+                let avs = &model.avs[*i];
+                if !vetoed(avs.veto_prob, rng) {
+                    let l = cut(&mut scratch.pools, *hit, avs.slash_severity.sample(rng)) * e;
+                    scratch.charge(model, row, Some(*i), model.pool_operator[hit.pool], l);
+                    loss += l;
+                    slashed = true;
                 }
             }
-            SourceKind::AvsIncident { avs, hits } => {
-                let avs = &model.avs[*avs];
-                if vetoed(avs.veto_prob, rng) {
-                    (0.0, false)
-                } else {
+            SourceKind::AvsIncident { avs: i, hits } => {
+                let avs = &model.avs[*i];
+                if !vetoed(avs.veto_prob, rng) {
                     let s = avs.incident_severity.sample(rng);
-                    (hits.iter().map(|h| cut(pools, *h, s)).sum(), true)
+                    for hit in hits {
+                        let l = cut(&mut scratch.pools, *hit, s) * e;
+                        scratch.charge(model, row, Some(*i), model.pool_operator[hit.pool], l);
+                        loss += l;
+                    }
+                    slashed = true;
                 }
             }
             SourceKind::OperatorFault { hits } => {
-                let mut loss = 0.0;
-                let mut slashed = false;
-                for (avs, hit) in hits {
-                    let avs = &model.avs[*avs];
+                for (i, hit) in hits {
+                    let avs = &model.avs[*i];
                     if !vetoed(avs.veto_prob, rng) {
-                        loss += cut(pools, *hit, avs.slash_severity.sample(rng));
+                        let l = cut(&mut scratch.pools, *hit, avs.slash_severity.sample(rng)) * e;
+                        scratch.charge(model, row, Some(*i), model.pool_operator[hit.pool], l);
+                        loss += l;
                         slashed = true;
                     }
                 }
-                (loss, slashed)
             }
-            SourceKind::Beacon { operator } => {
+            SourceKind::Beacon { operator: k } => {
                 let s = model.beacon_severity.sample(rng);
-                scratch.plain[*operator] *= 1.0 - s;
-                let range = model.operator_pools[*operator].clone();
-                (scale(&mut pools[range], s), true)
+                scratch.plain[*k] *= 1.0 - s;
+                let range = model.operator_pools[*k].clone();
+                let l = scale(&mut scratch.pools[range], s) * e;
+                scratch.charge(model, row, None, *k, l);
+                loss += l;
+                slashed = true;
             }
-            SourceKind::Exploit => (scale(pools, model.exploit_severity.sample(rng)), true),
-        };
+            SourceKind::Exploit => {
+                let s = model.exploit_severity.sample(rng);
+                for (k, range) in model.operator_pools.iter().enumerate() {
+                    let l = scale(&mut scratch.pools[range.clone()], s) * e;
+                    scratch.charge(model, row, None, k, l);
+                    loss += l;
+                }
+                slashed = true;
+            }
+        }
         if slashed {
-            let loss_eth = loss * clock.e;
-            slashing_loss += loss_eth;
-            scratch.record(source.row, loss_eth);
+            slashing_loss += loss;
             stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
         }
     }

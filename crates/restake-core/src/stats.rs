@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use statrs::distribution::{Binomial, DiscreteCDF};
 
 use crate::engine::PathSet;
-use crate::model::{ContributionRow, Model};
+use crate::model::{ContributionKind, ContributionRow, Model};
 
 /// Returns closer to zero than this fraction of principal count as zero in `prob_loss`
 /// and `prob_underperform`: the value of a path is a sum of pools, so an exact zero can
@@ -195,8 +195,13 @@ pub struct Results {
     pub loss_distribution: Histogram,
     /// `return_distribution.csv`: the net return.
     pub return_distribution: Histogram,
-    /// `contributions.csv`.
+    /// `contributions.csv`: the risk sources, depeg and income; they add up to the loss.
     pub contributions: Vec<Contribution>,
+    /// `contributions_by_avs.csv`: all slashing through each AVS.
+    pub avs_contributions: Vec<Contribution>,
+    /// `contributions_by_operator.csv`: all slashing of each operator's stake; with the
+    /// depeg and income rows of `contributions` they add up to the loss.
+    pub operator_contributions: Vec<Contribution>,
     /// `fan_chart.csv`.
     pub fan_chart: Vec<FanRow>,
 }
@@ -483,7 +488,13 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         total: nu,
     };
 
-    let contributions = contributions(model, paths, &order, &tails);
+    let all = contributions(model, paths, &order, &tails);
+    let of_kind = |pick: &dyn Fn(ContributionKind) -> bool| -> Vec<Contribution> {
+        all.iter().filter(|c| pick(c.row.kind)).cloned().collect()
+    };
+    let avs_contributions = of_kind(&|k| k == ContributionKind::Avs);
+    let operator_contributions = of_kind(&|k| k == ContributionKind::Operator);
+    let contributions = of_kind(&|k| k != ContributionKind::Avs && k != ContributionKind::Operator);
 
     let fan_chart = model
         .checkpoints_days
@@ -513,6 +524,8 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         },
         return_distribution,
         contributions,
+        avs_contributions,
+        operator_contributions,
         fan_chart,
     }
 }

@@ -6,7 +6,7 @@
 //! Statistical tolerances are 4 Monte Carlo standard errors (a false failure has
 //! probability about 6e-5 per check), and every seed is fixed, so nothing can flake.
 
-use restake_core::{Model, Results, RunConfig, Scenario, analyse, run, simulate};
+use restake_core::{ContributionKind, Model, Results, RunConfig, Scenario, analyse, run, simulate};
 
 fn scenario(text: &str) -> Scenario {
     Scenario::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
@@ -514,17 +514,32 @@ fn accounting_identity_and_contributions_add_up() {
     )
     .unwrap();
     let p = model.principal_eth;
-    let mut by_path = vec![0.0; set.outcomes.len()];
+    // Per path: the source rows, the AVS breakdown and the operator breakdown.
+    let n = set.outcomes.len();
+    let (mut sources, mut by_avs, mut by_operator, mut not_via_avs) =
+        (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     for e in &set.row_losses {
-        by_path[e.path as usize] += e.loss_eth;
+        let (i, l) = (e.path as usize, e.loss_eth);
+        match model.rows[e.row as usize].kind {
+            ContributionKind::Avs => by_avs[i] += l,
+            ContributionKind::Operator => by_operator[i] += l,
+            ContributionKind::Beacon | ContributionKind::ProtocolExploit => {
+                sources[i] += l;
+                not_via_avs[i] += l;
+            }
+            _ => sources[i] += l,
+        }
     }
-    for (o, rows) in set.outcomes.iter().zip(&by_path) {
+    for (i, o) in set.outcomes.iter().enumerate() {
         let v = (1.0 + o.net_return) * p;
         let identity = p + o.base_income_eth + o.avs_fee_income_eth + o.incentive_value_eth
             - o.slashing_loss_eth
             - o.depeg_loss_eth;
         assert!((v - identity).abs() <= 1e-9 * p, "{o:?}");
-        assert!((rows - o.slashing_loss_eth).abs() <= 1e-12 * p);
+        let slash = o.slashing_loss_eth;
+        assert!((sources[i] - slash).abs() <= 1e-12 * p);
+        assert!((by_operator[i] - slash).abs() <= 1e-12 * p);
+        assert!((by_avs[i] + not_via_avs[i] - slash).abs() <= 1e-12 * p);
     }
     let r = analyse(&model, &set, &[]);
     let total: f64 = r.contributions.iter().map(|c| c.expected_loss_eth).sum();
@@ -539,6 +554,22 @@ fn accounting_identity_and_contributions_add_up() {
         assert!((sum - es).abs() <= 1e-9 * p, "es_{label}: {sum} vs {es}");
         let var = metric(&r, &format!("var_{label}")).value;
         assert!(es / p >= var, "ES {es} below VaR {var} at {label}");
+        // Operators' rows with the depeg and income rows add up to ES x P as well.
+        let by_operator: f64 = r
+            .operator_contributions
+            .iter()
+            .chain(r.contributions.iter().filter(|c| {
+                matches!(
+                    c.row.kind,
+                    ContributionKind::Depeg | ContributionKind::Income
+                )
+            }))
+            .map(|c| c.es_contribution_eth[j])
+            .sum();
+        assert!(
+            (by_operator - es).abs() <= 1e-9 * p,
+            "es_{label} by operator"
+        );
     }
 }
 

@@ -12,6 +12,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use restake_core::stats::Contribution;
 use restake_core::stats::{FAN_LEVELS, Histogram, TAIL_LEVELS, level_label};
 use restake_core::{Results, ScenarioSpec};
 use serde::Serialize;
@@ -133,13 +134,13 @@ pub fn write_histogram<W: Write>(w: W, histogram: &Histogram) -> Result<(), Repo
     out.flush().map_err(|source| io_error("histogram", source))
 }
 
-/// `contributions.csv`: `source,kind,event_probability,expected_loss_eth,
-/// es_95_contribution_eth,es_975_contribution_eth,es_99_contribution_eth,
-/// es_999_contribution_eth`.
+/// A contributions table (`contributions.csv` and its breakdowns by AVS and by
+/// operator): `source,kind,event_probability,expected_loss_eth,es_95_contribution_eth,
+/// es_975_contribution_eth,es_99_contribution_eth,es_999_contribution_eth`.
 ///
 /// # Errors
 /// On a write error or a non-finite value.
-pub fn write_contributions<W: Write>(w: W, results: &Results) -> Result<(), ReportError> {
+pub fn write_contributions<W: Write>(w: W, rows: &[Contribution]) -> Result<(), ReportError> {
     let mut out = csv_writer(w);
     let mut header = vec![
         "source".to_string(),
@@ -153,7 +154,7 @@ pub fn write_contributions<W: Write>(w: W, results: &Results) -> Result<(), Repo
             .map(|l| format!("es_{}_contribution_eth", level_label(*l))),
     );
     out.write_record(&header)?;
-    for c in &results.contributions {
+    for c in rows {
         let mut record = vec![
             c.row.source.clone(),
             c.row.kind.as_str().to_string(),
@@ -228,12 +229,14 @@ pub fn write_run_json<W: Write>(mut w: W, info: &RunInfo) -> Result<(), ReportEr
 }
 
 /// The files of an output folder, in the order they are written.
-pub const OUTPUT_FILES: [&str; 7] = [
+pub const OUTPUT_FILES: [&str; 9] = [
     "summary.csv",
     "quantiles.csv",
     "loss_distribution.csv",
     "return_distribution.csv",
     "contributions.csv",
+    "contributions_by_avs.csv",
+    "contributions_by_operator.csv",
     "fan_chart.csv",
     "run.json",
 ];
@@ -252,7 +255,11 @@ fn render(name: &str, results: &Results, info: &RunInfo) -> Result<Vec<u8>, Repo
         "quantiles.csv" => write_quantiles(&mut buf, results)?,
         "loss_distribution.csv" => write_histogram(&mut buf, &results.loss_distribution)?,
         "return_distribution.csv" => write_histogram(&mut buf, &results.return_distribution)?,
-        "contributions.csv" => write_contributions(&mut buf, results)?,
+        "contributions.csv" => write_contributions(&mut buf, &results.contributions)?,
+        "contributions_by_avs.csv" => write_contributions(&mut buf, &results.avs_contributions)?,
+        "contributions_by_operator.csv" => {
+            write_contributions(&mut buf, &results.operator_contributions)?
+        }
         "fan_chart.csv" => write_fan_chart(&mut buf, results)?,
         "run.json" => write_run_json(&mut buf, info)?,
         other => unreachable!("unknown output file {other}"),

@@ -590,3 +590,33 @@ fn calibrate_reproduces_the_presets() {
         );
     }
 }
+
+#[test]
+fn an_overflowing_scenario_is_refused_without_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = VALID
+        .replacen("horizon_days = 365", "horizon_days = 36500", 1)
+        .replacen(
+            "price_eth = 0.001",
+            "price_eth = 0.001\ndrift = 10.0\n[[incentive]]\ntoken = \"EIGEN\"\napr = 0.5",
+            1,
+        );
+    let file = tmp.path().join("over.toml");
+    fs::write(&file, text).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = bin()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--paths",
+            "100",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("overflows"), "{stderr}");
+    assert!(!out_dir.exists());
+}

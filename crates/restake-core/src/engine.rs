@@ -63,8 +63,8 @@ pub struct PathSet {
 /// the output, so the result is bit-identical for any thread count.
 ///
 /// # Errors
-/// [`ScenarioError::Invalid`] for a path count outside [1, `MAX_PATHS`], or more than
-/// [`MAX_CHECKPOINT_VALUES`] checkpoint values;
+/// [`ScenarioError::Invalid`] for a path count outside [1, `MAX_PATHS`], more than
+/// [`MAX_CHECKPOINT_VALUES`] checkpoint values, or a path value that overflows;
 /// [`ScenarioError::Threads`] when the thread pool cannot be built.
 pub fn simulate(
     model: &Model,
@@ -127,6 +127,22 @@ pub fn simulate(
             })
             .collect()
     });
+    let finite = |o: &PathOutcome| {
+        [
+            o.net_return,
+            o.excess_return,
+            o.slashing_loss_eth,
+            o.incentive_value_eth,
+        ]
+        .iter()
+        .all(|x| x.is_finite())
+    };
+    if !outcomes.iter().all(finite) || !checkpoint_values.iter().all(|v| v.is_finite()) {
+        return Err(ScenarioError::Invalid {
+            field: "token".into(),
+            message: "a path value overflows a 64-bit float (a token price far out in its GBM tail, or a very long horizon): lower the drift, the volatility or the horizon".into(),
+        });
+    }
     Ok(PathSet {
         outcomes,
         checkpoint_values,

@@ -97,7 +97,7 @@ pub enum ExitMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PositionSpec {
-    /// Principal `P` in ETH, > 0.
+    /// Principal `P` in ETH, in (0, 1e15].
     pub principal_eth: f64,
     /// `native` or `liquid`.
     pub route: Route,
@@ -167,7 +167,7 @@ pub struct ProtocolSpec {
 pub struct TokenSpec {
     /// Token name, unique.
     pub name: String,
-    /// Start price `X_j(0)` in ETH, > 0.
+    /// Start price `X_j(0)` in ETH, in [1e-12, 1e12].
     pub price_eth: f64,
     /// Annual drift `mu_j` of the GBM, in [-10, 10].
     #[serde(default)]
@@ -590,10 +590,10 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
         ));
     }
     let pos = &spec.position;
-    if !(pos.principal_eth.is_finite() && pos.principal_eth > 0.0) {
+    if !(pos.principal_eth.is_finite() && pos.principal_eth > 0.0 && pos.principal_eth <= 1e15) {
         return Err(invalid(
             "position.principal_eth",
-            format!("must be > 0, got {}", pos.principal_eth),
+            format!("must be in (0, 1e15], got {}", pos.principal_eth),
         ));
     }
     if !(pos.horizon_days.is_finite() && pos.horizon_days > 0.0 && pos.horizon_days <= 36_500.0) {
@@ -652,12 +652,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     let tokens = unique_names("token", spec.tokens.iter().map(|t| &t.name))?;
     for t in &spec.tokens {
         let f = format!("token[{}]", t.name);
-        if !(t.price_eth.is_finite() && t.price_eth > 0.0) {
-            return Err(invalid(
-                format!("{f}.price_eth"),
-                format!("must be > 0, got {}", t.price_eth),
-            ));
-        }
+        in_range(&format!("{f}.price_eth"), t.price_eth, 1e-12, 1e12)?;
         in_range(&format!("{f}.drift"), t.drift, -10.0, 10.0)?;
         in_range(&format!("{f}.volatility"), t.volatility, 0.0, 10.0)?;
     }

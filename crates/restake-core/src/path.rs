@@ -261,14 +261,29 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
         let source = &model.sources[source as usize];
         let row = source.row;
         let e = clock.e;
+        // Cuts `hit` through AVS `i` with severity `s`; returns the loss in ETH.
+        let through_avs = |scratch: &mut PathScratch, i: usize, hit: Hit, s: f64| {
+            let l = cut(&mut scratch.pools, hit, s) * e;
+            scratch.charge(model, row, Some(i), model.pool_operator[hit.pool], l);
+            l
+        };
+        // One slashing request to AVS `i` on `hit`: vetoed, or cut with its own severity.
+        let request = |scratch: &mut PathScratch, rng: &mut PathRng, i: usize, hit: Hit| {
+            let avs = &model.avs[i];
+            (!vetoed(avs.veto_prob, rng))
+                .then(|| through_avs(scratch, i, hit, avs.slash_severity.sample(rng)))
+        };
+        // Scales all of operator `k`'s pools by `1 - s`; returns the loss in ETH.
+        let whole_stake = |scratch: &mut PathScratch, k: usize, s: f64| {
+            let l = scale(&mut scratch.pools[model.operator_pools[k].clone()], s) * e;
+            scratch.charge(model, row, None, k, l);
+            l
+        };
         let mut loss = 0.0;
         let mut slashed = false;
         match &source.kind {
             SourceKind::OperatorAvs { avs: i, hit } => {
-                let avs = &model.avs[*i];
-                if !vetoed(avs.veto_prob, rng) {
-                    let l = cut(&mut scratch.pools, *hit, avs.slash_severity.sample(rng)) * e;
-                    scratch.charge(model, row, Some(*i), model.pool_operator[hit.pool], l);
+                if let Some(l) = request(scratch, rng, *i, *hit) {
                     loss += l;
                     slashed = true;
                 }
@@ -277,20 +292,16 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
                 let avs = &model.avs[*i];
                 if !vetoed(avs.veto_prob, rng) {
                     let s = avs.incident_severity.sample(rng);
-                    for hit in hits {
-                        let l = cut(&mut scratch.pools, *hit, s) * e;
-                        scratch.charge(model, row, Some(*i), model.pool_operator[hit.pool], l);
-                        loss += l;
-                    }
+                    loss += hits
+                        .iter()
+                        .map(|h| through_avs(scratch, *i, *h, s))
+                        .sum::<f64>();
                     slashed = true;
                 }
             }
             SourceKind::OperatorFault { hits } => {
                 for (i, hit) in hits {
-                    let avs = &model.avs[*i];
-                    if !vetoed(avs.veto_prob, rng) {
-                        let l = cut(&mut scratch.pools, *hit, avs.slash_severity.sample(rng)) * e;
-                        scratch.charge(model, row, Some(*i), model.pool_operator[hit.pool], l);
+                    if let Some(l) = request(scratch, rng, *i, *hit) {
                         loss += l;
                         slashed = true;
                     }
@@ -299,19 +310,14 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
             SourceKind::Beacon { operator: k } => {
                 let s = model.beacon_severity.sample(rng);
                 scratch.plain[*k] *= 1.0 - s;
-                let range = model.operator_pools[*k].clone();
-                let l = scale(&mut scratch.pools[range], s) * e;
-                scratch.charge(model, row, None, *k, l);
-                loss += l;
+                loss += whole_stake(scratch, *k, s);
                 slashed = true;
             }
             SourceKind::Exploit => {
                 let s = model.exploit_severity.sample(rng);
-                for (k, range) in model.operator_pools.iter().enumerate() {
-                    let l = scale(&mut scratch.pools[range.clone()], s) * e;
-                    scratch.charge(model, row, None, k, l);
-                    loss += l;
-                }
+                loss += (0..model.operator_pools.len())
+                    .map(|k| whole_stake(scratch, k, s))
+                    .sum::<f64>();
                 slashed = true;
             }
         }

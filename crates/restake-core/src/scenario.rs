@@ -827,7 +827,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "position.principal_eth: must be > 0, got 0 (line 3, column 17)"
+            "position.principal_eth: must be in (0, 1e15], got 0 (line 3, column 17)"
         );
     }
 }

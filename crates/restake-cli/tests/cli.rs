@@ -485,6 +485,12 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
             "lognormal",
         ),
         ("missing section", "[base]\napr_mean = 0.03", "", "base"),
+        (
+            "duplicate loss threshold",
+            "[[token]]",
+            "[report]\nloss_thresholds = [0.1, 0.1]\n[[token]]",
+            "report.loss_thresholds[1]",
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     for (what, from, to, field) in cases {

@@ -252,7 +252,8 @@ fn default_commission() -> f64 {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
-    /// Loss levels `x` (fractions of principal, > 0) for the rows `prob_loss_gt_<x>`.
+    /// Loss levels `x` (fractions of principal, > 0, no duplicates) for the rows
+    /// `prob_loss_gt_<x>`.
     #[serde(default)]
     pub loss_thresholds: Vec<f64>,
 }
@@ -762,6 +763,12 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             return Err(invalid(
                 format!("report.loss_thresholds[{i}]"),
                 format!("must be > 0, got {x}"),
+            ));
+        }
+        if spec.report.loss_thresholds[..i].contains(x) {
+            return Err(invalid(
+                format!("report.loss_thresholds[{i}]"),
+                format!("duplicate threshold {x}"),
             ));
         }
     }

@@ -397,6 +397,39 @@ weight = 1.0
 allocations = { EigenDA = 0.5 }
 "#;
 
+/// Runs (and, with `validate`, validates) the scenario `text`: it must be refused with
+/// exit code 2, a message containing `field`, no panic and no output folder.
+fn assert_refused(tmp: &Path, what: &str, text: &str, field: &str, validate: bool) {
+    let file = tmp.join("bad.toml");
+    fs::write(&file, text).unwrap();
+    let out_dir = tmp.join("out");
+    let file = file.to_str().unwrap();
+    let mut commands = vec![vec![
+        "run",
+        file,
+        "--paths",
+        "100",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]];
+    if validate {
+        commands.push(vec!["validate", file]);
+    }
+    for args in commands {
+        let out = bin().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{what}: exit {:?}, {stderr}",
+            out.status
+        );
+        assert!(stderr.contains(field), "{what}: {field:?} not in {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        assert!(!out_dir.exists(), "{what}: output written");
+    }
+}
+
 #[test]
 fn bad_input_names_the_field_exits_2_and_writes_nothing() {
     let cases: &[(&str, &str, &str, &str)] = &[
@@ -498,33 +531,7 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
             VALID.contains(from),
             "{what}: pattern {from:?} not in the base scenario"
         );
-        let text = VALID.replacen(from, to, 1);
-        let file = tmp.path().join("bad.toml");
-        fs::write(&file, &text).unwrap();
-        let out_dir = tmp.path().join("out");
-        for args in [
-            vec![
-                "run",
-                file.to_str().unwrap(),
-                "--paths",
-                "100",
-                "--out",
-                out_dir.to_str().unwrap(),
-            ],
-            vec!["validate", file.to_str().unwrap()],
-        ] {
-            let out = bin().args(&args).output().unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(
-                out.status.code(),
-                Some(2),
-                "{what}: exit {:?}, {stderr}",
-                out.status
-            );
-            assert!(stderr.contains(field), "{what}: {field:?} not in {stderr}");
-            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-            assert!(!out_dir.exists(), "{what}: output written");
-        }
+        assert_refused(tmp.path(), what, &VALID.replacen(from, to, 1), field, true);
     }
     // Flags and files.
     for (args, expect) in [
@@ -607,22 +614,6 @@ fn an_overflowing_scenario_is_refused_without_output() {
             "price_eth = 0.001\ndrift = 10.0\n[[incentive]]\ntoken = \"EIGEN\"\napr = 0.5",
             1,
         );
-    let file = tmp.path().join("over.toml");
-    fs::write(&file, text).unwrap();
-    let out_dir = tmp.path().join("out");
-    let out = bin()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--paths",
-            "100",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("overflows"), "{stderr}");
-    assert!(!out_dir.exists());
+    // Valid as a file; the overflow shows only when the paths run.
+    assert_refused(tmp.path(), "overflow", &text, "overflows", false);
 }

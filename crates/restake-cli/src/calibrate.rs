@@ -70,6 +70,19 @@ fn read_csv(dir: &Path, name: &str) -> Result<csv::Reader<std::fs::File>> {
         .from_reader(file))
 }
 
+/// The date part (first 10 characters) of a timestamp.
+fn day(s: &str) -> &str {
+    s.get(..10).unwrap_or(s)
+}
+
+/// First and last element, or an error naming the file.
+fn ends<'a, T>(rows: &'a [T], file: &str) -> Result<(&'a T, &'a T)> {
+    match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(anyhow!("{file} has no data rows")),
+    }
+}
+
 fn parse_date(s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").with_context(|| format!("bad date {s:?}"))
 }
@@ -148,10 +161,11 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     let values: Vec<f64> = rows.iter().map(|r| r.oracle_price_eth).collect();
     let growth = fit_growth(&times, &values, APR_BLOCK_DAYS)
         .ok_or_else(|| anyhow!("weETH oracle series too short"))?;
+    let (first, last) = ends(&rows, "weeth_eth_aave_oracle_1h.csv")?;
     let window = format!(
         "weeth_eth_aave_oracle_1h.csv {} .. {} ({:.2} years)",
-        &rows[0].timestamp[..10],
-        &rows[rows.len() - 1].timestamp[..10],
+        day(&first.timestamp),
+        day(&last.timestamp),
         growth.years
     );
     let gross = 1.0 - LRT_FEE;
@@ -219,10 +233,11 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     let times: Vec<f64> = prices.iter().map(|p| p.timestamp).collect();
     let closes: Vec<f64> = prices.iter().map(|p| p.close).collect();
     let gbm = fit_gbm(&times, &closes).ok_or_else(|| anyhow!("EIGEN series unusable"))?;
+    let (first, last) = ends(&prices, "eigen_weth_uniswapv3_1h.csv")?;
     let window = format!(
         "eigen_weth_uniswapv3_1h.csv {} .. {}, {} hourly log returns",
-        &prices[0].date_utc[..10],
-        &prices[prices.len() - 1].date_utc[..10],
+        day(&first.date_utc),
+        day(&last.date_utc),
         gbm.returns
     );
     let price_eth = sig4(gbm.last_price);
@@ -273,10 +288,11 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
             stake_eth: d.eth_restaked,
         });
     }
+    let (first, last) = ends(&dist, "etherfi_eigen_distributions_weekly.csv")?;
     let window = format!(
         "etherfi_eigen_distributions_weekly.csv {} .. {}, {} periods",
-        dist[0].staking_period_start,
-        dist[dist.len() - 1].staking_period_end,
+        first.staking_period_start,
+        last.staking_period_end,
         dist.len()
     );
     let net = (1.0 - COMMISSION) * (1.0 - LRT_FEE);
@@ -362,8 +378,13 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         .deserialize()
         .collect::<Result<_, _>>()
         .context("econodlt_restaking_panel_daily.csv")?;
-    let first = parse_date(&panel[0]["date"])?;
-    let last = parse_date(&panel[panel.len() - 1]["date"])?;
+    let (first, last) = ends(&panel, "econodlt_restaking_panel_daily.csv")?;
+    let date = |row: &BTreeMap<String, String>| {
+        row.get("date")
+            .ok_or_else(|| anyhow!("econodlt_restaking_panel_daily.csv has no date column"))
+            .and_then(|d| parse_date(d))
+    };
+    let (first, last) = (date(first)?, date(last)?);
     let panel_years = ((last - first).num_days() + 1) as f64 / restake_core::DAYS_PER_YEAR;
     add(
         &mut out,
@@ -474,7 +495,8 @@ fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T
 /// # Errors
 /// As [`lines`], or a write error.
 pub fn print(dir: &Path) -> Result<()> {
-    let lines = lines(dir)?;
+    // Whatever stops the fit is a problem of the data given: bad input.
+    let lines = lines(dir).map_err(|e| BadInput(format!("{e:#}")))?;
     let mut s = String::new();
     let _ = writeln!(
         s,

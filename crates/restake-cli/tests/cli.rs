@@ -617,3 +617,25 @@ fn an_overflowing_scenario_is_refused_without_output() {
     // Valid as a file; the overflow shows only when the paths run.
     assert_refused(tmp.path(), "overflow", &text, "overflows", false);
 }
+
+#[test]
+fn calibrate_refuses_a_data_file_without_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(repo().join("data/real")).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let name = "etherfi_eigen_distributions_weekly.csv";
+    let text = fs::read_to_string(tmp.path().join(name)).unwrap();
+    fs::write(tmp.path().join(name), text.lines().next().unwrap()).unwrap();
+    let out = bin()
+        .args(["calibrate", "--data", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(name) && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -519,11 +519,6 @@ impl Model {
     pub fn operator_row(&self, k: usize) -> usize {
         self.operator_row0 + k
     }
-
-    /// Number of stake pools.
-    pub fn pool_count(&self) -> usize {
-        self.pools0.len()
-    }
 }
 
 #[cfg(test)]

@@ -109,10 +109,9 @@ impl PathScratch {
     }
 }
 
-/// Growth clock of a path: time `t` in years, `e = e^{g t}` and `G(t)`.
+/// Growth clock of a path at some time `t`: `e = e^{g t}` and `G(t)`.
 struct Clock {
     g: f64,
-    t: f64,
     e: f64,
     big_g: f64,
 }
@@ -210,7 +209,6 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
     let mut stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
     let mut clock = Clock {
         g,
-        t: 0.0,
         e: 1.0,
         big_g: 0.0,
     };
@@ -227,32 +225,40 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
             for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
                 *acc += rate * dg;
             }
-            clock.t = t;
             clock.e = e;
             clock.big_g = big_g;
         };
-    // Records `V(t)/P` at checkpoint `c` (clock at its time).
-    let checkpoint = |c: usize, clock: &Clock, stake: f64, scratch: &mut PathScratch| {
-        let mut value = stake * clock.e + scratch.accrued[0];
-        for j in 0..model.tokens.len() {
-            value += scratch.accrued[1 + j] * scratch.log_prices[j * n_checkpoints + c].exp();
+    // Value of the tokens accrued so far at checkpoint `c`'s prices, in ETH.
+    let token_value = |scratch: &PathScratch, c: usize| -> f64 {
+        (0..model.tokens.len())
+            .map(|j| scratch.accrued[1 + j] * scratch.log_prices[j * n_checkpoints + c].exp())
+            .sum()
+    };
+    // Moves the clock through every checkpoint at or before `t`, recording `V/P` at each.
+    let catch_up = |t: f64,
+                    next: &mut usize,
+                    clock: &mut Clock,
+                    stake: f64,
+                    scratch: &mut PathScratch,
+                    base: &mut f64| {
+        while *next < n_checkpoints && model.checkpoints_years[*next] <= t {
+            advance(clock, model.checkpoints_years[*next], stake, scratch, base);
+            let value = stake * clock.e + scratch.accrued[0] + token_value(scratch, *next);
+            scratch.checkpoint_values[*next] = value / principal;
+            *next += 1;
         }
-        scratch.checkpoint_values[c] = value / principal;
     };
 
     for e in 0..scratch.events.len() {
         let (t, source) = scratch.events[e];
-        while next_checkpoint < n_checkpoints && model.checkpoints_years[next_checkpoint] <= t {
-            advance(
-                &mut clock,
-                model.checkpoints_years[next_checkpoint],
-                stake,
-                scratch,
-                &mut base_income,
-            );
-            checkpoint(next_checkpoint, &clock, stake, scratch);
-            next_checkpoint += 1;
-        }
+        catch_up(
+            t,
+            &mut next_checkpoint,
+            &mut clock,
+            stake,
+            scratch,
+            &mut base_income,
+        );
         advance(&mut clock, t, stake, scratch, &mut base_income);
 
         // The event (MODEL.md §3): cut the pools it reaches. Each cut is the stake it
@@ -326,25 +332,20 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
             stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
         }
     }
-    while next_checkpoint < n_checkpoints {
-        advance(
-            &mut clock,
-            model.checkpoints_years[next_checkpoint],
-            stake,
-            scratch,
-            &mut base_income,
-        );
-        checkpoint(next_checkpoint, &clock, stake, scratch);
-        next_checkpoint += 1;
-    }
+    catch_up(
+        f64::INFINITY,
+        &mut next_checkpoint,
+        &mut clock,
+        stake,
+        scratch,
+        &mut base_income,
+    );
 
-    // The horizon (MODEL.md §5): the clock stands at T after the last checkpoint.
+    // The horizon (MODEL.md §5): the clock stands at T, the last checkpoint.
     let stake_eth = stake * clock.e;
     let avs_fees = scratch.accrued[0];
     let last = n_checkpoints - 1;
-    let tokens: f64 = (0..model.tokens.len())
-        .map(|j| scratch.accrued[1 + j] * scratch.log_prices[j * n_checkpoints + last].exp())
-        .sum();
+    let tokens = token_value(scratch, last);
     let depeg_loss = match &model.depeg {
         Some((prob, discount)) if rng.random::<f64>() < *prob => discount.sample(rng) * stake_eth,
         _ => 0.0,

@@ -14,7 +14,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use restake_core::scenario::check_paths;
-use restake_core::{BATCH_PATHS, RunConfig, Scenario};
+use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
+use restake_core::{BATCH_PATHS, Results, RunConfig, Scenario};
 use restake_report::{RunInfo, write_output_folder};
 
 /// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
@@ -160,6 +161,7 @@ fn run(
         .map_err(|e| BadInput(e.to_string()))?;
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    warn_thin_tails(&results);
 
     let used_threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
@@ -196,6 +198,20 @@ fn run(
         out.display()
     ));
     print_stdout(&text)
+}
+
+/// Warns on stderr for each VaR level with fewer than [`MIN_TAIL_PATHS`] paths at or
+/// beyond it, and says how many paths would give that many.
+fn warn_thin_tails(results: &Results) {
+    for (level, count) in TAIL_LEVELS.iter().zip(results.tail_paths) {
+        if count < MIN_TAIL_PATHS {
+            let needed = MIN_TAIL_PATHS * 10_000 / u64::from(10_000 - level);
+            eprintln!(
+                "warning: only {count} paths lie at or beyond var_{label}: its VaR and ES rest on few losses; run at least {needed} paths (see convergence.csv)",
+                label = level_label(*level)
+            );
+        }
+    }
 }
 
 /// Prints to stdout; a closed pipe (`restake-mc run | head`) is a normal end.

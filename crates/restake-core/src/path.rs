@@ -76,6 +76,12 @@ impl PathScratch {
         }
     }
 
+    /// The events of the last path, in time order: time in years since the start, and
+    /// the index of the source in [`Model::sources`] (vetoed requests included).
+    pub fn events(&self) -> &[(f64, u32)] {
+        &self.events
+    }
+
     /// Resets the per-row losses of the last path.
     pub fn clear_rows(&mut self) {
         for &r in &self.slashed_rows {

@@ -10,6 +10,7 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 
 use crate::engine::PathSet;
 use crate::model::{ContributionKind, ContributionRow, Model};
+use crate::path::PathOutcome;
 
 /// Returns closer to zero than this fraction of principal count as zero in `prob_loss`
 /// and `prob_underperform`: the value of a path is a sum of pools, so an exact zero can
@@ -36,6 +37,31 @@ pub const QUANTILE_LEVELS: [u32; 13] = [
 
 /// Fan-chart levels `p01 .. p99`, in 1/10,000.
 pub const FAN_LEVELS: [u32; 7] = [100, 500, 2500, 5000, 7500, 9500, 9900];
+
+/// Divisors of the path count in the convergence report: the headline metrics over the
+/// first `N/16, N/8, N/4, N/2` and all `N` paths (in batch order, so the prefixes do not
+/// depend on the thread count).
+pub const CONVERGENCE_DIVISORS: [u64; 5] = [16, 8, 4, 2, 1];
+
+/// Metrics of the convergence report, all rows of `summary.csv`.
+pub const CONVERGENCE_METRICS: [&str; 12] = [
+    "mean_net_return",
+    "prob_loss",
+    "prob_underperform",
+    "var_95",
+    "var_975",
+    "var_99",
+    "var_999",
+    "es_95",
+    "es_975",
+    "es_99",
+    "es_999",
+    "expected_slashing_loss_eth",
+];
+
+/// Fewer paths than this at or beyond a VaR level make that level's VaR and ES rest on
+/// too few losses to trust; the command line warns.
+pub const MIN_TAIL_PATHS: u64 = 1000;
 
 /// Name suffix of a tail level: `95`, `975`, `99`, `999`.
 pub fn level_label(myriad: u32) -> String {
@@ -182,6 +208,15 @@ pub struct FanRow {
     pub values: [f64; 7],
 }
 
+/// A row of `convergence.csv`: a headline metric over the first `paths` paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvergenceRow {
+    /// Paths used: `N / d` for a divisor `d` of [`CONVERGENCE_DIVISORS`].
+    pub paths: u64,
+    /// The metric over those paths, with its standard error and interval.
+    pub metric: Metric,
+}
+
 /// Every statistic of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Results {
@@ -204,6 +239,11 @@ pub struct Results {
     pub operator_contributions: Vec<Contribution>,
     /// `fan_chart.csv`.
     pub fan_chart: Vec<FanRow>,
+    /// Paths whose loss is at or beyond the VaR at each level of [`TAIL_LEVELS`]; below
+    /// [`MIN_TAIL_PATHS`] that level's VaR and ES rest on few losses.
+    pub tail_paths: [u64; 4],
+    /// `convergence.csv`: the headline metrics over growing prefixes of the paths.
+    pub convergence: Vec<ConvergenceRow>,
 }
 
 impl Results {
@@ -358,18 +398,15 @@ fn select_quantiles(xs: &mut [f64], levels: &[u32]) -> Vec<f64> {
         .collect()
 }
 
-/// Computes every statistic of `MODEL.md` §6 from the paths of a run.
-///
-/// `loss_thresholds` are the `[report]` levels `x` of `P(L > x)`.
-///
-/// # Panics
-/// If `paths` is empty.
-pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Results {
-    let outcomes = &paths.outcomes;
+/// The rows of `summary.csv` for `outcomes`, given the tails of their loss at
+/// [`TAIL_LEVELS`].
+fn summary_metrics(
+    outcomes: &[PathOutcome],
+    tails: &[Tail],
+    loss_thresholds: &[f64],
+) -> Vec<Metric> {
     let n = outcomes.len();
-    assert!(n > 0, "a run has at least one path");
     let nu = n as u64;
-    let principal = model.principal_eth;
     let mut summary = Vec::new();
     let mut push = |name: &str, estimate: Estimate, unit: Unit| {
         summary.push(Metric {
@@ -385,8 +422,7 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
     push("sd_net_return", sd_r, Unit::Fraction);
     push("mean_excess_return", mean_x, Unit::Fraction);
     push("sd_excess_return", sd_x, Unit::Fraction);
-    let count =
-        |f: &dyn Fn(&crate::PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+    let count = |f: &dyn Fn(&PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
     push(
         "prob_loss",
         Estimate::proportion(count(&|o| o.net_return < -ROUNDING_TOLERANCE), nu),
@@ -397,24 +433,14 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         Estimate::proportion(count(&|o| o.excess_return < -ROUNDING_TOLERANCE), nu),
         Unit::Probability,
     );
-
-    // Losses sorted ascending, with their path index (ties broken by index).
-    let mut order: Vec<(f64, u32)> = outcomes
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (-o.net_return, i as u32))
-        .collect();
-    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let sorted: Vec<f64> = order.iter().map(|p| p.0).collect();
-    let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&sorted, l)).collect();
-    for (l, t) in TAIL_LEVELS.iter().zip(&tails) {
+    for (l, t) in TAIL_LEVELS.iter().zip(tails) {
         push(&format!("var_{}", level_label(*l)), t.var, Unit::Fraction);
     }
-    for (l, t) in TAIL_LEVELS.iter().zip(&tails) {
+    for (l, t) in TAIL_LEVELS.iter().zip(tails) {
         push(&format!("es_{}", level_label(*l)), t.es, Unit::Fraction);
     }
 
-    let eth_mean = |f: fn(&crate::PathOutcome) -> f64| moments(outcomes.iter().map(f), n).0;
+    let eth_mean = |f: fn(&PathOutcome) -> f64| moments(outcomes.iter().map(f), n).0;
     push(
         "expected_slashing_loss_eth",
         eth_mean(|o| o.slashing_loss_eth),
@@ -452,6 +478,77 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
             Unit::Probability,
         );
     }
+    summary
+}
+
+/// The convergence report: each metric of [`CONVERGENCE_METRICS`] over the first
+/// `N / d` paths for each divisor `d` of [`CONVERGENCE_DIVISORS`] (prefixes with no path
+/// are left out); the row for all `N` paths is taken from `summary`.
+fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceRow> {
+    let n = outcomes.len() as u64;
+    let mut sizes: Vec<u64> = CONVERGENCE_DIVISORS
+        .iter()
+        .map(|d| n / d)
+        .filter(|m| *m > 0)
+        .collect();
+    sizes.dedup();
+    let mut rows = Vec::new();
+    for m in sizes {
+        let prefix_summary;
+        let metrics = if m == n {
+            summary
+        } else {
+            let prefix = &outcomes[..m as usize];
+            let mut sorted: Vec<f64> = prefix.iter().map(|o| -o.net_return).collect();
+            sorted.par_sort_unstable_by(f64::total_cmp);
+            let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&sorted, l)).collect();
+            prefix_summary = summary_metrics(prefix, &tails, &[]);
+            &prefix_summary
+        };
+        for name in CONVERGENCE_METRICS {
+            let metric = metrics
+                .iter()
+                .find(|x| x.name == name)
+                .expect("convergence metrics are summary metrics");
+            rows.push(ConvergenceRow {
+                paths: m,
+                metric: metric.clone(),
+            });
+        }
+    }
+    rows
+}
+
+/// Computes every statistic of `MODEL.md` §6 from the paths of a run.
+///
+/// `loss_thresholds` are the `[report]` levels `x` of `P(L > x)`.
+///
+/// # Panics
+/// If `paths` is empty.
+pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Results {
+    let outcomes = &paths.outcomes;
+    let n = outcomes.len();
+    assert!(n > 0, "a run has at least one path");
+    let nu = n as u64;
+    let principal = model.principal_eth;
+
+    // Losses sorted ascending, with their path index (ties broken by index).
+    let mut order: Vec<(f64, u32)> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (-o.net_return, i as u32))
+        .collect();
+    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let sorted: Vec<f64> = order.iter().map(|p| p.0).collect();
+    let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&sorted, l)).collect();
+    let summary = summary_metrics(outcomes, &tails, loss_thresholds);
+    let tail_paths = tails
+        .iter()
+        .map(|t| (n - sorted.partition_point(|&x| x < t.var.value)) as u64)
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("four tail levels");
+    let convergence = convergence(outcomes, &summary);
 
     // Quantiles of R = -L: the q-quantile of R is minus the loss at descending rank.
     let quantiles = QUANTILE_LEVELS
@@ -527,6 +624,8 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         avs_contributions,
         operator_contributions,
         fan_chart,
+        tail_paths,
+        convergence,
     }
 }
 

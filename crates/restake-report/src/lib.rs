@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use restake_core::stats::Contribution;
 use restake_core::stats::{FAN_LEVELS, Histogram, TAIL_LEVELS, level_label};
-use restake_core::{Results, ScenarioSpec};
+use restake_core::{Estimate, Results, ScenarioSpec};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -65,6 +65,16 @@ fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
         .from_writer(w)
 }
 
+/// The `value,std_error,ci_low,ci_high` fields of an estimate.
+fn estimate_fields(e: &Estimate) -> Result<[String; 4], ReportError> {
+    Ok([
+        num("value", e.value)?,
+        num("std_error", e.std_error)?,
+        num("ci_low", e.ci_low)?,
+        num("ci_high", e.ci_high)?,
+    ])
+}
+
 /// `summary.csv`: `metric,value,std_error,ci_low,ci_high,unit`, one row per metric.
 ///
 /// # Errors
@@ -73,18 +83,43 @@ pub fn write_summary<W: Write>(w: W, results: &Results) -> Result<(), ReportErro
     let mut out = csv_writer(w);
     out.write_record(["metric", "value", "std_error", "ci_low", "ci_high", "unit"])?;
     for m in &results.summary {
-        let e = &m.estimate;
-        out.write_record([
-            m.name.clone(),
-            num("value", e.value)?,
-            num("std_error", e.std_error)?,
-            num("ci_low", e.ci_low)?,
-            num("ci_high", e.ci_high)?,
-            m.unit.as_str().to_string(),
-        ])?;
+        let mut record = vec![m.name.clone()];
+        record.extend(estimate_fields(&m.estimate)?);
+        record.push(m.unit.as_str().to_string());
+        out.write_record(&record)?;
     }
     out.flush()
         .map_err(|source| io_error("summary.csv", source))
+}
+
+/// `convergence.csv`: `paths,metric,value,std_error,ci_low,ci_high,ci_half_width,unit`,
+/// the headline metrics over the first `N/16, N/8, N/4, N/2, N` paths; the half-width of
+/// the 95% interval shrinking like `1/sqrt(paths)` says the run has settled.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_convergence<W: Write>(w: W, results: &Results) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    out.write_record([
+        "paths",
+        "metric",
+        "value",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "ci_half_width",
+        "unit",
+    ])?;
+    for row in &results.convergence {
+        let (m, e) = (&row.metric, &row.metric.estimate);
+        let mut record = vec![row.paths.to_string(), m.name.clone()];
+        record.extend(estimate_fields(e)?);
+        record.push(num("ci_half_width", (e.ci_high - e.ci_low) / 2.0)?);
+        record.push(m.unit.as_str().to_string());
+        out.write_record(&record)?;
+    }
+    out.flush()
+        .map_err(|source| io_error("convergence.csv", source))
 }
 
 /// `quantiles.csv`: `probability,net_return,ci_low,ci_high`.
@@ -229,7 +264,7 @@ pub fn write_run_json<W: Write>(mut w: W, info: &RunInfo) -> Result<(), ReportEr
 }
 
 /// The files of an output folder, in the order they are written.
-pub const OUTPUT_FILES: [&str; 9] = [
+pub const OUTPUT_FILES: [&str; 10] = [
     "summary.csv",
     "quantiles.csv",
     "loss_distribution.csv",
@@ -238,6 +273,7 @@ pub const OUTPUT_FILES: [&str; 9] = [
     "contributions_by_avs.csv",
     "contributions_by_operator.csv",
     "fan_chart.csv",
+    "convergence.csv",
     "run.json",
 ];
 
@@ -261,6 +297,7 @@ fn render(name: &str, results: &Results, info: &RunInfo) -> Result<Vec<u8>, Repo
             write_contributions(&mut buf, &results.operator_contributions)?
         }
         "fan_chart.csv" => write_fan_chart(&mut buf, results)?,
+        "convergence.csv" => write_convergence(&mut buf, results)?,
         "run.json" => write_run_json(&mut buf, info)?,
         other => unreachable!("unknown output file {other}"),
     }

@@ -1,0 +1,221 @@
+//! The exact-enumeration oracle (`MODEL.md` §7): independent sources with fixed
+//! severities and no income, whose loss distribution is a finite mixture over the event
+//! counts of each source. Shared by the library-level test and the command-line test,
+//! which read the same metrics from `Results` and from `summary.csv`.
+
+use crate::stat::assert_within;
+
+/// The enumeration scenario: two operators in unique-stake mode, two AVSs, and every
+/// kind of source (operator–AVS slashing, an AVS-wide incident, an operator-wide fault,
+/// beacon-chain slashing, a protocol exploit), all with fixed severities and no income,
+/// on a principal of 1 ETH over one year.
+pub const ENUMERATION_SCENARIO: &str = r#"
+name = "enumeration"
+[position]
+principal_eth = 1.0
+route = "native"
+horizon_days = 365
+stake_mode = "unique"
+[base]
+apr_mean = 0.0
+slash_prob = 0.01
+slash_severity = { dist = "fixed", value = 0.25 }
+[protocol]
+exploit_prob = 0.005
+exploit_severity = { dist = "fixed", value = 0.4 }
+[[avs]]
+name = "X"
+slash_prob = 0.02
+slash_severity = { dist = "fixed", value = 0.5 }
+incident_prob = 0.01
+incident_severity = { dist = "fixed", value = 0.3 }
+[[avs]]
+name = "Y"
+slash_prob = 0.03
+slash_severity = { dist = "fixed", value = 0.2 }
+[[operator]]
+name = "A"
+weight = 0.6
+fault_prob = 0.01
+allocations = { X = 0.3, Y = 0.2 }
+[[operator]]
+name = "B"
+weight = 0.4
+allocations = { X = 0.5 }
+"#;
+
+/// A Poisson source of the enumeration: its intensity a year and what one event does to
+/// the pools `[A.X, A.Y, A.rest, B.X, B.rest]` (ETH).
+struct Source {
+    intensity: f64,
+    apply: fn(&mut [f64; 5]),
+}
+
+/// The exact loss distribution of [`ENUMERATION_SCENARIO`] as `(loss, probability)`
+/// atoms sorted by loss, loss as a fraction of principal. Events compound
+/// multiplicatively, so only each source's count matters; counts run to 40 per source and
+/// branches below probability 1e-16 are dropped (the atoms' total mass is 1 to 1e-12,
+/// which the test checks).
+pub fn enumeration_atoms() -> Vec<(f64, f64)> {
+    let lambda = |p: f64| -(-p).ln_1p();
+    let sources = [
+        Source {
+            intensity: lambda(0.02),
+            apply: |s| s[0] *= 0.5,
+        }, // (A, X)
+        Source {
+            intensity: lambda(0.03),
+            apply: |s| s[1] *= 0.8,
+        }, // (A, Y)
+        Source {
+            intensity: lambda(0.02),
+            apply: |s| s[3] *= 0.5,
+        }, // (B, X)
+        Source {
+            intensity: lambda(0.01), // incident X: one severity for A and B
+            apply: |s| {
+                s[0] *= 0.7;
+                s[3] *= 0.7;
+            },
+        },
+        Source {
+            intensity: lambda(0.01), // fault A: X and Y each with its own severity
+            apply: |s| {
+                s[0] *= 0.5;
+                s[1] *= 0.8;
+            },
+        },
+        Source {
+            intensity: lambda(0.01), // beacon A
+            apply: |s| {
+                s[0] *= 0.75;
+                s[1] *= 0.75;
+                s[2] *= 0.75;
+            },
+        },
+        Source {
+            intensity: lambda(0.01), // beacon B
+            apply: |s| {
+                s[3] *= 0.75;
+                s[4] *= 0.75;
+            },
+        },
+        Source {
+            intensity: lambda(0.005), // exploit
+            apply: |s| s.iter_mut().for_each(|x| *x *= 0.6),
+        },
+    ];
+    fn walk(sources: &[Source], state: [f64; 5], prob: f64, atoms: &mut Vec<(f64, f64)>) {
+        if prob < 1e-16 {
+            return;
+        }
+        let Some((first, rest)) = sources.split_first() else {
+            atoms.push((1.0 - state.iter().sum::<f64>(), prob));
+            return;
+        };
+        let mut s = state;
+        let mut pk = (-first.intensity).exp();
+        for k in 0..40 {
+            walk(rest, s, prob * pk, atoms);
+            (first.apply)(&mut s);
+            pk *= first.intensity / f64::from(k + 1);
+        }
+    }
+    // Pools: 0.6 × (0.3, 0.2, 0.5) and 0.4 × (0.5, 0.5).
+    let mut atoms = Vec::new();
+    walk(&sources, [0.18, 0.12, 0.30, 0.20, 0.20], 1.0, &mut atoms);
+    atoms.sort_by(|a, b| a.0.total_cmp(&b.0));
+    atoms
+}
+
+/// VaR and ES at level `alpha` of a discrete law given as sorted `(x, probability)`
+/// atoms: VaR the smallest `x` with `F(x) >= alpha`, ES `1/(1 - alpha) integral_alpha^1
+/// VaR_u du` (`MODEL.md` §6). Also returns the distance from `alpha` to the nearest value
+/// of the CDF, which must be many standard deviations of the empirical CDF for the
+/// sample VaR to land on the exact atom.
+///
+/// # Panics
+/// If no atom reaches `alpha`.
+pub fn discrete_var_es(atoms: &[(f64, f64)], alpha: f64) -> (f64, f64, f64) {
+    let total: f64 = atoms.iter().map(|a| a.1).sum();
+    let mut cdf = 0.0;
+    let mut var = None;
+    let mut integral = 0.0;
+    let mut jump_distance = f64::INFINITY;
+    for &(x, p) in atoms {
+        let lo = cdf;
+        cdf += p / total;
+        jump_distance = jump_distance.min((cdf - alpha).abs());
+        if var.is_none() && cdf >= alpha {
+            var = Some(x);
+        }
+        integral += x * (cdf.min(1.0) - lo.max(alpha)).max(0.0);
+    }
+    (
+        var.expect("the atoms reach every level"),
+        integral / (1.0 - alpha),
+        jump_distance,
+    )
+}
+
+/// A reported estimate: value, standard error and 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reported {
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error.
+    pub std_error: f64,
+    /// Lower end of the interval.
+    pub ci_low: f64,
+    /// Upper end of the interval.
+    pub ci_high: f64,
+}
+
+/// Checks a run of [`ENUMERATION_SCENARIO`] over `paths` paths against the exact law:
+/// `prob_loss`, `mean_net_return` (`-E[L]`) and every `es_*` within
+/// [`crate::stat::TOLERANCE_SE`] standard errors, and every `var_*` equal to the exact
+/// atom and inside its interval. `metric` looks a summary metric up by name. Returns
+/// one line per metric, `name engine ± se [ci] exact`, for the record.
+///
+/// # Panics
+/// When a metric is missing or off, or the enumeration lost mass.
+pub fn check_enumeration(paths: u64, metric: &dyn Fn(&str) -> Reported) -> Vec<String> {
+    let atoms = enumeration_atoms();
+    let mass: f64 = atoms.iter().map(|a| a.1).sum();
+    assert!((mass - 1.0).abs() < 1e-12, "enumeration lost {}", 1.0 - mass);
+    let mut lines = Vec::new();
+    let mut record = |name: &str, e: &Reported, exact: f64| {
+        lines.push(format!(
+            "{name} {} ± {} [{}, {}] exact {exact}",
+            e.value, e.std_error, e.ci_low, e.ci_high
+        ));
+    };
+
+    let prob_loss: f64 = atoms.iter().filter(|a| a.0 > 1e-15).map(|a| a.1).sum();
+    let e = metric("prob_loss");
+    assert_within("prob_loss", e.value, prob_loss, e.std_error, 0.0);
+    record("prob_loss", &e, prob_loss);
+    let mean_loss: f64 = atoms.iter().map(|a| a.0 * a.1).sum();
+    let e = metric("mean_net_return");
+    assert_within("E[L]", -e.value, mean_loss, e.std_error, 0.0);
+    record("mean_net_return", &e, -mean_loss);
+
+    for (label, alpha) in [("95", 0.95), ("975", 0.975), ("99", 0.99), ("999", 0.999)] {
+        let (var, es, jump) = discrete_var_es(&atoms, alpha);
+        let cdf_sd = (alpha * (1.0 - alpha) / paths as f64).sqrt();
+        assert!(
+            jump > 6.0 * cdf_sd,
+            "level {alpha} is too close to a jump of the CDF ({jump}) for {paths} paths"
+        );
+        let v = metric(&format!("var_{label}"));
+        assert!(
+            (v.value - var).abs() < 1e-12 && v.ci_low <= var + 1e-12 && var <= v.ci_high + 1e-12,
+            "var_{label}: {v:?} vs exact {var}"
+        );
+        record(&format!("var_{label}"), &v, var);
+        let s = metric(&format!("es_{label}"));
+        assert_within(&format!("es_{label}"), s.value, es, s.std_error, 0.0);
+        record(&format!("es_{label}"), &s, es);
+    }
+    lines
+}

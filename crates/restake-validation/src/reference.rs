@@ -1,0 +1,352 @@
+//! A slow reference simulation of the model, written to be read against `MODEL.md`
+//! line by line rather than to be fast. It shares no code with the engine's path
+//! simulation: it keeps every pool in ETH (not discounted), samples each risk source's
+//! Poisson process on its own (not superposed), walks the horizon day by day with the
+//! events of each day taken at their exact times, draws the token price at the horizon in
+//! one step, and uses its own generator seeding. Only the scenario types and rand_distr's
+//! samplers are common. The engine and this simulation must agree in distribution.
+
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Beta, Distribution, Poisson, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use restake_core::ScenarioSpec;
+use restake_core::scenario::{ExitMode, Route, StakeMode};
+
+/// The outcome of one reference path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// `V / P - 1`, a fraction.
+    pub net_return: f64,
+    /// `(V - V_plain) / P`, a fraction.
+    pub excess_return: f64,
+    /// Stake destroyed by slashing and exploits, ETH.
+    pub slashing_loss_eth: f64,
+}
+
+/// A risk event: which source, at what time (years).
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// Operator `k` slashed by AVS `i` (`MODEL.md` §3, first row of the table).
+    OperatorAvs { k: usize, i: usize },
+    /// AVS `i`'s incident hitting every operator allocated to it.
+    Incident { i: usize },
+    /// Operator `k`'s fault: every AVS it is allocated to slashes it.
+    Fault { k: usize },
+    /// Beacon-chain slashing of operator `k`'s validators.
+    Beacon { k: usize },
+    /// Protocol exploit of every operator's stake.
+    Exploit,
+}
+
+/// One operator's stake in ETH.
+struct Operator {
+    /// `(AVS index, allocation a_{k,i})` for each AVS with `a_{k,i} > 0`.
+    allocations: Vec<(usize, f64)>,
+    /// `unique`: the pool `A_{k,i}` of each allocation. Unused under `shared`.
+    pools: Vec<f64>,
+    /// `unique`: the unallocated remainder `U_k`; `shared`: the whole stake `S_k`.
+    rest: f64,
+    /// The same operator's stake under plain staking.
+    plain: f64,
+}
+
+impl Operator {
+    /// `S_k`.
+    fn stake(&self, mode: StakeMode) -> f64 {
+        match mode {
+            StakeMode::Unique => self.pools.iter().sum::<f64>() + self.rest,
+            StakeMode::Shared => self.rest,
+        }
+    }
+
+    /// `E_{k,i}` of allocation `j`: the pool, or `a_{k,i} S_k`.
+    fn exposure(&self, mode: StakeMode, j: usize) -> f64 {
+        match mode {
+            StakeMode::Unique => self.pools[j],
+            StakeMode::Shared => self.allocations[j].1 * self.rest,
+        }
+    }
+
+    /// AVS slash of allocation `j` with severity `s`; returns the ETH destroyed.
+    fn slash(&mut self, mode: StakeMode, j: usize, s: f64) -> f64 {
+        let loss = s * self.exposure(mode, j);
+        match mode {
+            StakeMode::Unique => self.pools[j] -= loss,
+            StakeMode::Shared => self.rest -= loss,
+        }
+        loss
+    }
+
+    /// Multiplies the whole stake by `factor`; returns the ETH removed.
+    fn scale(&mut self, factor: f64) -> f64 {
+        let before: f64 = self.pools.iter().sum::<f64>() + self.rest;
+        self.pools.iter_mut().for_each(|a| *a *= factor);
+        self.rest *= factor;
+        before * (1.0 - factor)
+    }
+}
+
+/// A severity draw (`MODEL.md` §3); no severity is 0.
+fn severity(spec: Option<&restake_core::SeveritySpec>, rng: &mut Xoshiro256PlusPlus) -> f64 {
+    use restake_core::SeveritySpec as S;
+    match spec {
+        None => 0.0,
+        Some(S::Fixed { value }) => *value,
+        Some(S::Uniform { min, max }) => min + (max - min) * rng.random::<f64>(),
+        Some(S::Beta {
+            alpha,
+            beta,
+            min,
+            max,
+        }) => {
+            let (lo, hi) = (min.unwrap_or(0.0), max.unwrap_or(1.0));
+            let b = Beta::new(*alpha, *beta).expect("checked shapes");
+            lo + (hi - lo) * b.sample(rng)
+        }
+    }
+}
+
+/// Samples the times of a Poisson process with annual probability `p` over `[0, T]`.
+fn poisson_times(p: f64, horizon: f64, rng: &mut Xoshiro256PlusPlus) -> Vec<f64> {
+    if p <= 0.0 {
+        return Vec::new();
+    }
+    let mean = -(1.0 - p).ln() * horizon;
+    let count = Poisson::new(mean).expect("finite mean").sample(rng) as usize;
+    (0..count).map(|_| rng.random::<f64>() * horizon).collect()
+}
+
+/// Simulates `paths` paths of the checked scenario `spec` with generator seed `seed`.
+pub fn simulate(spec: &ScenarioSpec, paths: usize, seed: u64) -> Vec<Outcome> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..paths).map(|_| path(spec, &mut rng)).collect()
+}
+
+fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
+    let mode = spec.position.stake_mode;
+    let principal = spec.position.principal_eth;
+    let days = spec.position.horizon_days;
+    let horizon = days / 365.0;
+    let liquid = match spec.position.route {
+        Route::Liquid => spec.liquid.as_ref(),
+        Route::Native => None,
+    };
+    let reward_fee = liquid.map_or(0.0, |l| l.reward_fee);
+
+    // Base APR: Normal(mean, sd) redrawn until >= 0 (MODEL.md §4).
+    let r_b = if spec.base.apr_sd == 0.0 {
+        spec.base.apr_mean
+    } else {
+        loop {
+            let z: f64 = StandardNormal.sample(rng);
+            let r = spec.base.apr_mean + spec.base.apr_sd * z;
+            if r >= 0.0 {
+                break r;
+            }
+        }
+    };
+    let growth_rate = r_b * (1.0 - spec.base.fee);
+
+    let mut operators: Vec<Operator> = spec
+        .operators
+        .iter()
+        .map(|o| {
+            let s0 = o.weight * principal;
+            let allocations: Vec<(usize, f64)> = spec
+                .avs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| {
+                    o.allocations
+                        .get(&a.name)
+                        .filter(|x| **x > 0.0)
+                        .map(|x| (i, *x))
+                })
+                .collect();
+            let allocated: f64 = allocations.iter().map(|a| a.1).sum();
+            match mode {
+                StakeMode::Unique => Operator {
+                    pools: allocations.iter().map(|a| a.1 * s0).collect(),
+                    rest: (1.0 - allocated).max(0.0) * s0,
+                    allocations,
+                    plain: s0,
+                },
+                StakeMode::Shared => Operator {
+                    pools: Vec::new(),
+                    rest: s0,
+                    allocations,
+                    plain: s0,
+                },
+            }
+        })
+        .collect();
+
+    // Every source's events, each source on its own (MODEL.md §3).
+    let mut events: Vec<(f64, Event)> = Vec::new();
+    let mut add = |p: f64, e: Event, rng: &mut Xoshiro256PlusPlus| {
+        for t in poisson_times(p, horizon, rng) {
+            events.push((t, e));
+        }
+    };
+    for (k, o) in spec.operators.iter().enumerate() {
+        for &(i, _) in &operators[k].allocations {
+            let a = &spec.avs[i];
+            let p = o.slash_probs.get(&a.name).copied().unwrap_or(a.slash_prob);
+            add(p, Event::OperatorAvs { k, i }, rng);
+        }
+        if !operators[k].allocations.is_empty() {
+            add(o.fault_prob, Event::Fault { k }, rng);
+        }
+        add(spec.base.slash_prob, Event::Beacon { k }, rng);
+    }
+    for (i, a) in spec.avs.iter().enumerate() {
+        if operators
+            .iter()
+            .any(|o| o.allocations.iter().any(|x| x.0 == i))
+        {
+            add(a.incident_prob, Event::Incident { i }, rng);
+        }
+    }
+    add(spec.protocol.exploit_prob, Event::Exploit, rng);
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    // Income accrued in ETH (AVS fees) and in token units.
+    let mut fees_eth = 0.0;
+    let mut token_units = vec![0.0; spec.tokens.len()];
+    let token_index = |name: &str| spec.tokens.iter().position(|t| t.name == name);
+    // Accrual over `d` years without events: every stake grows by e^{g d}; a rate on a
+    // stake S earns S (e^{g d} - 1) / g (MODEL.md §4).
+    let accrue = |operators: &mut [Operator], fees: &mut f64, units: &mut [f64], d: f64| {
+        let factor = (growth_rate * d).exp();
+        let integral = if growth_rate == 0.0 {
+            d
+        } else {
+            (factor - 1.0) / growth_rate
+        };
+        for (k, op) in operators.iter_mut().enumerate() {
+            let o = &spec.operators[k];
+            let net = (1.0 - o.commission) * (1.0 - reward_fee);
+            for inc in &spec.incentives {
+                let j = token_index(&inc.token).expect("checked token");
+                units[j] += net * inc.apr * op.stake(mode) * integral / spec.tokens[j].price_eth;
+            }
+            for j in 0..op.allocations.len() {
+                let a = &spec.avs[op.allocations[j].0];
+                let e = op.exposure(mode, j);
+                *fees += net * a.fee_apr * e * integral;
+                if let Some(t) = a.reward_token.as_deref().and_then(token_index) {
+                    units[t] += net * a.reward_apr * e * integral / spec.tokens[t].price_eth;
+                }
+            }
+            op.scale(factor);
+            op.plain *= factor;
+        }
+    };
+
+    let mut slashing_loss = 0.0;
+    let mut t = 0.0;
+    let mut next_event = 0;
+    let steps = days.ceil() as usize;
+    for day in 1..=steps {
+        let day_end = (day as f64 / 365.0).min(horizon);
+        while next_event < events.len() && events[next_event].0 < day_end {
+            let (te, event) = events[next_event];
+            accrue(&mut operators, &mut fees_eth, &mut token_units, te - t);
+            t = te;
+            slashing_loss += apply(spec, mode, &mut operators, event, rng);
+            next_event += 1;
+        }
+        accrue(&mut operators, &mut fees_eth, &mut token_units, day_end - t);
+        t = day_end;
+    }
+
+    // The horizon (MODEL.md §5): tokens at X(T), then the market exit.
+    let tokens_eth: f64 = spec
+        .tokens
+        .iter()
+        .zip(&token_units)
+        .map(|(tok, units)| {
+            let z: f64 = if tok.volatility > 0.0 {
+                StandardNormal.sample(rng)
+            } else {
+                0.0
+            };
+            let log_growth = (tok.drift - 0.5 * tok.volatility * tok.volatility) * horizon
+                + tok.volatility * horizon.sqrt() * z;
+            units * tok.price_eth * log_growth.exp()
+        })
+        .sum();
+    let stake_eth: f64 = operators.iter().map(|o| o.stake(mode)).sum();
+    let depeg_loss = match liquid {
+        Some(l) if l.exit == ExitMode::Market && l.depeg_prob > 0.0 => {
+            if rng.random::<f64>() < l.depeg_prob {
+                severity(l.depeg_discount.as_ref(), rng) * stake_eth
+            } else {
+                0.0
+            }
+        }
+        _ => 0.0,
+    };
+    let value = stake_eth + fees_eth + tokens_eth - depeg_loss;
+    let plain: f64 = operators.iter().map(|o| o.plain).sum();
+    Outcome {
+        net_return: value / principal - 1.0,
+        excess_return: (value - plain) / principal,
+        slashing_loss_eth: slashing_loss,
+    }
+}
+
+/// Applies one event to the stakes; returns the ETH destroyed.
+fn apply(
+    spec: &ScenarioSpec,
+    mode: StakeMode,
+    operators: &mut [Operator],
+    event: Event,
+    rng: &mut Xoshiro256PlusPlus,
+) -> f64 {
+    let vetoed = |i: usize, rng: &mut Xoshiro256PlusPlus| {
+        let v = spec.avs[i].veto_prob;
+        v > 0.0 && rng.random::<f64>() < v
+    };
+    let slot = |op: &Operator, i: usize| op.allocations.iter().position(|a| a.0 == i);
+    match event {
+        Event::OperatorAvs { k, i } => {
+            if vetoed(i, rng) {
+                return 0.0;
+            }
+            let s = severity(spec.avs[i].slash_severity.as_ref(), rng);
+            let j = slot(&operators[k], i).expect("allocated");
+            operators[k].slash(mode, j, s)
+        }
+        Event::Incident { i } => {
+            if vetoed(i, rng) {
+                return 0.0;
+            }
+            let s = severity(spec.avs[i].incident_severity.as_ref(), rng);
+            operators
+                .iter_mut()
+                .map(|op| slot(op, i).map_or(0.0, |j| op.slash(mode, j, s)))
+                .sum()
+        }
+        Event::Fault { k } => {
+            let mut loss = 0.0;
+            for j in 0..operators[k].allocations.len() {
+                let i = operators[k].allocations[j].0;
+                if !vetoed(i, rng) {
+                    let s = severity(spec.avs[i].slash_severity.as_ref(), rng);
+                    loss += operators[k].slash(mode, j, s);
+                }
+            }
+            loss
+        }
+        Event::Beacon { k } => {
+            let s = severity(spec.base.slash_severity.as_ref(), rng);
+            operators[k].plain *= 1.0 - s;
+            operators[k].scale(1.0 - s)
+        }
+        Event::Exploit => {
+            let s = severity(spec.protocol.exploit_severity.as_ref(), rng);
+            operators.iter_mut().map(|op| op.scale(1.0 - s)).sum()
+        }
+    }
+}

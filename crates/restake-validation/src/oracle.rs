@@ -182,7 +182,11 @@ pub struct Reported {
 pub fn check_enumeration(paths: u64, metric: &dyn Fn(&str) -> Reported) -> Vec<String> {
     let atoms = enumeration_atoms();
     let mass: f64 = atoms.iter().map(|a| a.1).sum();
-    assert!((mass - 1.0).abs() < 1e-12, "enumeration lost {}", 1.0 - mass);
+    assert!(
+        (mass - 1.0).abs() < 1e-12,
+        "enumeration lost {}",
+        1.0 - mass
+    );
     let mut lines = Vec::new();
     let mut record = |name: &str, e: &Reported, exact: f64| {
         lines.push(format!(

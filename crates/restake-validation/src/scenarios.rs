@@ -38,14 +38,14 @@ pub fn severity() -> impl Strategy<Value = SeveritySpec> {
             min: None,
             max: None,
         }),
-        (0.5..5.0f64, 0.5..10.0f64, 0.0..0.5f64, 0.1..0.5f64).prop_map(
-            |(alpha, beta, min, w)| SeveritySpec::Beta {
+        (0.5..5.0f64, 0.5..10.0f64, 0.0..0.5f64, 0.1..0.5f64).prop_map(|(alpha, beta, min, w)| {
+            SeveritySpec::Beta {
                 alpha,
                 beta,
                 min: Some(min),
                 max: Some(min + w),
             }
-        ),
+        }),
     ]
 }
 
@@ -148,7 +148,11 @@ pub fn small_scenario() -> impl Strategy<Value = Scenario> {
     let protocol = (prob(0.1), severity());
     let token = (
         any::<bool>(),
-        (0.0005..0.01f64, -0.5..0.5f64, prop_oneof![Just(0.0), 0.0..1.2f64]),
+        (
+            0.0005..0.01f64,
+            -0.5..0.5f64,
+            prop_oneof![Just(0.0), 0.0..1.2f64],
+        ),
         0.0..0.05f64,
     );
     (position, base, liquid, protocol, token, 1usize..=3)

@@ -50,11 +50,16 @@ pub struct TestResult {
 }
 
 impl TestResult {
-    /// Panics unless the p-value is at least [`SIGNIFICANCE`].
+    /// Panics unless the p-value is at least [`SIGNIFICANCE`]; prints the statistic and
+    /// the p-value (shown with `--nocapture`).
     ///
     /// # Panics
     /// When the test rejects; the message names `what`.
     pub fn assert_accepts(&self, what: &str) {
+        println!(
+            "{what}: statistic {}, p-value {}",
+            self.statistic, self.p_value
+        );
         assert!(
             self.p_value >= SIGNIFICANCE,
             "{what}: rejected at {SIGNIFICANCE}: statistic {}, p-value {}",

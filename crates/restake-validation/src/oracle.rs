@@ -3,6 +3,8 @@
 //! counts of each source. Shared by the library-level test and the command-line test,
 //! which read the same metrics from `Results` and from `summary.csv`.
 
+use statrs::distribution::{ContinuousCDF, Normal};
+
 use crate::stat::assert_within;
 
 /// The enumeration scenario: two operators in unique-stake mode, two AVSs, and every
@@ -222,4 +224,90 @@ pub fn check_enumeration(paths: u64, metric: &dyn Fn(&str) -> Reported) -> Vec<S
         record(&format!("es_{label}"), &s, es);
     }
     lines
+}
+
+/// A scenario whose net return is lognormal: a token incentive alone, no slashing, the
+/// base APR fixed (`base.apr_sd = 0`), one year. See [`LognormalReturn`].
+pub const LOGNORMAL_SCENARIO: &str = r#"
+name = "lognormal"
+[position]
+principal_eth = 32.0
+route = "native"
+horizon_days = 365
+[base]
+apr_mean = 0.03
+fee = 0.1
+[[token]]
+name = "EIGEN"
+price_eth = 0.001
+drift = 0.2
+volatility = 0.8
+[[incentive]]
+token = "EIGEN"
+apr = 0.04
+[[operator]]
+name = "op"
+weight = 1.0
+commission = 0.1
+"#;
+
+/// The exact law of the net return of [`LOGNORMAL_SCENARIO`]: the stake ends at
+/// `P e^{gT}` (`g = r (1 - fee)`), and the tokens, `units = (1 - c) a P (e^{gT} - 1) /
+/// (g X0)`, are worth `units X(T)` with `X` a GBM (`MODEL.md` §4). So `R = c0 + a0 Y`,
+/// `Y = exp(m + s Z)`, `m = (mu - sigma^2/2) T`, `s = sigma sqrt(T)`, `c0 = e^{gT} - 1`,
+/// `a0 = units X0 / P`.
+#[derive(Debug, Clone, Copy)]
+pub struct LognormalReturn {
+    c0: f64,
+    a0: f64,
+    m: f64,
+    s: f64,
+    mu_t: f64,
+}
+
+impl Default for LognormalReturn {
+    fn default() -> Self {
+        let (t, g, mu, sigma) = (1.0f64, 0.03 * 0.9, 0.2, 0.8);
+        Self {
+            c0: (g * t).exp_m1(),
+            a0: 0.9 * 0.04 * (g * t).exp_m1() / g,
+            m: (mu - 0.5 * sigma * sigma) * t,
+            s: sigma * t.sqrt(),
+            mu_t: mu * t,
+        }
+    }
+}
+
+impl LognormalReturn {
+    fn std_normal() -> Normal {
+        Normal::new(0.0, 1.0).expect("standard normal")
+    }
+
+    /// `P(R <= x)`.
+    pub fn cdf(&self, x: f64) -> f64 {
+        if x <= self.c0 {
+            0.0
+        } else {
+            Self::std_normal().cdf((((x - self.c0) / self.a0).ln() - self.m) / self.s)
+        }
+    }
+
+    /// `E[R] = c0 + a0 e^{mu T}`.
+    pub fn mean(&self) -> f64 {
+        self.c0 + self.a0 * self.mu_t.exp()
+    }
+
+    /// The `q`-quantile of `R`, `c0 + a0 e^{m + s z_q}`.
+    pub fn quantile(&self, q: f64) -> f64 {
+        self.c0 + self.a0 * (self.m + self.s * Self::std_normal().inverse_cdf(q)).exp()
+    }
+
+    /// Expected shortfall of the loss `L = -R` at `alpha`: `-c0 - a0 E[Y | Y <=
+    /// y_{1-alpha}] = -c0 - a0 e^{m + s^2/2} Phi(z_{1-alpha} - s) / (1 - alpha)`.
+    pub fn es(&self, alpha: f64) -> f64 {
+        let z = Self::std_normal();
+        let zq = z.inverse_cdf(1.0 - alpha);
+        -self.c0
+            - self.a0 * (self.m + 0.5 * self.s * self.s).exp() * z.cdf(zq - self.s) / (1.0 - alpha)
+    }
 }

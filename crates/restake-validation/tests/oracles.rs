@@ -4,9 +4,11 @@
 //! the exact value); seeds are fixed. Run with `--nocapture` to see each comparison.
 
 use restake_core::{Estimate, Model, Results, RunConfig, Scenario, analyse, run, simulate};
-use restake_validation::oracle::{Reported, check_enumeration};
+use restake_validation::oracle::{
+    ENUMERATION_SCENARIO, LOGNORMAL_SCENARIO, LognormalReturn, Reported, check_enumeration,
+};
 use restake_validation::stat::assert_within;
-use statrs::distribution::{Beta, Continuous, ContinuousCDF, Normal};
+use statrs::distribution::{Beta, Continuous, ContinuousCDF};
 
 const PATHS: u64 = 1_000_000;
 
@@ -38,10 +40,7 @@ fn assert_quantile(what: &str, q: f64, level: f64, cdf: &dyn Fn(f64) -> f64, sla
 
 #[test]
 fn fixed_severities_match_the_exact_enumeration() {
-    let r = results(
-        &scenario(restake_validation::oracle::ENUMERATION_SCENARIO),
-        20_261_121,
-    );
+    let r = results(&scenario(ENUMERATION_SCENARIO), 20_261_121);
     let lines = check_enumeration(PATHS, &|name| {
         let e = metric(&r, name);
         Reported {
@@ -137,79 +136,32 @@ loss_thresholds = [0.05, 0.1, 0.2, 0.3, 0.5]
 
 #[test]
 fn token_incentive_alone_gives_a_lognormal_return() {
-    // No slashing, base APR fixed at r: the stake ends at P e^{gT} (g = r (1 - fee)), and
-    // the tokens, units = (1 - c) a P (e^{gT} - 1) / (g X0), are worth units X(T) with X
-    // a GBM. So R = c0 + a0 Y, Y = exp(m + s Z), m = (mu - sigma^2/2) T, s = sigma sqrt(T),
-    // c0 = e^{gT} - 1, a0 = units X0 / P.
-    let s = scenario(
-        r#"
-name = "lognormal"
-[position]
-principal_eth = 32.0
-route = "native"
-horizon_days = 365
-[base]
-apr_mean = 0.03
-fee = 0.1
-[[token]]
-name = "EIGEN"
-price_eth = 0.001
-drift = 0.2
-volatility = 0.8
-[[incentive]]
-token = "EIGEN"
-apr = 0.04
-[[operator]]
-name = "op"
-weight = 1.0
-commission = 0.1
-"#,
-    );
-    let (t, g, mu, sigma) = (1.0f64, 0.03 * 0.9, 0.2, 0.8);
-    let c0 = (g * t).exp_m1();
-    let a0 = 0.9 * 0.04 * (g * t).exp_m1() / g;
-    let (m, sd) = ((mu - 0.5 * sigma * sigma) * t, sigma * t.sqrt());
-    let z = Normal::new(0.0, 1.0).unwrap();
-    let return_cdf = |x: f64| {
-        if x <= c0 {
-            0.0
-        } else {
-            z.cdf((((x - c0) / a0).ln() - m) / sd)
-        }
-    };
-    let r = results(&s, 41);
-
+    let law = LognormalReturn::default();
+    let r = results(&scenario(LOGNORMAL_SCENARIO), 41);
     let e = metric(&r, "mean_net_return");
-    let exact_mean = c0 + a0 * (mu * t).exp();
     println!(
-        "mean_net_return: engine {} ± {}, exact {exact_mean}",
-        e.value, e.std_error
+        "mean_net_return: engine {} ± {}, exact {}",
+        e.value,
+        e.std_error,
+        law.mean()
     );
-    assert_within("mean_net_return", e.value, exact_mean, e.std_error, 0.0);
-
+    assert_within("mean_net_return", e.value, law.mean(), e.std_error, 0.0);
+    let cdf = |x: f64| law.cdf(x);
     for q in &r.quantiles {
         assert_quantile(
             &format!("quantile {}", q.probability),
             q.net_return,
             q.probability,
-            &return_cdf,
+            &cdf,
             0.0,
         );
     }
-    // The loss L = -R: VaR_alpha = -(c0 + a0 e^{m + s z_{1-alpha}}), and
-    // ES_alpha = -c0 - a0 E[Y | Y <= y_{1-alpha}] = -c0 - a0 e^{m + s^2/2} Phi(z_{1-alpha} - s) / (1 - alpha).
+    // VaR of the loss is minus the (1 - alpha)-quantile of the return.
     for (label, alpha) in [("95", 0.95), ("975", 0.975), ("99", 0.99), ("999", 0.999)] {
         let v = metric(&r, &format!("var_{label}"));
-        assert_quantile(
-            &format!("var_{label}"),
-            -v.value,
-            1.0 - alpha,
-            &return_cdf,
-            0.0,
-        );
-        let zq = z.inverse_cdf(1.0 - alpha);
-        let es = -c0 - a0 * (m + 0.5 * sd * sd).exp() * z.cdf(zq - sd) / (1.0 - alpha);
+        assert_quantile(&format!("var_{label}"), -v.value, 1.0 - alpha, &cdf, 0.0);
         let e = metric(&r, &format!("es_{label}"));
+        let es = law.es(alpha);
         println!(
             "es_{label}: engine {} ± {}, exact {es}",
             e.value, e.std_error

@@ -1,7 +1,8 @@
 //! The `restake-mc` command as a user runs it: every preset end to end with every output
 //! file parsed against the contract of SCENARIO.md, byte-identical output for 1 and 2
-//! threads, bad input refused with exit code 2 and nothing written, and `calibrate`
-//! reproducing the presets' calibrated numbers.
+//! threads, bad input refused with exit code 2 and nothing written, `calibrate`
+//! reproducing the presets' calibrated numbers, the exact-enumeration oracle read from
+//! `summary.csv`, and the warning about thin tails.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -262,6 +263,33 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
         );
     }
 
+    // convergence.csv: the headline metrics at N/16, N/8, N/4, N/2 and N paths, the last
+    // equal to summary.csv.
+    let (header, rows) = read_csv(&dir.join("convergence.csv"));
+    assert_eq!(
+        header,
+        columns(&[
+            "paths",
+            "metric",
+            "value",
+            "std_error",
+            "ci_low",
+            "ci_high",
+            "ci_half_width",
+            "unit"
+        ])
+    );
+    let paths: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    let n = *paths.last().unwrap();
+    let mut sizes = paths.clone();
+    sizes.dedup();
+    assert_eq!(sizes, vec![n / 16, n / 8, n / 4, n / 2, n]);
+    for r in rows.iter().filter(|r| r[0] == n.to_string()) {
+        let v: Vec<f64> = r[2..7].iter().map(|x| number(x)).collect();
+        assert_eq!(v[..4], summary[&r[1]][..], "{}", r[1]);
+        assert!((v[4] - (v[3] - v[2]) / 2.0).abs() <= 1e-12 * v[4].abs().max(1.0));
+    }
+
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     for key in [
@@ -328,7 +356,7 @@ fn default_run_writes_reports_folder_and_summary() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn restake_report_files() -> [&'static str; 9] {
+fn restake_report_files() -> [&'static str; 10] {
     [
         "summary.csv",
         "quantiles.csv",
@@ -338,6 +366,7 @@ fn restake_report_files() -> [&'static str; 9] {
         "contributions_by_avs.csv",
         "contributions_by_operator.csv",
         "fan_chart.csv",
+        "convergence.csv",
         "run.json",
     ]
 }
@@ -638,4 +667,61 @@ fn calibrate_refuses_a_data_file_without_rows() {
         stderr.contains(name) && !stderr.contains("panicked"),
         "{stderr}"
     );
+}
+
+/// Reads `summary.csv` into metric → estimate.
+fn summary_estimates(dir: &Path) -> BTreeMap<String, restake_validation::oracle::Reported> {
+    let (_, rows) = read_csv(&dir.join("summary.csv"));
+    rows.iter()
+        .map(|r| {
+            let reported = restake_validation::oracle::Reported {
+                value: number(&r[1]),
+                std_error: number(&r[2]),
+                ci_low: number(&r[3]),
+                ci_high: number(&r[4]),
+            };
+            (r[0].clone(), reported)
+        })
+        .collect()
+}
+
+#[test]
+fn summary_csv_matches_the_exact_enumeration() {
+    // The oracle of MODEL.md §7 read from the CSV a user gets, not from the library.
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("enumeration.toml");
+    fs::write(&scenario, restake_validation::oracle::ENUMERATION_SCENARIO).unwrap();
+    let out = tmp.path().join("out");
+    let paths = 1_000_000u64;
+    let output = run_ok(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--paths",
+            &paths.to_string(),
+            "--seed",
+            "20261121",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let summary = summary_estimates(&out);
+    restake_validation::oracle::check_enumeration(paths, &|name| summary[name]);
+    // 1e6 paths leave at least 1,000 beyond every VaR level: no warning.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn few_paths_beyond_a_var_level_are_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_ok(&["run", "--paths", "20000"], Some(tmp.path()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 20,000 paths leave about 20 beyond VaR 99.9 and 200 beyond VaR 99, but 1,000 beyond
+    // VaR 95.
+    assert!(stderr.contains("beyond var_999"), "{stderr}");
+    assert!(stderr.contains("beyond var_99:"), "{stderr}");
+    assert!(!stderr.contains("beyond var_95:"), "{stderr}");
+    assert!(stderr.contains("run at least 1000000 paths"), "{stderr}");
 }

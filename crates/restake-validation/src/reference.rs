@@ -277,13 +277,14 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         })
         .sum();
     let stake_eth: f64 = operators.iter().map(|o| o.stake(mode)).sum();
+    // The market exit: one draw decides the depeg, a second its discount.
     let depeg_loss = match liquid {
-        Some(l) if l.exit == ExitMode::Market && l.depeg_prob > 0.0 => {
-            if rng.random::<f64>() < l.depeg_prob {
-                severity(l.depeg_discount.as_ref(), rng) * stake_eth
-            } else {
-                0.0
-            }
+        Some(l)
+            if l.exit == ExitMode::Market
+                && l.depeg_prob > 0.0
+                && rng.random::<f64>() < l.depeg_prob =>
+        {
+            severity(l.depeg_discount.as_ref(), rng) * stake_eth
         }
         _ => 0.0,
     };

@@ -193,6 +193,10 @@ pub struct Model {
     pub checkpoints_years: Vec<f64>,
     /// The same checkpoints in days.
     pub checkpoints_days: Vec<f64>,
+    /// Years from each checkpoint's predecessor (0 for the first) to it.
+    pub checkpoint_steps: Vec<f64>,
+    /// Square roots of [`Model::checkpoint_steps`], the sd of a Brownian increment.
+    pub checkpoint_sqrt_steps: Vec<f64>,
     /// Contribution rows: per AVS `avs_slashing`, `avs_incident`; per operator
     /// `operator_fault`, `beacon`; then `protocol_exploit`, `depeg`, and three `income`
     /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it). These add up to the
@@ -479,6 +483,16 @@ impl Model {
             .collect();
         checkpoints_days.push(horizon_days);
         let checkpoints_years = checkpoints_days.iter().map(|d| d / DAYS_PER_YEAR).collect();
+        // Steps between checkpoints, from the days so that equal steps are equal floats.
+        let checkpoint_steps: Vec<f64> = checkpoints_days
+            .iter()
+            .scan(0.0, |prev, &d| {
+                let step = (d - *prev) / DAYS_PER_YEAR;
+                *prev = d;
+                Some(step)
+            })
+            .collect();
+        let checkpoint_sqrt_steps = checkpoint_steps.iter().map(|s| s.sqrt()).collect();
 
         Self {
             principal_eth: p,
@@ -502,6 +516,8 @@ impl Model {
             tokens,
             checkpoints_years,
             checkpoints_days,
+            checkpoint_steps,
+            checkpoint_sqrt_steps,
             rows,
             depeg_row,
             income_row,

@@ -16,11 +16,11 @@
 //! last the depeg. Superposition is exact for independent Poisson processes, and a path
 //! with no event costs a single draw for its events.
 
-use rand::RngExt;
+use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::model::{Hit, Model, SourceKind};
-use crate::sampling::{PathRng, truncated_normal};
+use crate::sampling::truncated_normal;
 
 /// The outcome of one path, in ETH unless the name says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -49,7 +49,10 @@ pub struct PathScratch {
     events: Vec<(f64, u32)>,
     rates: Vec<f64>,
     accrued: Vec<f64>,
-    log_prices: Vec<f64>,
+    /// Token prices in ETH at each checkpoint, token-major.
+    prices: Vec<f64>,
+    /// `(e^{g t_c}, G(t_c))` at each checkpoint `c` of the path.
+    growth: Vec<(f64, f64)>,
     /// `V(t)/P` at each checkpoint of the last path (the depeg only at the horizon).
     pub checkpoint_values: Vec<f64>,
     /// Loss in ETH of each contribution row in the last path (slashing rows, including
@@ -69,7 +72,8 @@ impl PathScratch {
             events: Vec::new(),
             rates: vec![0.0; model.streams],
             accrued: vec![0.0; model.streams],
-            log_prices: vec![0.0; model.tokens.len() * model.checkpoints_years.len()],
+            prices: vec![0.0; model.tokens.len() * model.checkpoints_years.len()],
+            growth: vec![(1.0, 0.0); model.checkpoints_years.len()],
             checkpoint_values: vec![0.0; model.checkpoints_years.len()],
             row_loss_eth: vec![0.0; model.rows.len()],
             slashed_rows: Vec::new(),
@@ -115,18 +119,16 @@ impl PathScratch {
     }
 }
 
-/// Growth clock of a path at some time `t`: `e = e^{g t}` and `G(t)`.
+/// Where a path's clock stands: `e = e^{g t}` and `G(t)` at its time `t`.
 struct Clock {
-    g: f64,
     e: f64,
     big_g: f64,
 }
 
-impl Clock {
-    fn at(g: f64, t: f64) -> (f64, f64) {
-        let big_g = if g == 0.0 { t } else { (g * t).exp_m1() / g };
-        ((g * t).exp(), big_g)
-    }
+/// `(e^{g t}, G(t))` at time `t`, from one `expm1`.
+fn growth_at(g: f64, t: f64) -> (f64, f64) {
+    let m = (g * t).exp_m1();
+    (1.0 + m, if g == 0.0 { t } else { m / g })
 }
 
 /// Stream rates `sum_p c_{m,p} A~_p` and the discounted stake `sum_p A~_p`.
@@ -141,7 +143,7 @@ fn refresh_rates(model: &Model, pools: &[f64], rates: &mut [f64]) -> f64 {
 
 /// `true` when a slashing request is vetoed (probability `veto_prob`; no draw at 0).
 #[inline]
-fn vetoed(veto_prob: f64, rng: &mut PathRng) -> bool {
+fn vetoed<R: Rng + ?Sized>(veto_prob: f64, rng: &mut R) -> bool {
     veto_prob > 0.0 && rng.random::<f64>() < veto_prob
 }
 
@@ -166,29 +168,56 @@ fn scale(pools: &mut [f64], s: f64) -> f64 {
         .sum()
 }
 
+/// Fills `growth` with `(e^{g t_c}, G(t_c))` at each checkpoint: `m_c = e^{g t_c} - 1`
+/// by `expm1(a + b) = expm1(a) + expm1(b) + expm1(a) expm1(b)` over the steps, one
+/// `expm1` per distinct step length (all steps are equal but the last), accurate for
+/// small `g t` where `e^{g t} - 1` would cancel.
+fn checkpoint_growth(model: &Model, g: f64, growth: &mut [(f64, f64)]) {
+    let mut m = 0.0;
+    let mut step = f64::NAN;
+    let mut d = 0.0;
+    for (c, slot) in growth.iter_mut().enumerate() {
+        if model.checkpoint_steps[c] != step {
+            step = model.checkpoint_steps[c];
+            d = (g * step).exp_m1();
+        }
+        m += d + m * d;
+        let big_g = if g == 0.0 {
+            model.checkpoints_years[c]
+        } else {
+            m / g
+        };
+        *slot = (1.0 + m, big_g);
+    }
+}
+
 /// Simulates one path of `model` with `rng`, leaving the checkpoint values and the
-/// per-row slashing losses in `scratch` (`MODEL.md` §3–§5).
-pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch) -> PathOutcome {
+/// per-row slashing losses in `scratch` (`MODEL.md` §3–§5). Generic over the generator
+/// so that a benchmark can count the draws; the engine uses [`crate::sampling::PathRng`].
+pub fn simulate_path<R: Rng + ?Sized>(
+    model: &Model,
+    rng: &mut R,
+    scratch: &mut PathScratch,
+) -> PathOutcome {
     let n_checkpoints = model.checkpoints_years.len();
     let horizon = model.horizon_years;
     let principal = model.principal_eth;
 
-    // Base APR, once per path.
+    // Base APR, once per path, and the growth factors at the checkpoints.
     let r_b = truncated_normal(model.base_apr_mean, model.base_apr_sd, rng);
     let g = r_b * model.base_keep;
+    checkpoint_growth(model, g, &mut scratch.growth);
 
-    // Token log-prices at the checkpoints (GBM, exact at each checkpoint).
+    // Token prices at the checkpoints (GBM, exact at each checkpoint).
     for (j, token) in model.tokens.iter().enumerate() {
         let mut w = 0.0;
-        let mut t_prev = 0.0;
         for (c, &t) in model.checkpoints_years.iter().enumerate() {
             if token.volatility > 0.0 {
                 let z: f64 = StandardNormal.sample(rng);
-                w += (t - t_prev).sqrt() * z;
+                w += model.checkpoint_sqrt_steps[c] * z;
             }
-            t_prev = t;
-            scratch.log_prices[j * n_checkpoints + c] =
-                token.ln_price0 + token.log_drift * t + token.volatility * w;
+            scratch.prices[j * n_checkpoints + c] =
+                (token.ln_price0 + token.log_drift * t + token.volatility * w).exp();
         }
     }
 
@@ -213,31 +242,30 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
     scratch.plain.copy_from_slice(&model.plain0);
     scratch.accrued.iter_mut().for_each(|a| *a = 0.0);
     let mut stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
-    let mut clock = Clock {
-        g,
-        e: 1.0,
-        big_g: 0.0,
-    };
+    let mut clock = Clock { e: 1.0, big_g: 0.0 };
     let mut base_income = 0.0;
     let mut slashing_loss = 0.0;
     let mut next_checkpoint = 0;
 
-    // Accrues income from the clock's time to `t` (closed form), and moves the clock.
-    let advance =
-        |clock: &mut Clock, t: f64, stake: f64, scratch: &mut PathScratch, base: &mut f64| {
-            let (e, big_g) = Clock::at(clock.g, t);
-            *base += stake * (e - clock.e);
-            let dg = big_g - clock.big_g;
-            for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
-                *acc += rate * dg;
-            }
-            clock.e = e;
-            clock.big_g = big_g;
-        };
+    // Accrues income from the clock's time to the time where the growth factor is `e`
+    // and `G` is `big_g` (closed form), and moves the clock there.
+    let advance = |clock: &mut Clock,
+                   (e, big_g): (f64, f64),
+                   stake: f64,
+                   scratch: &mut PathScratch,
+                   base: &mut f64| {
+        *base += stake * (e - clock.e);
+        let dg = big_g - clock.big_g;
+        for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
+            *acc += rate * dg;
+        }
+        clock.e = e;
+        clock.big_g = big_g;
+    };
     // Value of the tokens accrued so far at checkpoint `c`'s prices, in ETH.
     let token_value = |scratch: &PathScratch, c: usize| -> f64 {
         (0..model.tokens.len())
-            .map(|j| scratch.accrued[1 + j] * scratch.log_prices[j * n_checkpoints + c].exp())
+            .map(|j| scratch.accrued[1 + j] * scratch.prices[j * n_checkpoints + c])
             .sum()
     };
     // Moves the clock through every checkpoint at or before `t`, recording `V/P` at each.
@@ -248,7 +276,8 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
                     scratch: &mut PathScratch,
                     base: &mut f64| {
         while *next < n_checkpoints && model.checkpoints_years[*next] <= t {
-            advance(clock, model.checkpoints_years[*next], stake, scratch, base);
+            let growth = scratch.growth[*next];
+            advance(clock, growth, stake, scratch, base);
             let value = stake * clock.e + scratch.accrued[0] + token_value(scratch, *next);
             scratch.checkpoint_values[*next] = value / principal;
             *next += 1;
@@ -265,7 +294,13 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
             scratch,
             &mut base_income,
         );
-        advance(&mut clock, t, stake, scratch, &mut base_income);
+        advance(
+            &mut clock,
+            growth_at(g, t),
+            stake,
+            scratch,
+            &mut base_income,
+        );
 
         // The event (MODEL.md §3): cut the pools it reaches. Each cut is the stake it
         // destroys, in ETH at the event's time, charged to the source, the AVS and the
@@ -280,7 +315,7 @@ pub fn simulate_path(model: &Model, rng: &mut PathRng, scratch: &mut PathScratch
             l
         };
         // One slashing request to AVS `i` on `hit`: vetoed, or cut with its own severity.
-        let request = |scratch: &mut PathScratch, rng: &mut PathRng, i: usize, hit: Hit| {
+        let request = |scratch: &mut PathScratch, rng: &mut R, i: usize, hit: Hit| {
             let avs = &model.avs[i];
             (!vetoed(avs.veto_prob, rng))
                 .then(|| through_avs(scratch, i, hit, avs.slash_severity.sample(rng)))

@@ -171,6 +171,10 @@ pub struct Model {
     /// Income streams × pools, row-major: stream 0 is the AVS fee rate (ETH a year per
     /// discounted ETH of the pool), stream `1 + j` token `j`'s rate (tokens a year).
     pub income_coef: Vec<f64>,
+    /// Income stream rates at the start of a path, [`Model::stream_rates`] of `pools0`.
+    pub rates0: Vec<f64>,
+    /// Discounted stake at the start of a path, the sum of `pools0`.
+    pub stake0: f64,
     /// Number of income streams, `1 + tokens`.
     pub streams: usize,
     /// Risk sources with a positive intensity.
@@ -494,7 +498,7 @@ impl Model {
             .collect();
         let checkpoint_sqrt_steps = checkpoint_steps.iter().map(|s| s.sqrt()).collect();
 
-        Self {
+        let mut model = Self {
             principal_eth: p,
             horizon_years,
             base_apr_mean: spec.base.apr_mean,
@@ -523,7 +527,24 @@ impl Model {
             income_row,
             avs_row0,
             operator_row0,
+            rates0: Vec::new(),
+            stake0: 0.0,
+        };
+        let mut rates0 = vec![0.0; model.streams];
+        model.stake0 = model.stream_rates(&model.pools0, &mut rates0);
+        model.rates0 = rates0;
+        model
+    }
+
+    /// Income stream rates `sum_p c_{m,p} A~_p` of the discounted `pools` into `rates`
+    /// (one per stream), and the discounted stake `sum_p A~_p` (`MODEL.md` §4).
+    pub fn stream_rates(&self, pools: &[f64], rates: &mut [f64]) -> f64 {
+        let n = pools.len();
+        for (m, rate) in rates.iter_mut().enumerate() {
+            let coef = &self.income_coef[m * n..(m + 1) * n];
+            *rate = coef.iter().zip(pools).map(|(c, a)| c * a).sum();
         }
+        pools.iter().sum()
     }
 
     /// Row of AVS `i`'s breakdown.

@@ -20,7 +20,7 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::model::{Hit, Model, SourceKind};
-use crate::sampling::truncated_normal;
+use crate::sampling::{DrawKind, count_draw, truncated_normal};
 
 /// The outcome of one path, in ETH unless the name says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -51,8 +51,10 @@ pub struct PathScratch {
     accrued: Vec<f64>,
     /// Token prices in ETH at each checkpoint, token-major.
     prices: Vec<f64>,
-    /// `(e^{g t_c}, G(t_c))` at each checkpoint `c` of the path.
-    growth: Vec<(f64, f64)>,
+    /// `e^{g t_c}` at each checkpoint `c` of the path.
+    growth_e: Vec<f64>,
+    /// `G(t_c)` at each checkpoint `c` of the path.
+    growth_g: Vec<f64>,
     /// `V(t)/P` at each checkpoint of the last path (the depeg only at the horizon).
     pub checkpoint_values: Vec<f64>,
     /// Loss in ETH of each contribution row in the last path (slashing rows, including
@@ -73,7 +75,8 @@ impl PathScratch {
             rates: vec![0.0; model.streams],
             accrued: vec![0.0; model.streams],
             prices: vec![0.0; model.tokens.len() * model.checkpoints_years.len()],
-            growth: vec![(1.0, 0.0); model.checkpoints_years.len()],
+            growth_e: vec![1.0; model.checkpoints_years.len()],
+            growth_g: vec![0.0; model.checkpoints_years.len()],
             checkpoint_values: vec![0.0; model.checkpoints_years.len()],
             row_loss_eth: vec![0.0; model.rows.len()],
             slashed_rows: Vec::new(),
@@ -131,20 +134,13 @@ fn growth_at(g: f64, t: f64) -> (f64, f64) {
     (1.0 + m, if g == 0.0 { t } else { m / g })
 }
 
-/// Stream rates `sum_p c_{m,p} A~_p` and the discounted stake `sum_p A~_p`.
-fn refresh_rates(model: &Model, pools: &[f64], rates: &mut [f64]) -> f64 {
-    let n = pools.len();
-    for (m, rate) in rates.iter_mut().enumerate() {
-        let coef = &model.income_coef[m * n..(m + 1) * n];
-        *rate = coef.iter().zip(pools).map(|(c, a)| c * a).sum();
-    }
-    pools.iter().sum()
-}
-
 /// `true` when a slashing request is vetoed (probability `veto_prob`; no draw at 0).
 #[inline]
 fn vetoed<R: Rng + ?Sized>(veto_prob: f64, rng: &mut R) -> bool {
-    veto_prob > 0.0 && rng.random::<f64>() < veto_prob
+    veto_prob > 0.0 && {
+        count_draw(DrawKind::Uniform);
+        rng.random::<f64>() < veto_prob
+    }
 }
 
 /// Cuts a pool by `share × s` of its amount; returns the discounted loss.
@@ -168,15 +164,17 @@ fn scale(pools: &mut [f64], s: f64) -> f64 {
         .sum()
 }
 
-/// Fills `growth` with `(e^{g t_c}, G(t_c))` at each checkpoint: `m_c = e^{g t_c} - 1`
+/// Fills `growth_e` with `e^{g t_c}` and `growth_g` with `G(t_c)` at each checkpoint:
+/// `m_c = e^{g t_c} - 1`
 /// by `expm1(a + b) = expm1(a) + expm1(b) + expm1(a) expm1(b)` over the steps, one
 /// `expm1` per distinct step length (all steps are equal but the last), accurate for
 /// small `g t` where `e^{g t} - 1` would cancel.
-fn checkpoint_growth(model: &Model, g: f64, growth: &mut [(f64, f64)]) {
+fn checkpoint_growth(model: &Model, g: f64, growth_e: &mut [f64], growth_g: &mut [f64]) {
     let mut m = 0.0;
     let mut step = f64::NAN;
     let mut d = 0.0;
-    for (c, slot) in growth.iter_mut().enumerate() {
+    let inv_g = 1.0 / g;
+    for (c, (slot_e, slot_g)) in growth_e.iter_mut().zip(growth_g.iter_mut()).enumerate() {
         if model.checkpoint_steps[c] != step {
             step = model.checkpoint_steps[c];
             d = (g * step).exp_m1();
@@ -185,9 +183,10 @@ fn checkpoint_growth(model: &Model, g: f64, growth: &mut [(f64, f64)]) {
         let big_g = if g == 0.0 {
             model.checkpoints_years[c]
         } else {
-            m / g
+            m * inv_g
         };
-        *slot = (1.0 + m, big_g);
+        *slot_e = 1.0 + m;
+        *slot_g = big_g;
     }
 }
 
@@ -206,13 +205,14 @@ pub fn simulate_path<R: Rng + ?Sized>(
     // Base APR, once per path, and the growth factors at the checkpoints.
     let r_b = truncated_normal(model.base_apr_mean, model.base_apr_sd, rng);
     let g = r_b * model.base_keep;
-    checkpoint_growth(model, g, &mut scratch.growth);
+    checkpoint_growth(model, g, &mut scratch.growth_e, &mut scratch.growth_g);
 
     // Token prices at the checkpoints (GBM, exact at each checkpoint).
     for (j, token) in model.tokens.iter().enumerate() {
         let mut w = 0.0;
         for (c, &t) in model.checkpoints_years.iter().enumerate() {
             if token.volatility > 0.0 {
+                count_draw(DrawKind::Normal);
                 let z: f64 = StandardNormal.sample(rng);
                 w += model.checkpoint_sqrt_steps[c] * z;
             }
@@ -224,9 +224,12 @@ pub fn simulate_path<R: Rng + ?Sized>(
     // Events of all sources superposed: count, then source and time of each.
     scratch.events.clear();
     if let Some(count) = &model.event_count {
+        count_draw(DrawKind::Poisson);
         let n = count.sample(rng) as usize;
         let total = *model.cumulative_intensity.last().expect("sources exist");
         for _ in 0..n {
+            count_draw(DrawKind::Uniform);
+            count_draw(DrawKind::Uniform);
             let x = rng.random::<f64>() * total;
             let source = model
                 .cumulative_intensity
@@ -241,7 +244,8 @@ pub fn simulate_path<R: Rng + ?Sized>(
     scratch.pools.copy_from_slice(&model.pools0);
     scratch.plain.copy_from_slice(&model.plain0);
     scratch.accrued.iter_mut().for_each(|a| *a = 0.0);
-    let mut stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
+    scratch.rates.copy_from_slice(&model.rates0);
+    let mut stake = model.stake0;
     let mut clock = Clock { e: 1.0, big_g: 0.0 };
     let mut base_income = 0.0;
     let mut slashing_loss = 0.0;
@@ -262,26 +266,43 @@ pub fn simulate_path<R: Rng + ?Sized>(
         clock.e = e;
         clock.big_g = big_g;
     };
-    // Value of the tokens accrued so far at checkpoint `c`'s prices, in ETH.
-    let token_value = |scratch: &PathScratch, c: usize| -> f64 {
-        (0..model.tokens.len())
-            .map(|j| scratch.accrued[1 + j] * scratch.prices[j * n_checkpoints + c])
-            .sum()
-    };
-    // Moves the clock through every checkpoint at or before `t`, recording `V/P` at each.
+    // Records `V/P` at every checkpoint at or before `t`, then moves the clock to the last
+    // of them. No event lies between the clock and these checkpoints, so at checkpoint
+    // `c` the stake is `stake e_c` and each income stream has accrued its amount at the
+    // clock plus `rate (G_c - G_clock)`: one pass over the checkpoints, stream by stream.
     let catch_up = |t: f64,
                     next: &mut usize,
                     clock: &mut Clock,
                     stake: f64,
                     scratch: &mut PathScratch,
                     base: &mut f64| {
-        while *next < n_checkpoints && model.checkpoints_years[*next] <= t {
-            let growth = scratch.growth[*next];
-            advance(clock, growth, stake, scratch, base);
-            let value = stake * clock.e + scratch.accrued[0] + token_value(scratch, *next);
-            scratch.checkpoint_values[*next] = value / principal;
-            *next += 1;
+        let start = *next;
+        let end =
+            start + model.checkpoints_years[start..].partition_point(|&checkpoint| checkpoint <= t);
+        if end == start {
+            return;
         }
+        let g0 = clock.big_g;
+        let e = &scratch.growth_e[start..end];
+        let g = &scratch.growth_g[start..end];
+        let values = &mut scratch.checkpoint_values[start..end];
+        let (fees, fee_rate) = (scratch.accrued[0], scratch.rates[0]);
+        for ((v, e), g) in values.iter_mut().zip(e).zip(g) {
+            *v = stake * e + fees + fee_rate * (g - g0);
+        }
+        for j in 0..model.tokens.len() {
+            let (units, rate) = (scratch.accrued[1 + j], scratch.rates[1 + j]);
+            let prices = &scratch.prices[j * n_checkpoints + start..j * n_checkpoints + end];
+            for ((v, g), price) in values.iter_mut().zip(g).zip(prices) {
+                *v += (units + rate * (g - g0)) * price;
+            }
+        }
+        for v in values.iter_mut() {
+            *v /= principal;
+        }
+        let last = (scratch.growth_e[end - 1], scratch.growth_g[end - 1]);
+        advance(clock, last, stake, scratch, base);
+        *next = end;
     };
 
     for e in 0..scratch.events.len() {
@@ -370,7 +391,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
         }
         if slashed {
             slashing_loss += loss;
-            stake = refresh_rates(model, &scratch.pools, &mut scratch.rates);
+            stake = model.stream_rates(&scratch.pools, &mut scratch.rates);
         }
     }
     catch_up(
@@ -386,9 +407,18 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let stake_eth = stake * clock.e;
     let avs_fees = scratch.accrued[0];
     let last = n_checkpoints - 1;
-    let tokens = token_value(scratch, last);
+    let tokens: f64 = (0..model.tokens.len())
+        .map(|j| scratch.accrued[1 + j] * scratch.prices[j * n_checkpoints + last])
+        .sum();
     let depeg_loss = match &model.depeg {
-        Some((prob, discount)) if rng.random::<f64>() < *prob => discount.sample(rng) * stake_eth,
+        Some((prob, discount))
+            if {
+                count_draw(DrawKind::Uniform);
+                rng.random::<f64>() < *prob
+            } =>
+        {
+            discount.sample(rng) * stake_eth
+        }
         _ => 0.0,
     };
     scratch.checkpoint_values[last] -= depeg_loss / principal;

@@ -37,6 +37,58 @@ pub fn batch_rng(seed: u64, batch: u64) -> PathRng {
     PathRng::from_seed(state)
 }
 
+/// Kinds of random draws of a path, as counted by the `draw-count` feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrawKind {
+    /// A uniform on [0, 1): one 64-bit word.
+    Uniform = 0,
+    /// A standard normal (ziggurat).
+    Normal = 1,
+    /// A Poisson count (Knuth's product of uniforms for a small mean).
+    Poisson = 2,
+    /// A beta variate.
+    Beta = 3,
+}
+
+/// The kinds, in counter order.
+pub const DRAW_KINDS: [DrawKind; 4] = [
+    DrawKind::Uniform,
+    DrawKind::Normal,
+    DrawKind::Poisson,
+    DrawKind::Beta,
+];
+
+/// Counts one draw of `kind` on this thread when the `draw-count` feature is on; does
+/// nothing (and compiles to nothing) otherwise, so release builds of the engine carry no
+/// counter in their hot loop.
+#[inline(always)]
+pub fn count_draw(kind: DrawKind) {
+    #[cfg(feature = "draw-count")]
+    draw_count::COUNTS.with(|c| {
+        let mut counts = c.get();
+        counts[kind as usize] += 1;
+        c.set(counts);
+    });
+    #[cfg(not(feature = "draw-count"))]
+    let _ = kind;
+}
+
+/// The per-thread draw counters of the `draw-count` feature.
+#[cfg(feature = "draw-count")]
+pub mod draw_count {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Draws of each [`super::DrawKind`] on this thread since the last [`take`].
+        pub(super) static COUNTS: Cell<[u64; 4]> = const { Cell::new([0; 4]) };
+    }
+
+    /// This thread's counts by kind (in [`super::DRAW_KINDS`] order), reset to zero.
+    pub fn take() -> [u64; 4] {
+        COUNTS.with(|c| c.replace([0; 4]))
+    }
+}
+
 /// A severity sampler on [0, 1], built from a checked [`SeveritySpec`].
 #[derive(Debug, Clone)]
 pub enum Severity {
@@ -94,8 +146,14 @@ impl Severity {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let s = match self {
             Self::Fixed(v) => *v,
-            Self::Uniform { min, width } => min + width * rng.random::<f64>(),
-            Self::Beta { beta, min, width } => min + width * beta.sample(rng),
+            Self::Uniform { min, width } => {
+                count_draw(DrawKind::Uniform);
+                min + width * rng.random::<f64>()
+            }
+            Self::Beta { beta, min, width } => {
+                count_draw(DrawKind::Beta);
+                min + width * beta.sample(rng)
+            }
         };
         s.clamp(0.0, 1.0)
     }
@@ -110,6 +168,7 @@ pub fn truncated_normal<R: Rng + ?Sized>(mean: f64, sd: f64, rng: &mut R) -> f64
         return mean;
     }
     loop {
+        count_draw(DrawKind::Normal);
         let z: f64 = StandardNormal.sample(rng);
         let r = mean + sd * z;
         if r >= 0.0 {

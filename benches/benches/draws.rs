@@ -1,0 +1,90 @@
+//! Draws per path and the bound they imply, for each benchmark scenario.
+//!
+//! Built with restake-core's `draw-count` feature, which counts every random draw of a
+//! path by kind (uniform, normal, Poisson count, beta). In the same run it times each
+//! kind of draw alone (`UNIT_DRAWS` draws, the best of three) and one path of each
+//! scenario, and prints: mean draws per path by kind, the bound
+//! `sum_kind draws × cost` in ns per path (what the draws alone cost), the measured ns per
+//! path, and their ratio. The counters themselves cost a little, so the measured figure
+//! here is an upper bound of the uninstrumented one (`--bench paths` measures that).
+//!
+//! `cargo bench -p restake-benches --bench draws --features draw-count`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use rand::RngExt;
+use rand_distr::{Beta, Distribution, Poisson, StandardNormal};
+use restake_benches::{SCENARIOS, scenario};
+use restake_core::Model;
+use restake_core::path::{PathScratch, simulate_path};
+use restake_core::sampling::{batch_rng, draw_count};
+
+const UNIT_DRAWS: u32 = 20_000_000;
+const PATHS: u32 = 2_000_000;
+
+/// Best of three timings of `f` run `n` times, in ns per call.
+fn ns_per_call(n: u32, mut f: impl FnMut() -> f64) -> f64 {
+    (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let mut acc = 0.0;
+            for _ in 0..n {
+                acc += f();
+            }
+            black_box(acc);
+            start.elapsed().as_secs_f64() * 1e9 / f64::from(n)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    // Unit costs, in DRAW_KINDS order: uniform, normal, Poisson (mean 0.1, the order of a
+    // preset's event count), beta (2, 5), the presets' common severity shape.
+    let mut rng = batch_rng(1, 0);
+    let poisson = Poisson::new(0.1).unwrap();
+    let beta = Beta::new(2.0, 5.0).unwrap();
+    let costs = [
+        ns_per_call(UNIT_DRAWS, || rng.random::<f64>()),
+        ns_per_call(UNIT_DRAWS, || StandardNormal.sample(&mut rng)),
+        ns_per_call(UNIT_DRAWS, || poisson.sample(&mut rng)),
+        ns_per_call(UNIT_DRAWS, || beta.sample(&mut rng)),
+    ];
+    println!(
+        "unit cost (ns): uniform {:.2}, normal {:.2}, poisson {:.2}, beta {:.2}",
+        costs[0], costs[1], costs[2], costs[3]
+    );
+    println!(
+        "{:<20} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>6}",
+        "scenario", "uniform", "normal", "poisson", "beta", "bound ns", "path ns", "ratio"
+    );
+    for (name, _) in SCENARIOS {
+        let model = Model::new(&scenario(name));
+        let mut scratch = PathScratch::new(&model);
+        let mut rng = batch_rng(2, 0);
+        draw_count::take();
+        for _ in 0..PATHS {
+            black_box(simulate_path(&model, &mut rng, &mut scratch));
+            scratch.clear_rows();
+        }
+        let counts = draw_count::take();
+        let per_path: Vec<f64> = counts
+            .iter()
+            .map(|c| *c as f64 / f64::from(PATHS))
+            .collect();
+        let bound: f64 = per_path.iter().zip(costs).map(|(d, c)| d * c).sum();
+        let measured = ns_per_call(PATHS, || {
+            let out = simulate_path(&model, &mut rng, &mut scratch);
+            scratch.clear_rows();
+            out.net_return
+        });
+        println!(
+            "{name:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {measured:>10.1} {:>6.2}",
+            per_path[0],
+            per_path[1],
+            per_path[2],
+            per_path[3],
+            measured / bound
+        );
+    }
+}

@@ -272,30 +272,164 @@ pub fn order_statistic_ranks(n: usize, q: f64) -> (usize, usize) {
     (r.clamp(1, n), s.clamp(1, n))
 }
 
-/// Mean, standard deviation and their standard errors of `xs` (two passes, in order;
-/// the first pass sums deviations from the first value, so that equal values give
-/// exactly that value and a zero sd).
-fn moments(xs: impl Iterator<Item = f64> + Clone, n: usize) -> (Estimate, Estimate) {
-    let nf = n as f64;
-    let shift = xs.clone().next().unwrap_or(0.0);
-    let mean = shift + xs.clone().map(|x| x - shift).sum::<f64>() / nf;
-    let (m2, m4) = xs.fold((0.0, 0.0), |(m2, m4), x| {
-        let d2 = (x - mean) * (x - mean);
-        (m2 + d2, m4 + d2 * d2)
-    });
-    let var = if n > 1 { m2 / (nf - 1.0) } else { 0.0 };
-    let sd = var.sqrt();
-    // se of the sd by the delta method: Var(s^2) ~ (mu4 - sigma^4) / n, se(s) = se(s^2) / 2s.
-    let mu4 = m4 / nf;
-    let sd_se = if sd > 0.0 {
-        ((mu4 - var * var).max(0.0) / nf).sqrt() / (2.0 * sd)
-    } else {
-        0.0
-    };
-    (
-        Estimate::normal(mean, sd / nf.sqrt()),
-        Estimate::normal(sd, sd_se),
-    )
+/// Count, mean and central moment sums `M_p = sum (x - mean)^p` of a sample, mergeable
+/// (Pébay 2008, "Formulas for robust, one-pass parallel computation of covariances and
+/// arbitrary-order statistical moments", Sandia SAND2008-6212).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Moments {
+    n: f64,
+    mean: f64,
+    m2: f64,
+    m3: f64,
+    m4: f64,
+}
+
+impl Moments {
+    /// The moments of `xs` (two passes, in order; the first sums deviations from the first
+    /// value, so that equal values give exactly that value and a zero spread).
+    pub fn of(xs: impl Iterator<Item = f64> + Clone) -> Self {
+        let mut first = xs.clone();
+        let Some(shift) = first.next() else {
+            return Self::default();
+        };
+        let (count, sum) = xs
+            .clone()
+            .fold((0.0, 0.0), |(c, s), x| (c + 1.0, s + (x - shift)));
+        let mean = shift + sum / count;
+        let (m2, m3, m4) = xs.fold((0.0, 0.0, 0.0), |(m2, m3, m4), x| {
+            let d = x - mean;
+            let d2 = d * d;
+            (m2 + d2, m3 + d2 * d, m4 + d2 * d2)
+        });
+        Self {
+            n: count,
+            mean,
+            m2,
+            m3,
+            m4,
+        }
+    }
+
+    /// Adds `other`'s sample to this one (Pébay's pairwise update).
+    pub fn merge(&mut self, other: &Self) {
+        if other.n == 0.0 {
+            return;
+        }
+        if self.n == 0.0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.n, other.n);
+        let n = na + nb;
+        let d = other.mean - self.mean;
+        let (d2, d_n) = (d * d, d / n);
+        let m2 = self.m2 + other.m2 + d2 * na * nb / n;
+        let m3 = self.m3
+            + other.m3
+            + d2 * d * na * nb * (na - nb) / (n * n)
+            + 3.0 * d_n * (na * other.m2 - nb * self.m2);
+        let m4 = self.m4
+            + other.m4
+            + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
+            + 6.0 * d_n * d_n * (na * na * other.m2 + nb * nb * self.m2)
+            + 4.0 * d_n * (na * other.m3 - nb * self.m3);
+        *self = Self {
+            n,
+            mean: self.mean + d * nb / n,
+            m2,
+            m3,
+            m4,
+        };
+    }
+
+    /// The mean with its standard error `sd / sqrt(n)`, and the standard deviation with
+    /// its standard error by the delta method: `Var(s^2) ~ (mu4 - sigma^4) / n`,
+    /// `se(s) = se(s^2) / 2s`.
+    pub fn estimates(&self) -> (Estimate, Estimate) {
+        let nf = self.n;
+        let var = if nf > 1.0 { self.m2 / (nf - 1.0) } else { 0.0 };
+        let sd = var.sqrt();
+        let mu4 = self.m4 / nf;
+        let sd_se = if sd > 0.0 {
+            ((mu4 - var * var).max(0.0) / nf).sqrt() / (2.0 * sd)
+        } else {
+            0.0
+        };
+        (
+            Estimate::normal(self.mean, sd / nf.sqrt()),
+            Estimate::normal(sd, sd_se),
+        )
+    }
+}
+
+/// What `summary.csv` is computed from besides the tails: moments and counts, which
+/// the exact statistics take from all paths and the streaming ones merge batch by batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SummaryInputs {
+    /// Paths.
+    pub n: u64,
+    /// Net return.
+    pub net_return: Moments,
+    /// Excess return over plain staking.
+    pub excess_return: Moments,
+    /// Slashing loss, base income, AVS fees, token value and depeg loss, ETH.
+    pub eth: [Moments; 5],
+    /// Paths with `net_return < -ROUNDING_TOLERANCE`.
+    pub losses: u64,
+    /// Paths with `excess_return < -ROUNDING_TOLERANCE`.
+    pub underperforms: u64,
+    /// Paths with a positive slashing loss.
+    pub slashed: u64,
+    /// Paths with `L > x` for each `[report]` threshold `x`.
+    pub beyond: Vec<u64>,
+}
+
+impl SummaryInputs {
+    /// The inputs of `outcomes`, with the counts beyond each of `loss_thresholds`.
+    pub fn of(outcomes: &[PathOutcome], loss_thresholds: &[f64]) -> Self {
+        let count =
+            |f: &dyn Fn(&PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+        let eth = |f: fn(&PathOutcome) -> f64| Moments::of(outcomes.iter().map(f));
+        Self {
+            n: outcomes.len() as u64,
+            net_return: Moments::of(outcomes.iter().map(|o| o.net_return)),
+            excess_return: Moments::of(outcomes.iter().map(|o| o.excess_return)),
+            eth: [
+                eth(|o| o.slashing_loss_eth),
+                eth(|o| o.base_income_eth),
+                eth(|o| o.avs_fee_income_eth),
+                eth(|o| o.incentive_value_eth),
+                eth(|o| o.depeg_loss_eth),
+            ],
+            losses: count(&|o| o.net_return < -ROUNDING_TOLERANCE),
+            underperforms: count(&|o| o.excess_return < -ROUNDING_TOLERANCE),
+            slashed: count(&|o| o.slashing_loss_eth > 0.0),
+            beyond: loss_thresholds
+                .iter()
+                .map(|x| count(&|o| -o.net_return > *x))
+                .collect(),
+        }
+    }
+
+    /// Adds the inputs of the paths that follow.
+    pub fn merge(&mut self, other: &Self) {
+        self.n += other.n;
+        self.net_return.merge(&other.net_return);
+        self.excess_return.merge(&other.excess_return);
+        for (a, b) in self.eth.iter_mut().zip(&other.eth) {
+            a.merge(b);
+        }
+        self.losses += other.losses;
+        self.underperforms += other.underperforms;
+        self.slashed += other.slashed;
+        if self.beyond.is_empty() {
+            self.beyond = other.beyond.clone();
+        } else {
+            for (a, b) in self.beyond.iter_mut().zip(&other.beyond) {
+                *a += b;
+            }
+        }
+    }
 }
 
 /// Equal-width histogram of `xs` over `[lo, hi]`; a value is counted in bin
@@ -334,37 +468,39 @@ struct Tail {
     m: f64,
 }
 
-/// VaR and ES of the loss at `myriad / 10,000` from `losses` sorted ascending
+/// VaR and ES of the loss at `myriad / 10,000` over `n` paths, from `desc`, the largest
+/// losses in descending order: all `n`, or at least the worst [`tail_capacity`]`(n)`
 /// (`MODEL.md` §6).
 ///
 /// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
-/// value weighted by its fraction; paths tied at the boundary share that weight equally.
+/// value weighted by its fraction; paths tied at the boundary share that weight equally
+/// (those within `desc`, when ties run past its end).
 /// Its standard error is the asymptotic one of Manistre and Hancock (2005, *North
 /// American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES - VaR)^2]
 /// / (n (1 - alpha))`, and its interval `ES ± 1.96 se`.
-fn tail(sorted: &[f64], myriad: u32) -> Tail {
-    let n = sorted.len();
+fn tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
     let alpha = f64::from(myriad) / 10_000.0;
     let m_num = n * (10_000 - myriad as usize);
     let m = m_num as f64 / 10_000.0;
     let c = m_num.div_ceil(10_000).max(1); // worst ceil(m) positions reach the boundary
-    let desc = |i: usize| sorted[n - 1 - i];
-    let v = desc(c - 1);
-    let count_le = sorted.partition_point(|&x| x <= v);
-    let count_lt = sorted.partition_point(|&x| x < v);
-    let count_gt = n - count_le;
-    let count_eq = count_le - count_lt;
+    let v = desc[c - 1];
+    let count_gt = desc.partition_point(|&x| x > v);
+    let count_eq = desc.partition_point(|&x| x >= v) - count_gt;
     let tied_total = m - count_gt as f64;
-    let sum_gt: f64 = (0..count_gt).map(desc).sum();
+    let sum_gt: f64 = desc[..count_gt].iter().sum();
     let es = (sum_gt + tied_total * v) / m;
-    let tail_var = ((0..count_gt).map(|i| (desc(i) - es).powi(2)).sum::<f64>()
+    let tail_var = (desc[..count_gt]
+        .iter()
+        .map(|x| (x - es).powi(2))
+        .sum::<f64>()
         + tied_total * (v - es).powi(2))
         / m;
 
-    let k = quantile_rank(n, myriad);
-    let var_value = sorted[k - 1];
+    // The k-th smallest of n is the (n - k + 1)-th largest.
+    let from_top = |rank: usize| desc[n - rank];
+    let var_value = from_top(quantile_rank(n, myriad));
     let (r, s) = order_statistic_ranks(n, alpha);
-    let (var_lo, var_hi) = (sorted[r - 1], sorted[s - 1]);
+    let (var_lo, var_hi) = (from_top(r), from_top(s));
     let es_se = ((tail_var + alpha * (es - var_value).powi(2)) / m).sqrt();
     Tail {
         var: Estimate {
@@ -379,6 +515,27 @@ fn tail(sorted: &[f64], myriad: u32) -> Tail {
         tied_weight: tied_total / count_eq as f64,
         m,
     }
+}
+
+/// Paths at or beyond the VaR of each tail (those within `desc` when ties run past it).
+fn tail_paths(desc: &[f64], tails: &[Tail]) -> [u64; 4] {
+    let counts: Vec<u64> = tails
+        .iter()
+        .map(|t| desc.partition_point(|&x| x >= t.var.value) as u64)
+        .collect();
+    counts.try_into().expect("four tail levels")
+}
+
+/// How many of the largest losses of `n` paths the tails need: those beyond the lowest
+/// VaR level and its interval, and beyond the return quantiles up to 5% and theirs.
+pub fn tail_capacity(n: usize) -> usize {
+    let lowest = f64::from(TAIL_LEVELS[0]) / 10_000.0;
+    let (r, _) = order_statistic_ranks(n, lowest);
+    let (_, s) = order_statistic_ranks(n, 1.0 - lowest);
+    (n - r + 1)
+        .max(s)
+        .max(quantile_rank(n, 10_000 - TAIL_LEVELS[0]))
+        .min(n)
 }
 
 /// The `myriad / 10,000` quantiles of `xs` (consumed: reordered in place), by successive
@@ -398,15 +555,10 @@ fn select_quantiles(xs: &mut [f64], levels: &[u32]) -> Vec<f64> {
         .collect()
 }
 
-/// The rows of `summary.csv` for `outcomes`, given the tails of their loss at
-/// [`TAIL_LEVELS`].
-fn summary_metrics(
-    outcomes: &[PathOutcome],
-    tails: &[Tail],
-    loss_thresholds: &[f64],
-) -> Vec<Metric> {
-    let n = outcomes.len();
-    let nu = n as u64;
+/// The rows of `summary.csv` from its inputs and the tails of the loss at
+/// [`TAIL_LEVELS`]; `loss_thresholds` name the `prob_loss_gt_<x>` rows.
+fn summary_metrics(inputs: &SummaryInputs, tails: &[Tail], loss_thresholds: &[f64]) -> Vec<Metric> {
+    let nu = inputs.n;
     let mut summary = Vec::new();
     let mut push = |name: &str, estimate: Estimate, unit: Unit| {
         summary.push(Metric {
@@ -416,21 +568,20 @@ fn summary_metrics(
         })
     };
 
-    let (mean_r, sd_r) = moments(outcomes.iter().map(|o| o.net_return), n);
-    let (mean_x, sd_x) = moments(outcomes.iter().map(|o| o.excess_return), n);
+    let (mean_r, sd_r) = inputs.net_return.estimates();
+    let (mean_x, sd_x) = inputs.excess_return.estimates();
     push("mean_net_return", mean_r, Unit::Fraction);
     push("sd_net_return", sd_r, Unit::Fraction);
     push("mean_excess_return", mean_x, Unit::Fraction);
     push("sd_excess_return", sd_x, Unit::Fraction);
-    let count = |f: &dyn Fn(&PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
     push(
         "prob_loss",
-        Estimate::proportion(count(&|o| o.net_return < -ROUNDING_TOLERANCE), nu),
+        Estimate::proportion(inputs.losses, nu),
         Unit::Probability,
     );
     push(
         "prob_underperform",
-        Estimate::proportion(count(&|o| o.excess_return < -ROUNDING_TOLERANCE), nu),
+        Estimate::proportion(inputs.underperforms, nu),
         Unit::Probability,
     );
     for (l, t) in TAIL_LEVELS.iter().zip(tails) {
@@ -439,81 +590,79 @@ fn summary_metrics(
     for (l, t) in TAIL_LEVELS.iter().zip(tails) {
         push(&format!("es_{}", level_label(*l)), t.es, Unit::Fraction);
     }
-
-    let eth_mean = |f: fn(&PathOutcome) -> f64| moments(outcomes.iter().map(f), n).0;
-    push(
+    for (name, m) in [
         "expected_slashing_loss_eth",
-        eth_mean(|o| o.slashing_loss_eth),
-        Unit::Eth,
-    );
-    push(
         "mean_base_income_eth",
-        eth_mean(|o| o.base_income_eth),
-        Unit::Eth,
-    );
-    push(
         "mean_avs_fee_income_eth",
-        eth_mean(|o| o.avs_fee_income_eth),
-        Unit::Eth,
-    );
-    push(
         "mean_incentive_value_eth",
-        eth_mean(|o| o.incentive_value_eth),
-        Unit::Eth,
-    );
-    push(
         "mean_depeg_loss_eth",
-        eth_mean(|o| o.depeg_loss_eth),
-        Unit::Eth,
-    );
+    ]
+    .iter()
+    .zip(&inputs.eth)
+    {
+        push(name, m.estimates().0, Unit::Eth);
+    }
     push(
         "prob_slashing_loss",
-        Estimate::proportion(count(&|o| o.slashing_loss_eth > 0.0), nu),
+        Estimate::proportion(inputs.slashed, nu),
         Unit::Probability,
     );
-    for x in loss_thresholds {
+    for (x, k) in loss_thresholds.iter().zip(&inputs.beyond) {
         push(
             &format!("prob_loss_gt_{x}"),
-            Estimate::proportion(count(&|o| -o.net_return > *x), nu),
+            Estimate::proportion(*k, nu),
             Unit::Probability,
         );
     }
     summary
 }
 
-/// The convergence report: each metric of [`CONVERGENCE_METRICS`] over the first
-/// `N / d` paths for each divisor `d` of [`CONVERGENCE_DIVISORS`] (prefixes with no path
-/// are left out); the row for all `N` paths is taken from `summary`.
-fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceRow> {
-    let n = outcomes.len() as u64;
+/// The headline rows of [`CONVERGENCE_METRICS`] out of a summary, for `paths` paths.
+fn convergence_rows(paths: u64, summary: &[Metric]) -> Vec<ConvergenceRow> {
+    CONVERGENCE_METRICS
+        .iter()
+        .map(|name| ConvergenceRow {
+            paths,
+            metric: summary
+                .iter()
+                .find(|x| x.name == *name)
+                .expect("convergence metrics are summary metrics")
+                .clone(),
+        })
+        .collect()
+}
+
+/// The path counts of the convergence report for `n` paths: `n / d` for each divisor of
+/// [`CONVERGENCE_DIVISORS`], without empty or repeated prefixes.
+pub fn convergence_sizes(n: u64) -> Vec<u64> {
     let mut sizes: Vec<u64> = CONVERGENCE_DIVISORS
         .iter()
         .map(|d| n / d)
         .filter(|m| *m > 0)
         .collect();
     sizes.dedup();
+    sizes
+}
+
+/// The convergence report: each metric of [`CONVERGENCE_METRICS`] over the first
+/// `N / d` paths for each divisor `d` of [`CONVERGENCE_DIVISORS`]; the row for all `N`
+/// paths is taken from `summary`.
+fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceRow> {
+    let n = outcomes.len() as u64;
     let mut rows = Vec::new();
-    for m in sizes {
-        let prefix_summary;
-        let metrics = if m == n {
-            summary
+    for m in convergence_sizes(n) {
+        if m == n {
+            rows.extend(convergence_rows(m, summary));
         } else {
             let prefix = &outcomes[..m as usize];
-            let mut sorted: Vec<f64> = prefix.iter().map(|o| -o.net_return).collect();
-            sorted.par_sort_unstable_by(f64::total_cmp);
-            let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&sorted, l)).collect();
-            prefix_summary = summary_metrics(prefix, &tails, &[]);
-            &prefix_summary
-        };
-        for name in CONVERGENCE_METRICS {
-            let metric = metrics
+            let mut desc: Vec<f64> = prefix.iter().map(|o| -o.net_return).collect();
+            desc.par_sort_unstable_by(|a, b| b.total_cmp(a));
+            let tails: Vec<Tail> = TAIL_LEVELS
                 .iter()
-                .find(|x| x.name == name)
-                .expect("convergence metrics are summary metrics");
-            rows.push(ConvergenceRow {
-                paths: m,
-                metric: metric.clone(),
-            });
+                .map(|&l| tail(&desc, prefix.len(), l))
+                .collect();
+            let inputs = SummaryInputs::of(prefix, &[]);
+            rows.extend(convergence_rows(m, &summary_metrics(&inputs, &tails, &[])));
         }
     }
     rows
@@ -532,22 +681,21 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
     let nu = n as u64;
     let principal = model.principal_eth;
 
-    // Losses sorted ascending, with their path index (ties broken by index).
+    // Losses in descending order, with their path index (ties by ascending index).
     let mut order: Vec<(f64, u32)> = outcomes
         .iter()
         .enumerate()
         .map(|(i, o)| (-o.net_return, i as u32))
         .collect();
-    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let sorted: Vec<f64> = order.iter().map(|p| p.0).collect();
-    let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&sorted, l)).collect();
-    let summary = summary_metrics(outcomes, &tails, loss_thresholds);
-    let tail_paths = tails
-        .iter()
-        .map(|t| (n - sorted.partition_point(|&x| x < t.var.value)) as u64)
-        .collect::<Vec<_>>()
-        .try_into()
-        .expect("four tail levels");
+    order.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let desc: Vec<f64> = order.iter().map(|p| p.0).collect();
+    let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&desc, n, l)).collect();
+    let summary = summary_metrics(
+        &SummaryInputs::of(outcomes, loss_thresholds),
+        &tails,
+        loss_thresholds,
+    );
+    let tail_paths = tail_paths(&desc, &tails);
     let convergence = convergence(outcomes, &summary);
 
     // Quantiles of R = -L: the q-quantile of R is minus the loss at descending rank.
@@ -557,7 +705,7 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
             let qf = f64::from(q) / 10_000.0;
             let k = quantile_rank(n, q);
             let (r, s) = order_statistic_ranks(n, qf);
-            let r_at = |rank: usize| -sorted[n - rank];
+            let r_at = |rank: usize| -desc[rank - 1];
             QuantileRow {
                 probability: qf,
                 net_return: r_at(k),
@@ -578,7 +726,7 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         paths: zero_paths,
     }];
     loss_bins.extend(equal_bins(slash_frac().filter(|x| *x > 0.0), 0.0, upper));
-    let (r_lo, r_hi) = (-sorted[n - 1], -sorted[0]);
+    let (r_lo, r_hi) = (-desc[0], -desc[n - 1]);
     let r_hi = if r_hi > r_lo { r_hi } else { r_lo + 1e-9 };
     let return_distribution = Histogram {
         bins: equal_bins(outcomes.iter().map(|o| o.net_return), r_lo, r_hi),
@@ -689,10 +837,10 @@ fn contributions(
         .iter()
         .map(|t| {
             let mut acc = vec![0.0; rows];
-            for &(_, p) in order.iter().rev().take(t.count_gt) {
+            for &(_, p) in order.iter().take(t.count_gt) {
                 add_path(&mut acc, p as usize, 1.0);
             }
-            for &(_, p) in order.iter().rev().skip(t.count_gt).take(t.count_eq) {
+            for &(_, p) in order.iter().skip(t.count_gt).take(t.count_eq) {
                 add_path(&mut acc, p as usize, t.tied_weight);
             }
             acc.iter().map(|x| x / t.m).collect()
@@ -725,12 +873,12 @@ mod tests {
     #[test]
     fn tail_mean_weights_the_boundary_path() {
         // n = 10, alpha = 0.95: m = 0.5, the worst value weighted 1/2 → ES = worst value.
-        let xs: Vec<f64> = (1..=10).map(f64::from).collect();
-        let t = tail(&xs, 9500);
+        let xs: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        let t = tail(&xs, 10, 9500);
         assert_eq!(t.es.value, 10.0);
         assert_eq!(t.var.value, 10.0); // ceil(9.5) = 10th smallest
         // alpha = 0.75 on n = 10: m = 2.5 → (10 + 9 + 0.5 × 8) / 2.5 = 9.2
-        let t = tail(&xs, 7500);
+        let t = tail(&xs, 10, 7500);
         assert!((t.es.value - 9.2).abs() < 1e-12);
         assert_eq!(t.var.value, 8.0);
     }
@@ -738,9 +886,9 @@ mod tests {
     #[test]
     fn ties_at_the_boundary_share_the_weight() {
         // 0,0,...,0 (8 zeros), 5, 5: alpha = 0.85, m = 1.5 → (5 + 0.5 × 5) / 1.5 = 5.
-        let mut xs = vec![0.0; 8];
-        xs.extend([5.0, 5.0]);
-        let t = tail(&xs, 8500);
+        let mut xs = vec![5.0, 5.0];
+        xs.extend([0.0; 8]);
+        let t = tail(&xs, 10, 8500);
         assert_eq!(t.count_gt, 0);
         assert_eq!(t.count_eq, 2);
         assert!((t.tied_weight - 0.75).abs() < 1e-15);

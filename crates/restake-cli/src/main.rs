@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use restake_core::scenario::check_paths;
 use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
+use restake_core::stream::STREAM_THRESHOLD;
 use restake_core::{BATCH_PATHS, Results, RunConfig, Scenario};
 use restake_report::{RunInfo, write_output_folder};
 
@@ -185,8 +186,18 @@ fn run(
         ],
         interval_level: restake_core::stats::INTERVAL_LEVEL,
         histogram_bins: restake_core::stats::HISTOGRAM_BINS,
-        fan_chart_resolution: "exact order statistics of V(t)/P over all paths at every checkpoint"
-            .into(),
+        fan_chart_resolution: match results.sketch_resolution {
+            None => "exact order statistics of V(t)/P over all paths at every checkpoint".into(),
+            Some(r) => {
+                format!("HDR histogram of V(t)/P at every checkpoint, relative resolution {r}")
+            }
+        },
+        statistics: match results.sketch_resolution {
+            None => "exact: every path kept".into(),
+            Some(r) => format!(
+                "streaming (more than {STREAM_THRESHOLD} paths): moments, probabilities, VaR, ES, their intervals, contributions and the return quantiles up to 5% exact; the other quantiles, the fan chart and the distribution files from HDR histograms with relative resolution {r} of V/P"
+            ),
+        },
         elapsed_seconds: elapsed,
     };
     let written = write_output_folder(&out, &results, &info)

@@ -725,3 +725,38 @@ fn few_paths_beyond_a_var_level_are_warned_about() {
     assert!(!stderr.contains("beyond var_95:"), "{stderr}");
     assert!(stderr.contains("run at least 1000000 paths"), "{stderr}");
 }
+
+#[test]
+fn a_run_past_the_streaming_threshold_writes_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("big");
+    let paths = restake_core::stream::STREAM_THRESHOLD + 4321;
+    run_ok(
+        &[
+            "run",
+            "--paths",
+            &paths.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let preset = repo().join("data/scenarios/etherfi-weeth.toml");
+    let scenario: toml::Value = toml::from_str(&fs::read_to_string(preset).unwrap()).unwrap();
+    check_output(&out, &scenario);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["paths"], paths);
+    assert!(
+        json["statistics"]
+            .as_str()
+            .unwrap()
+            .starts_with("streaming")
+    );
+    assert!(
+        json["fan_chart_resolution"]
+            .as_str()
+            .unwrap()
+            .contains("HDR")
+    );
+}

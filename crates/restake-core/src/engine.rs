@@ -41,7 +41,7 @@ pub struct RowLoss {
 }
 
 /// Every path's outcome, in path order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PathSet {
     /// One outcome per path.
     pub outcomes: Vec<PathOutcome>,
@@ -82,28 +82,91 @@ pub fn simulate(
             ),
         });
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
+    let pool = thread_pool(config.threads)?;
+    let mut set = PathSet::default();
+    simulate_range(
+        model,
+        config.seed,
+        0..config.paths,
+        &pool,
+        progress,
+        &mut set,
+    )?;
+    Ok(set)
+}
+
+/// A pool of `threads` workers (0: one per core).
+///
+/// # Errors
+/// [`ScenarioError::Threads`] when the pool cannot be built.
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ScenarioError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
         .build()
         .map_err(|e| ScenarioError::Threads {
-            threads: config.threads,
+            threads,
             message: e.to_string(),
-        })?;
-    let n = config.paths as usize;
-    let batch = BATCH_PATHS as usize;
-    let mut outcomes = vec![PathOutcome::default(); n];
-    let mut checkpoint_values = vec![0.0; n * checkpoints];
+        })
+}
+
+/// Simulates paths `range` of a run with seed `seed` on `pool` into `set` (its buffers
+/// are reused): the same paths, bit for bit, as a run of all of them (a batch cut by the
+/// range is simulated from its start and the paths before the range are dropped). Path
+/// indices of [`PathSet::row_losses`] count from `range.start`. `progress` gets the
+/// paths done in the range so far.
+///
+/// # Errors
+/// [`ScenarioError::Invalid`] when a path value overflows.
+///
+/// # Panics
+/// If the range is empty or holds more than `u32::MAX` paths.
+pub fn simulate_range(
+    model: &Model,
+    seed: u64,
+    range: std::ops::Range<u64>,
+    pool: &rayon::ThreadPool,
+    progress: &(dyn Fn(u64) + Sync),
+    set: &mut PathSet,
+) -> Result<(), ScenarioError> {
+    assert!(!range.is_empty() && range.end - range.start <= u64::from(u32::MAX));
+    let checkpoints = model.checkpoints_years.len();
+    let n = (range.end - range.start) as usize;
+    set.outcomes.resize(n, PathOutcome::default());
+    set.checkpoint_values.resize(n * checkpoints, 0.0);
+    set.checkpoints = checkpoints;
+    let (outcomes, checkpoint_values) = (&mut set.outcomes, &mut set.checkpoint_values);
+    // The batches the range touches: (batch, first path of the range in it, paths).
+    let mut pieces = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let b = at / BATCH_PATHS;
+        let end = ((b + 1) * BATCH_PATHS).min(range.end);
+        pieces.push((b, at, (end - at) as usize));
+        at = end;
+    }
+    let mut out_slices = Vec::with_capacity(pieces.len());
+    let (mut rest_o, mut rest_v) = (outcomes.as_mut_slice(), checkpoint_values.as_mut_slice());
+    for &(_, _, len) in &pieces {
+        let (o, ro) = rest_o.split_at_mut(len);
+        let (v, rv) = rest_v.split_at_mut(len * checkpoints);
+        out_slices.push((o, v));
+        (rest_o, rest_v) = (ro, rv);
+    }
     let done = AtomicU64::new(0);
     let row_losses: Vec<Vec<RowLoss>> = pool.install(|| {
-        outcomes
-            .par_chunks_mut(batch)
-            .zip(checkpoint_values.par_chunks_mut(batch * checkpoints))
-            .enumerate()
-            .map(|(b, (outs, values))| {
-                let mut rng = batch_rng(config.seed, b as u64);
+        pieces
+            .par_iter()
+            .zip(out_slices.into_par_iter())
+            .map(|(&(b, first, _), (outs, values))| {
+                let mut rng = batch_rng(seed, b);
                 let mut scratch = PathScratch::new(model);
+                // Paths of the batch before the range: simulated for their draws only.
+                for _ in b * BATCH_PATHS..first {
+                    simulate_path(model, &mut rng, &mut scratch);
+                    scratch.clear_rows();
+                }
                 let mut losses = Vec::new();
-                let first = b * batch;
+                let local0 = (first - range.start) as usize;
                 for (i, (out, vals)) in outs
                     .iter_mut()
                     .zip(values.chunks_exact_mut(checkpoints))
@@ -113,7 +176,7 @@ pub fn simulate(
                     vals.copy_from_slice(&scratch.checkpoint_values);
                     for &row in &scratch.slashed_rows {
                         losses.push(RowLoss {
-                            path: (first + i) as u32,
+                            path: (local0 + i) as u32,
                             row: row as u32,
                             loss_eth: scratch.row_loss_eth[row],
                         });
@@ -143,10 +206,9 @@ pub fn simulate(
             message: "a path value overflows a 64-bit float (a token price far out in its GBM tail, or a very long horizon): lower the drift, the volatility or the horizon".into(),
         });
     }
-    Ok(PathSet {
-        outcomes,
-        checkpoint_values,
-        checkpoints,
-        row_losses: row_losses.concat(),
-    })
+    set.row_losses.clear();
+    for losses in row_losses {
+        set.row_losses.extend(losses);
+    }
+    Ok(())
 }

@@ -40,6 +40,7 @@ pub mod path;
 pub mod sampling;
 pub mod scenario;
 pub mod stats;
+pub mod stream;
 
 pub use engine::{BATCH_PATHS, PathSet, RowLoss, RunConfig, simulate};
 pub use error::ScenarioError;
@@ -51,7 +52,9 @@ pub use stats::{Estimate, Results, analyse};
 /// Days in a year: the model's time unit is the 365-day year (`MODEL.md` §1).
 pub const DAYS_PER_YEAR: f64 = 365.0;
 
-/// Compiles `scenario`, simulates `config.paths` paths and computes their statistics.
+/// Compiles `scenario`, simulates `config.paths` paths and computes their statistics:
+/// exactly from every path up to [`stream::STREAM_THRESHOLD`] paths, in streaming
+/// chunks beyond ([`stream`]).
 /// `progress` is called after each batch with the paths done so far.
 ///
 /// # Errors
@@ -62,10 +65,10 @@ pub fn run(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Results, ScenarioError> {
     let model = Model::new(scenario);
+    let thresholds = &scenario.spec().report.loss_thresholds;
+    if config.paths > stream::STREAM_THRESHOLD {
+        return stream::run(&model, config, thresholds, progress);
+    }
     let paths = simulate(&model, config, progress)?;
-    Ok(analyse(
-        &model,
-        &paths,
-        &scenario.spec().report.loss_thresholds,
-    ))
+    Ok(analyse(&model, &paths, thresholds))
 }

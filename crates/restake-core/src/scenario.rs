@@ -16,9 +16,10 @@ use crate::error::ScenarioError;
 /// (must be at most 1): room for decimal fractions such as 0.1 + 0.2, nothing more.
 pub const SUM_TOLERANCE: f64 = 1e-9;
 
-/// Largest number of paths one run accepts: every path's outcome is kept in memory
-/// (about 200 bytes a path with monthly checkpoints), so 2e7 paths need about 4 GiB.
-pub const MAX_PATHS: u64 = 20_000_000;
+/// Largest number of paths one run accepts. Past [`crate::stream::STREAM_THRESHOLD`]
+/// statistics stream, and what grows with the path count is the exact tail buffer (the
+/// worst 5% or so of the paths, about 60 bytes each): 1e8 paths stay under 1 GiB.
+pub const MAX_PATHS: u64 = 100_000_000;
 
 /// A whole scenario file, as written (`SCENARIO.md`). No value is checked yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

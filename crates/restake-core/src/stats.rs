@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 use statrs::distribution::{Binomial, DiscreteCDF};
 
-use crate::engine::PathSet;
+use crate::engine::{PathSet, RowLoss};
 use crate::model::{ContributionKind, ContributionRow, Model};
 use crate::path::PathOutcome;
 
@@ -244,6 +244,10 @@ pub struct Results {
     pub tail_paths: [u64; 4],
     /// `convergence.csv`: the headline metrics over growing prefixes of the paths.
     pub convergence: Vec<ConvergenceRow>,
+    /// `None` when every statistic is exact (every path kept); for a streaming run
+    /// ([`crate::stream`]), the relative resolution of the quantiles above 5%, the fan
+    /// chart and the distributions, read from sketches.
+    pub sketch_resolution: Option<f64>,
 }
 
 impl Results {
@@ -257,7 +261,7 @@ impl Results {
 }
 
 /// 1-based rank of the `q`-quantile among `n` sorted values: `ceil(n q)`, at least 1.
-fn quantile_rank(n: usize, myriad: u32) -> usize {
+pub(crate) fn quantile_rank(n: usize, myriad: u32) -> usize {
     (n * myriad as usize).div_ceil(10_000).max(1)
 }
 
@@ -455,17 +459,17 @@ fn equal_bins(xs: impl Iterator<Item = f64>, lo: f64, hi: f64) -> Vec<Bin> {
 }
 
 /// Empirical VaR and ES at one level, with what the Euler allocation needs.
-struct Tail {
-    var: Estimate,
-    es: Estimate,
+pub(crate) struct Tail {
+    pub(crate) var: Estimate,
+    pub(crate) es: Estimate,
     /// Paths fully in the tail: the first `count_gt` of the descending order.
-    count_gt: usize,
+    pub(crate) count_gt: usize,
     /// Paths tied at the boundary value: the next `count_eq`.
-    count_eq: usize,
+    pub(crate) count_eq: usize,
     /// Weight of each tied path (their weights sum to `m - count_gt`).
-    tied_weight: f64,
+    pub(crate) tied_weight: f64,
     /// `m = n (1 - alpha)`.
-    m: f64,
+    pub(crate) m: f64,
 }
 
 /// VaR and ES of the loss at `myriad / 10,000` over `n` paths, from `desc`, the largest
@@ -478,7 +482,7 @@ struct Tail {
 /// Its standard error is the asymptotic one of Manistre and Hancock (2005, *North
 /// American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES - VaR)^2]
 /// / (n (1 - alpha))`, and its interval `ES ± 1.96 se`.
-fn tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
+pub(crate) fn tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
     let alpha = f64::from(myriad) / 10_000.0;
     let m_num = n * (10_000 - myriad as usize);
     let m = m_num as f64 / 10_000.0;
@@ -518,7 +522,7 @@ fn tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
 }
 
 /// Paths at or beyond the VaR of each tail (those within `desc` when ties run past it).
-fn tail_paths(desc: &[f64], tails: &[Tail]) -> [u64; 4] {
+pub(crate) fn tail_paths(desc: &[f64], tails: &[Tail]) -> [u64; 4] {
     let counts: Vec<u64> = tails
         .iter()
         .map(|t| desc.partition_point(|&x| x >= t.var.value) as u64)
@@ -557,7 +561,11 @@ fn select_quantiles(xs: &mut [f64], levels: &[u32]) -> Vec<f64> {
 
 /// The rows of `summary.csv` from its inputs and the tails of the loss at
 /// [`TAIL_LEVELS`]; `loss_thresholds` name the `prob_loss_gt_<x>` rows.
-fn summary_metrics(inputs: &SummaryInputs, tails: &[Tail], loss_thresholds: &[f64]) -> Vec<Metric> {
+pub(crate) fn summary_metrics(
+    inputs: &SummaryInputs,
+    tails: &[Tail],
+    loss_thresholds: &[f64],
+) -> Vec<Metric> {
     let nu = inputs.n;
     let mut summary = Vec::new();
     let mut push = |name: &str, estimate: Estimate, unit: Unit| {
@@ -618,7 +626,7 @@ fn summary_metrics(inputs: &SummaryInputs, tails: &[Tail], loss_thresholds: &[f6
 }
 
 /// The headline rows of [`CONVERGENCE_METRICS`] out of a summary, for `paths` paths.
-fn convergence_rows(paths: u64, summary: &[Metric]) -> Vec<ConvergenceRow> {
+pub(crate) fn convergence_rows(paths: u64, summary: &[Metric]) -> Vec<ConvergenceRow> {
     CONVERGENCE_METRICS
         .iter()
         .map(|name| ConvergenceRow {
@@ -733,13 +741,8 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         total: nu,
     };
 
-    let all = contributions(model, paths, &order, &tails);
-    let of_kind = |pick: &dyn Fn(ContributionKind) -> bool| -> Vec<Contribution> {
-        all.iter().filter(|c| pick(c.row.kind)).cloned().collect()
-    };
-    let avs_contributions = of_kind(&|k| k == ContributionKind::Avs);
-    let operator_contributions = of_kind(&|k| k == ContributionKind::Operator);
-    let contributions = of_kind(&|k| k != ContributionKind::Avs && k != ContributionKind::Operator);
+    let (contributions, avs_contributions, operator_contributions) =
+        split_rows(contributions(model, paths, &order, &tails));
 
     let fan_chart = model
         .checkpoints_days
@@ -774,7 +777,131 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         fan_chart,
         tail_paths,
         convergence,
+        sketch_resolution: None,
     }
+}
+
+/// The contributions table split into the source rows, the AVS rows and the operator
+/// rows.
+pub(crate) fn split_rows(
+    all: Vec<Contribution>,
+) -> (Vec<Contribution>, Vec<Contribution>, Vec<Contribution>) {
+    let of_kind = |pick: &dyn Fn(ContributionKind) -> bool| -> Vec<Contribution> {
+        all.iter().filter(|c| pick(c.row.kind)).cloned().collect()
+    };
+    (
+        of_kind(&|k| k != ContributionKind::Avs && k != ContributionKind::Operator),
+        of_kind(&|k| k == ContributionKind::Avs),
+        of_kind(&|k| k == ContributionKind::Operator),
+    )
+}
+
+/// Start of each path's entries in `set.row_losses` (CSR index, one more than paths).
+pub(crate) fn row_index(set: &PathSet) -> Vec<usize> {
+    let n = set.outcomes.len();
+    let mut start = vec![0usize; n + 1];
+    for e in &set.row_losses {
+        start[e.path as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    start
+}
+
+/// What a path adds to the non-slashing contribution rows: its depeg loss and its base
+/// income, AVS fees and token value (ETH).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct OtherRows {
+    pub(crate) depeg: f64,
+    pub(crate) income: [f64; 3],
+}
+
+impl OtherRows {
+    pub(crate) fn of(o: &PathOutcome) -> Self {
+        Self {
+            depeg: o.depeg_loss_eth,
+            income: [
+                o.base_income_eth,
+                o.avs_fee_income_eth,
+                o.incentive_value_eth,
+            ],
+        }
+    }
+}
+
+/// Adds one path's loss per contribution row, times `w`, into `acc`: its slashing rows
+/// `(row, ETH)`, its depeg, and its three income streams as negative losses.
+pub(crate) fn add_path_loss(
+    model: &Model,
+    acc: &mut [f64],
+    rows: impl Iterator<Item = (u32, f64)>,
+    other: OtherRows,
+    w: f64,
+) {
+    for (row, loss) in rows {
+        acc[row as usize] += w * loss;
+    }
+    acc[model.depeg_row] += w * other.depeg;
+    for (k, income) in other.income.iter().enumerate() {
+        acc[model.income_row + k] -= w * income;
+    }
+}
+
+/// Total loss per contribution row over `outcomes`, in path order, and the number of
+/// paths where each row had an event (a non-vetoed slash, a depeg, or any income).
+/// `row_losses` are those paths' slashing rows, their path indices counting from
+/// `first`.
+pub(crate) fn row_totals(
+    model: &Model,
+    outcomes: &[PathOutcome],
+    row_losses: &[RowLoss],
+    first: usize,
+) -> (Vec<f64>, Vec<u64>) {
+    let rows = model.rows.len();
+    let mut sums = vec![0.0; rows];
+    let mut next = 0;
+    for (p, o) in outcomes.iter().enumerate() {
+        let mut end = next;
+        while end < row_losses.len() && row_losses[end].path as usize == first + p {
+            end += 1;
+        }
+        let path_rows = row_losses[next..end].iter().map(|e| (e.row, e.loss_eth));
+        add_path_loss(model, &mut sums, path_rows, OtherRows::of(o), 1.0);
+        next = end;
+    }
+    let mut events = vec![0u64; rows];
+    for e in row_losses {
+        events[e.row as usize] += 1;
+    }
+    let count = |f: &dyn Fn(&PathOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+    events[model.depeg_row] = count(&|o| o.depeg_loss_eth > 0.0);
+    events[model.income_row + Model::ROW_BASE_INCOME] = count(&|o| o.base_income_eth != 0.0);
+    events[model.income_row + Model::ROW_AVS_FEES] = count(&|o| o.avs_fee_income_eth != 0.0);
+    events[model.income_row + Model::ROW_TOKENS] = count(&|o| o.incentive_value_eth != 0.0);
+    (sums, events)
+}
+
+/// The contributions table from each row's total loss and event count over `n` paths
+/// and its ES allocation at each tail level (`es_rows[level][row]`).
+pub(crate) fn contribution_rows(
+    model: &Model,
+    sums: &[f64],
+    events: &[u64],
+    n: u64,
+    es_rows: &[Vec<f64>],
+) -> Vec<Contribution> {
+    model
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(r, row)| Contribution {
+            row: row.clone(),
+            event_probability: events[r] as f64 / n as f64,
+            expected_loss_eth: sums[r] / n as f64,
+            es_contribution_eth: [es_rows[0][r], es_rows[1][r], es_rows[2][r], es_rows[3][r]],
+        })
+        .collect()
 }
 
 /// Expected loss and Euler ES allocation per contribution row (`MODEL.md` §6): the mean
@@ -786,78 +913,28 @@ fn contributions(
     order: &[(f64, u32)],
     tails: &[Tail],
 ) -> Vec<Contribution> {
-    let outcomes = &paths.outcomes;
-    let n = outcomes.len();
-    let rows = model.rows.len();
-    // CSR index of the row losses by path.
-    let mut start = vec![0usize; n + 1];
-    for e in &paths.row_losses {
-        start[e.path as usize + 1] += 1;
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    // Adds path `p`'s loss per row, times `w`, into `acc`.
-    let add_path = |acc: &mut [f64], p: usize, w: f64| {
-        for e in &paths.row_losses[start[p]..start[p + 1]] {
-            acc[e.row as usize] += w * e.loss_eth;
-        }
-        let o = &outcomes[p];
-        acc[model.depeg_row] += w * o.depeg_loss_eth;
-        acc[model.income_row + Model::ROW_BASE_INCOME] -= w * o.base_income_eth;
-        acc[model.income_row + Model::ROW_AVS_FEES] -= w * o.avs_fee_income_eth;
-        acc[model.income_row + Model::ROW_TOKENS] -= w * o.incentive_value_eth;
+    let start = row_index(paths);
+    let add = |acc: &mut [f64], p: usize, w: f64| {
+        let path_rows = paths.row_losses[start[p]..start[p + 1]]
+            .iter()
+            .map(|e| (e.row, e.loss_eth));
+        add_path_loss(model, acc, path_rows, OtherRows::of(&paths.outcomes[p]), w);
     };
-
-    let mut expected = vec![0.0; rows];
-    let mut events = vec![0u64; rows];
-    for p in 0..n {
-        add_path(&mut expected, p, 1.0);
-    }
-    for e in &paths.row_losses {
-        events[e.row as usize] += 1;
-    }
-    events[model.depeg_row] = outcomes.iter().filter(|o| o.depeg_loss_eth > 0.0).count() as u64;
-    let income_events = [
-        outcomes.iter().filter(|o| o.base_income_eth != 0.0).count(),
-        outcomes
-            .iter()
-            .filter(|o| o.avs_fee_income_eth != 0.0)
-            .count(),
-        outcomes
-            .iter()
-            .filter(|o| o.incentive_value_eth != 0.0)
-            .count(),
-    ];
-    for (j, k) in income_events.iter().enumerate() {
-        events[model.income_row + j] = *k as u64;
-    }
-
+    let (sums, events) = row_totals(model, &paths.outcomes, &paths.row_losses, 0);
     let es_rows: Vec<Vec<f64>> = tails
         .iter()
         .map(|t| {
-            let mut acc = vec![0.0; rows];
+            let mut acc = vec![0.0; model.rows.len()];
             for &(_, p) in order.iter().take(t.count_gt) {
-                add_path(&mut acc, p as usize, 1.0);
+                add(&mut acc, p as usize, 1.0);
             }
             for &(_, p) in order.iter().skip(t.count_gt).take(t.count_eq) {
-                add_path(&mut acc, p as usize, t.tied_weight);
+                add(&mut acc, p as usize, t.tied_weight);
             }
             acc.iter().map(|x| x / t.m).collect()
         })
         .collect();
-
-    model
-        .rows
-        .iter()
-        .enumerate()
-        .map(|(r, row)| Contribution {
-            row: row.clone(),
-            event_probability: events[r] as f64 / n as f64,
-            expected_loss_eth: expected[r] / n as f64,
-            es_contribution_eth: [es_rows[0][r], es_rows[1][r], es_rows[2][r], es_rows[3][r]],
-        })
-        .collect()
+    contribution_rows(model, &sums, &events, paths.outcomes.len() as u64, &es_rows)
 }
 
 #[cfg(test)]

@@ -250,6 +250,9 @@ pub struct RunInfo {
     pub histogram_bins: usize,
     /// How the fan chart's quantiles are computed.
     pub fan_chart_resolution: String,
+    /// Whether the statistics are exact (every path kept) or streamed, and what is
+    /// exact in a streaming run.
+    pub statistics: String,
     /// Wall time of the simulation and statistics, seconds.
     pub elapsed_seconds: f64,
 }

@@ -12,6 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Poisson, StandardNormal};
 use restake_benches::{SCENARIOS, scenario};
+use restake_core::exp::exp_in_place;
 use restake_core::path::{PathScratch, simulate_path};
 use restake_core::sampling::{Severity, batch_rng};
 use restake_core::{Model, RunConfig, SeveritySpec, analyse, simulate};
@@ -51,6 +52,17 @@ fn draws(c: &mut Criterion) {
         b.iter(|| {
             x = black_box(x) + 1e-9;
             black_box(x.exp())
+        })
+    });
+    // A path's token prices: 13 monthly checkpoints at once.
+    let mut prices = [0.0f64; 13];
+    g.bench_function("exp_in_place_13", |b| {
+        b.iter(|| {
+            for (i, p) in prices.iter_mut().enumerate() {
+                *p = -7.6 + 0.01 * i as f64 + x;
+            }
+            exp_in_place(black_box(&mut prices));
+            black_box(prices[12])
         })
     });
     g.finish();

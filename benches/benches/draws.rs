@@ -14,11 +14,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use rand::RngExt;
-use rand_distr::{Beta, Distribution, Poisson, StandardNormal};
+use rand_distr::{Distribution, Poisson, StandardNormal};
 use restake_benches::{SCENARIOS, scenario};
 use restake_core::Model;
 use restake_core::path::{PathScratch, simulate_path};
-use restake_core::sampling::{batch_rng, draw_count};
+use restake_core::sampling::{BetaSampler, batch_rng, draw_count};
 
 const UNIT_DRAWS: u32 = 20_000_000;
 const PATHS: u32 = 2_000_000;
@@ -40,10 +40,11 @@ fn ns_per_call(n: u32, mut f: impl FnMut() -> f64) -> f64 {
 
 fn main() {
     // Unit costs, in DRAW_KINDS order: uniform, normal, Poisson (mean 0.1, the order of a
-    // preset's event count), beta (2, 5), the presets' common severity shape.
+    // preset's event count), and the engine's beta sampler at (2, 5), the presets' common
+    // severity shape.
     let mut rng = batch_rng(1, 0);
     let poisson = Poisson::new(0.1).unwrap();
-    let beta = Beta::new(2.0, 5.0).unwrap();
+    let beta = BetaSampler::new(2.0, 5.0);
     let costs = [
         ns_per_call(UNIT_DRAWS, || rng.random::<f64>()),
         ns_per_call(UNIT_DRAWS, || StandardNormal.sample(&mut rng)),

@@ -35,6 +35,7 @@
 pub mod calibrate;
 pub mod engine;
 pub mod error;
+pub mod exp;
 pub mod model;
 pub mod path;
 pub mod sampling;

@@ -168,6 +168,8 @@ pub struct Model {
     pub pool_operator: Vec<usize>,
     /// Initial stake with each operator in the plain-staking benchmark, `w_k P`.
     pub plain0: Vec<f64>,
+    /// Sum of [`Model::plain0`].
+    pub plain0_sum: f64,
     /// Income streams × pools, row-major: stream 0 is the AVS fee rate (ETH a year per
     /// discounted ETH of the pool), stream `1 + j` token `j`'s rate (tokens a year).
     pub income_coef: Vec<f64>,
@@ -201,6 +203,8 @@ pub struct Model {
     pub checkpoint_steps: Vec<f64>,
     /// Square roots of [`Model::checkpoint_steps`], the sd of a Brownian increment.
     pub checkpoint_sqrt_steps: Vec<f64>,
+    /// Length of the leading run of equal steps (every step but maybe the last).
+    pub equal_steps: usize,
     /// Contribution rows: per AVS `avs_slashing`, `avs_incident`; per operator
     /// `operator_fault`, `beacon`; then `protocol_exploit`, `depeg`, and three `income`
     /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it). These add up to the
@@ -497,6 +501,10 @@ impl Model {
             })
             .collect();
         let checkpoint_sqrt_steps = checkpoint_steps.iter().map(|s| s.sqrt()).collect();
+        let equal_steps = checkpoint_steps
+            .iter()
+            .take_while(|s| **s == checkpoint_steps[0])
+            .count();
 
         let mut model = Self {
             principal_eth: p,
@@ -504,6 +512,7 @@ impl Model {
             base_apr_mean: spec.base.apr_mean,
             base_apr_sd: spec.base.apr_sd,
             base_keep: 1.0 - spec.base.fee,
+            plain0_sum: spec.operators.iter().map(|o| o.weight * p).sum(),
             plain0: spec.operators.iter().map(|o| o.weight * p).collect(),
             pools0,
             operator_pools,
@@ -522,6 +531,7 @@ impl Model {
             checkpoints_days,
             checkpoint_steps,
             checkpoint_sqrt_steps,
+            equal_steps,
             rows,
             depeg_row,
             income_row,

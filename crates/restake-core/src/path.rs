@@ -19,6 +19,7 @@
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::exp::exp_in_place;
 use crate::model::{Hit, Model, SourceKind};
 use crate::sampling::{DrawKind, count_draw, truncated_normal};
 
@@ -164,29 +165,36 @@ fn scale(pools: &mut [f64], s: f64) -> f64 {
         .sum()
 }
 
-/// Fills `growth_e` with `e^{g t_c}` and `growth_g` with `G(t_c)` at each checkpoint:
-/// `m_c = e^{g t_c} - 1`
-/// by `expm1(a + b) = expm1(a) + expm1(b) + expm1(a) expm1(b)` over the steps, one
-/// `expm1` per distinct step length (all steps are equal but the last), accurate for
-/// small `g t` where `e^{g t} - 1` would cancel.
+/// Fills `growth_e` with `e^{g t_c}` and `growth_g` with `G(t_c)` at each checkpoint,
+/// through `m_c = e^{g t_c} - 1` and `expm1(a + b) = expm1(a) + expm1(b) + expm1(a)
+/// expm1(b)`, accurate for small `g t` where `e^{g t} - 1` would cancel. Over the
+/// leading run of equal steps `a`, four interleaved chains advance by `4a`
+/// (`expm1(2a) = expm1(a) (2 + expm1(a))`), so that no long chain of dependent
+/// operations holds the processor up; the remaining steps go one by one. One `expm1`
+/// for the run, one per later step.
 fn checkpoint_growth(model: &Model, g: f64, growth_e: &mut [f64], growth_g: &mut [f64]) {
-    let mut m = 0.0;
-    let mut step = f64::NAN;
-    let mut d = 0.0;
+    let m = growth_e; // holds m_c until the last loop
+    let run = model.equal_steps;
+    let d1 = (g * model.checkpoint_steps[0]).exp_m1();
+    let d2 = d1 * (2.0 + d1);
+    let d4 = d2 * (2.0 + d2);
+    let first = [d1, d2, d2 + d1 + d2 * d1, d4];
+    m[..run.min(4)].copy_from_slice(&first[..run.min(4)]);
+    for c in 4..run {
+        m[c] = m[c - 4] + d4 + m[c - 4] * d4;
+    }
+    for c in run..m.len() {
+        let d = (g * model.checkpoint_steps[c]).exp_m1();
+        m[c] = m[c - 1] + d + m[c - 1] * d;
+    }
     let inv_g = 1.0 / g;
-    for (c, (slot_e, slot_g)) in growth_e.iter_mut().zip(growth_g.iter_mut()).enumerate() {
-        if model.checkpoint_steps[c] != step {
-            step = model.checkpoint_steps[c];
-            d = (g * step).exp_m1();
-        }
-        m += d + m * d;
-        let big_g = if g == 0.0 {
+    for (c, (e, big_g)) in m.iter_mut().zip(growth_g.iter_mut()).enumerate() {
+        *big_g = if g == 0.0 {
             model.checkpoints_years[c]
         } else {
-            m * inv_g
+            *e * inv_g
         };
-        *slot_e = 1.0 + m;
-        *slot_g = big_g;
+        *e += 1.0;
     }
 }
 
@@ -207,18 +215,25 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let g = r_b * model.base_keep;
     checkpoint_growth(model, g, &mut scratch.growth_e, &mut scratch.growth_g);
 
-    // Token prices at the checkpoints (GBM, exact at each checkpoint).
+    // Token prices at the checkpoints (GBM, exact at each checkpoint): the log-prices,
+    // then their exponentials in one vectorised pass.
     for (j, token) in model.tokens.iter().enumerate() {
+        let prices = &mut scratch.prices[j * n_checkpoints..(j + 1) * n_checkpoints];
         let mut w = 0.0;
-        for (c, &t) in model.checkpoints_years.iter().enumerate() {
+        for (c, (&t, price)) in model
+            .checkpoints_years
+            .iter()
+            .zip(prices.iter_mut())
+            .enumerate()
+        {
             if token.volatility > 0.0 {
                 count_draw(DrawKind::Normal);
                 let z: f64 = StandardNormal.sample(rng);
                 w += model.checkpoint_sqrt_steps[c] * z;
             }
-            scratch.prices[j * n_checkpoints + c] =
-                (token.ln_price0 + token.log_drift * t + token.volatility * w).exp();
+            *price = token.ln_price0 + token.log_drift * t + token.volatility * w;
         }
+        exp_in_place(prices);
     }
 
     // Events of all sources superposed: count, then source and time of each.
@@ -241,8 +256,12 @@ pub fn simulate_path<R: Rng + ?Sized>(
         scratch.events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     }
 
-    scratch.pools.copy_from_slice(&model.pools0);
-    scratch.plain.copy_from_slice(&model.plain0);
+    // The pools change only at events: most paths never copy them.
+    if !scratch.events.is_empty() {
+        scratch.pools.copy_from_slice(&model.pools0);
+        scratch.plain.copy_from_slice(&model.plain0);
+    }
+    let inv_principal = 1.0 / principal;
     scratch.accrued.iter_mut().for_each(|a| *a = 0.0);
     scratch.rates.copy_from_slice(&model.rates0);
     let mut stake = model.stake0;
@@ -298,7 +317,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
             }
         }
         for v in values.iter_mut() {
-            *v /= principal;
+            *v *= inv_principal;
         }
         let last = (scratch.growth_e[end - 1], scratch.growth_g[end - 1]);
         advance(clock, last, stake, scratch, base);
@@ -423,7 +442,12 @@ pub fn simulate_path<R: Rng + ?Sized>(
     };
     scratch.checkpoint_values[last] -= depeg_loss / principal;
     let value = stake_eth - depeg_loss + avs_fees + tokens;
-    let plain_value: f64 = scratch.plain.iter().sum::<f64>() * clock.e;
+    let plain_stake = if scratch.events.is_empty() {
+        model.plain0_sum
+    } else {
+        scratch.plain.iter().sum::<f64>()
+    };
+    let plain_value = plain_stake * clock.e;
     PathOutcome {
         net_return: value / principal - 1.0,
         excess_return: (value - plain_value) / principal,

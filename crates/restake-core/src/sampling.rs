@@ -101,10 +101,10 @@ pub enum Severity {
         /// `max - min`.
         width: f64,
     },
-    /// `min + width B`, `B ~ Beta(alpha, beta)` by rand_distr's algorithm (Cheng 1978).
+    /// `min + width B`, `B ~ Beta(alpha, beta)`.
     Beta {
-        /// The unscaled beta distribution.
-        beta: Beta<f64>,
+        /// The unscaled beta sampler.
+        beta: BetaSampler,
         /// Lower end.
         min: f64,
         /// `max - min`.
@@ -133,7 +133,7 @@ impl Severity {
             } => {
                 let (lo, hi) = (min.unwrap_or(0.0), max.unwrap_or(1.0));
                 Self::Beta {
-                    beta: Beta::new(alpha, beta).expect("beta shapes checked by Scenario"),
+                    beta: BetaSampler::new(alpha, beta),
                     min: lo,
                     width: hi - lo,
                 }
@@ -156,6 +156,87 @@ impl Severity {
             }
         };
         s.clamp(0.0, 1.0)
+    }
+}
+
+/// Largest smaller shape sampled by order statistics.
+const MAX_ORDER_RANK: usize = 8;
+/// Largest number of uniforms an order-statistic beta draws.
+const MAX_ORDER_UNIFORMS: u32 = 64;
+
+/// A `Beta(alpha, beta)` sampler: by order statistics when both shapes are integers, the
+/// smaller at most 8 and their sum at most 65 (the `a`-th smallest of `a + b - 1`
+/// uniforms is `Beta(a, b)`: David and Nagaraja, *Order Statistics*, §2.1), which for
+/// the presets' shapes is several times faster than the general method; otherwise
+/// rand_distr's (Cheng 1978).
+#[derive(Debug, Clone)]
+pub enum BetaSampler {
+    /// The `rank`-th smallest of `uniforms` uniforms, or one minus it when `flip` (the
+    /// smaller shape is `beta`).
+    OrderStatistic {
+        /// Rank among the uniforms, the smaller shape.
+        rank: usize,
+        /// `alpha + beta - 1`.
+        uniforms: u32,
+        /// The smaller shape is `beta`: return `1 - U_(rank)`.
+        flip: bool,
+    },
+    /// rand_distr's sampler.
+    Cheng(Beta<f64>),
+}
+
+impl BetaSampler {
+    /// The sampler of `Beta(alpha, beta)`.
+    ///
+    /// # Panics
+    /// If a shape is not > 0 and finite, which [`crate::Scenario`]'s checks exclude.
+    pub fn new(alpha: f64, beta: f64) -> Self {
+        let integer = |x: f64| x.fract() == 0.0 && x >= 1.0;
+        let small = alpha.min(beta);
+        if integer(alpha)
+            && integer(beta)
+            && small <= MAX_ORDER_RANK as f64
+            && alpha + beta - 1.0 <= f64::from(MAX_ORDER_UNIFORMS)
+        {
+            Self::OrderStatistic {
+                rank: small as usize,
+                uniforms: (alpha + beta - 1.0) as u32,
+                flip: beta < alpha,
+            }
+        } else {
+            Self::Cheng(Beta::new(alpha, beta).expect("beta shapes checked by Scenario"))
+        }
+    }
+
+    /// One draw in [0, 1].
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        match self {
+            Self::OrderStatistic {
+                rank,
+                uniforms,
+                flip,
+            } => {
+                // The rank smallest so far, ascending.
+                let mut lowest = [f64::INFINITY; MAX_ORDER_RANK];
+                let lowest = &mut lowest[..*rank];
+                for _ in 0..*uniforms {
+                    let u: f64 = rng.random();
+                    // Branch-free insertion of u, dropping the largest: slot i becomes
+                    // min(slot i, max(slot i - 1, u)), from the top down.
+                    for i in (1..lowest.len()).rev() {
+                        lowest[i] = lowest[i].min(lowest[i - 1].max(u));
+                    }
+                    lowest[0] = lowest[0].min(u);
+                }
+                if *flip {
+                    1.0 - lowest[rank - 1]
+                } else {
+                    lowest[rank - 1]
+                }
+            }
+            Self::Cheng(b) => b.sample(rng),
+        }
     }
 }
 

@@ -43,10 +43,22 @@ fn check_severity(spec: SeveritySpec, seed: u64) {
 #[test]
 fn severities_follow_their_laws() {
     check_severity(SeveritySpec::Uniform { min: 0.1, max: 0.5 }, 1);
-    // The shapes of the presets (beta(2, 5), beta(2, 8)), a U-shaped and a scaled one.
-    for (seed, (alpha, beta)) in [(2.0, 5.0), (2.0, 8.0), (0.5, 0.5), (2.0, 2.0)]
-        .into_iter()
-        .enumerate()
+    // The shapes of the presets (beta(2, 5), beta(2, 8), beta(2, 2)) and others the
+    // order-statistic sampler takes (the larger shape first, the uniform, the largest
+    // sum), then shapes that go to Cheng's algorithm (U-shaped, non-integer, large).
+    for (seed, (alpha, beta)) in [
+        (2.0, 5.0),
+        (2.0, 8.0),
+        (2.0, 2.0),
+        (5.0, 2.0),
+        (1.0, 1.0),
+        (3.0, 62.0),
+        (0.5, 0.5),
+        (2.5, 3.0),
+        (9.0, 9.0),
+    ]
+    .into_iter()
+    .enumerate()
     {
         check_severity(
             SeveritySpec::Beta {

@@ -1,0 +1,81 @@
+"""restake-mc against its numpy peer on the same scenario, in one run.
+
+Runs the release build of restake-mc (end to end: simulation, statistics and CSVs; its
+run.json's elapsed_seconds) and peer.py on the same scenario, prints the paths per
+second of each and their ratio, and checks that the mean net return and the 99% VaR
+agree within Monte Carlo error (|difference| <= 4 standard errors of the difference; a
+VaR's standard error is its 95% interval's width / 3.92). Exits 1 if they do not.
+
+    python compare.py [--scenario S] [--rust-paths N] [--peer-paths M] [--threads T]
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default=os.path.join(ROOT, "data/scenarios/etherfi-weeth.toml"))
+    ap.add_argument("--rust-paths", type=int, default=10_000_000)
+    ap.add_argument("--peer-paths", type=int, default=200_000)
+    ap.add_argument("--threads", type=int, default=0, help="restake-mc threads (0: all cores)")
+    args = ap.parse_args()
+
+    binary = os.path.join(ROOT, "target/release/restake-mc")
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            [binary, "run", args.scenario, "--paths", str(args.rust_paths), "--seed", "1",
+             "--threads", str(args.threads), "--out", out],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.path.join(out, "run.json")) as f:
+            run = json.load(f)
+        with open(os.path.join(out, "summary.csv")) as f:
+            summary = {row["metric"]: row for row in csv.DictReader(f)}
+    rust_rate = args.rust_paths / run["elapsed_seconds"]
+
+    peer = subprocess.run(
+        [sys.executable, os.path.join(HERE, "peer.py"), args.scenario,
+         "--paths", str(args.peer_paths), "--seed", "2"],
+        check=True, capture_output=True, text=True)
+    p = json.loads(peer.stdout)
+
+    def num(metric, column):
+        return float(summary[metric][column])
+
+    rows = [
+        ("restake-mc", args.rust_paths, run["threads"], run["elapsed_seconds"], rust_rate),
+        ("numpy peer", p["paths"], 1, p["seconds"], p["paths_per_second"]),
+    ]
+    print(f"scenario {os.path.relpath(args.scenario, ROOT)}")
+    print(f"{'engine':<12} {'paths':>12} {'threads':>8} {'seconds':>9} {'paths/s':>14}")
+    for name, n, t, s, rate in rows:
+        print(f"{name:<12} {n:>12} {t:>8} {s:>9.2f} {rate:>14.0f}")
+    print(f"ratio restake-mc / numpy: {rust_rate / p['paths_per_second']:.0f}x")
+
+    ok = True
+    mean_r, se_r = num("mean_net_return", "value"), num("mean_net_return", "std_error")
+    var_r = num("var_99", "value")
+    se_var_r = (num("var_99", "ci_high") - num("var_99", "ci_low")) / 3.92
+    se_var_p = (p["var_99_ci"][1] - p["var_99_ci"][0]) / 3.92
+    for name, a, b, se in [
+        ("mean net return", mean_r, p["mean_net_return"], math.hypot(se_r, p["mean_std_error"])),
+        ("VaR 99", var_r, p["var_99"], math.hypot(se_var_r, se_var_p)),
+    ]:
+        agree = abs(a - b) <= 4 * se
+        ok &= agree
+        print(f"{name}: restake-mc {a:.6f}, numpy {b:.6f}, difference {a - b:+.6f}, "
+              f"4 se {4 * se:.6f}: {'agree' if agree else 'DISAGREE'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

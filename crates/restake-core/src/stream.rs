@@ -357,33 +357,55 @@ pub fn run(
         max_loss: 0.0,
         tail: TailBuffer::new(tail_capacity(n as usize)),
     };
-    let mut convergence = Vec::new();
-    let mut done = 0;
-    let mut set = PathSet::default();
-    for prefix in convergence_sizes(n) {
-        while done < prefix {
-            let range = done..(done + chunk).min(prefix);
-            simulate_range(
-                model,
-                config.seed,
-                range.clone(),
-                &pool,
-                &|k| progress(done + k),
-                &mut set,
-            )?;
-            pool.install(|| state.absorb(model, &set, &range, loss_thresholds));
-            done = range.end;
+    // Chunks in path order, cut at the convergence prefixes. Each chunk is reduced while
+    // the next one is simulated (two buffers), so that the reduction's sequential parts
+    // leave no core idle.
+    let prefixes = convergence_sizes(n);
+    let mut ranges = Vec::new();
+    let mut at = 0;
+    for &prefix in &prefixes {
+        while at < prefix {
+            ranges.push(at..(at + chunk).min(prefix));
+            at = (at + chunk).min(prefix);
         }
-        if prefix < n {
+    }
+    let simulate_chunk = |range: &Range<u64>, set: &mut PathSet| {
+        let start = range.start;
+        simulate_range(
+            model,
+            config.seed,
+            range.clone(),
+            &pool,
+            &|k| progress(start + k),
+            set,
+        )
+    };
+    let mut convergence = Vec::new();
+    let (mut current, mut next) = (PathSet::default(), PathSet::default());
+    simulate_chunk(&ranges[0], &mut current)?;
+    for (i, range) in ranges.iter().enumerate() {
+        let (simulated, ()) = pool.install(|| {
+            rayon::join(
+                || match ranges.get(i + 1) {
+                    Some(r) => simulate_chunk(r, &mut next),
+                    None => Ok(()),
+                },
+                || state.absorb(model, &current, range, loss_thresholds),
+            )
+        });
+        simulated?;
+        std::mem::swap(&mut current, &mut next);
+        if range.end < n && prefixes.contains(&range.end) {
             let desc = state.tail.descending_losses();
             let tails: Vec<Tail> = TAIL_LEVELS
                 .iter()
-                .map(|&l| tail(&desc, prefix as usize, l))
+                .map(|&l| tail(&desc, range.end as usize, l))
                 .collect();
             let summary = summary_metrics(&state.inputs, &tails, &[]);
-            convergence.extend(convergence_rows(prefix, &summary));
+            convergence.extend(convergence_rows(range.end, &summary));
         }
     }
+    let mut set = current;
     // The final tails. Where the paths tied at a boundary run past the buffer (atoms in
     // the loss, e.g. fixed severities) a second pass gathers every tied path's rows, so
     // that they share the boundary's weight equally as in an exact run, and counts the

@@ -45,13 +45,15 @@ fn severities_follow_their_laws() {
     check_severity(SeveritySpec::Uniform { min: 0.1, max: 0.5 }, 1);
     // The shapes of the presets (beta(2, 5), beta(2, 8), beta(2, 2)) and others the
     // order-statistic sampler takes (the larger shape first, the uniform, the largest
-    // sum), then shapes that go to Cheng's algorithm (U-shaped, non-integer, large).
+    // sum), then shapes that go to Cheng's algorithm (a large sum, U-shaped,
+    // non-integer, a large smaller shape).
     for (seed, (alpha, beta)) in [
         (2.0, 5.0),
         (2.0, 8.0),
         (2.0, 2.0),
         (5.0, 2.0),
         (1.0, 1.0),
+        (4.0, 9.0),
         (3.0, 62.0),
         (0.5, 0.5),
         (2.5, 3.0),

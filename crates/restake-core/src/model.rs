@@ -199,7 +199,7 @@ pub struct Model {
     pub checkpoints_years: Vec<f64>,
     /// The same checkpoints in days.
     pub checkpoints_days: Vec<f64>,
-    /// Years from each checkpoint's predecessor (0 for the first) to it.
+    /// Years from each checkpoint's predecessor (time 0 for the first) to it.
     pub checkpoint_steps: Vec<f64>,
     /// Square roots of [`Model::checkpoint_steps`], the sd of a Brownian increment.
     pub checkpoint_sqrt_steps: Vec<f64>,

@@ -216,7 +216,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
     checkpoint_growth(model, g, &mut scratch.growth_e, &mut scratch.growth_g);
 
     // Token prices at the checkpoints (GBM, exact at each checkpoint): the log-prices,
-    // then their exponentials in one vectorised pass.
+    // then their exponentials in one pass.
     for (j, token) in model.tokens.iter().enumerate() {
         let prices = &mut scratch.prices[j * n_checkpoints..(j + 1) * n_checkpoints];
         let mut w = 0.0;

@@ -1,8 +1,9 @@
 //! `restake-mc`: runs, checks and calibrates restaking Monte Carlo scenarios.
 //!
 //! Exit codes: 0 success, 2 bad input (a scenario or flag that does not check out, a
-//! missing file), 1 anything else.
+//! missing file), 1 anything else (an internal error, a failed write).
 
+mod batch;
 mod calibrate;
 mod summary;
 
@@ -34,22 +35,56 @@ struct Cli {
     command: Command,
 }
 
+/// How to simulate: shared by `run` and `batch`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct RunOptions {
+    /// Number of paths (overrides `paths` of the scenario's simulation table).
+    #[arg(long)]
+    paths: Option<u64>,
+    /// Seed (overrides `seed` of the scenario's simulation table).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads; 0 = one per core. Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// No progress bar and no summary on the terminal (warnings and errors still go to
+    /// stderr).
+    #[arg(long)]
+    quiet: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate a scenario and write its output folder.
     Run {
         /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
         scenario: Option<PathBuf>,
-        /// Number of paths (overrides `paths` of the scenario's simulation table).
+        #[command(flatten)]
+        options: RunOptions,
+        /// Output folder (default: `reports/<scenario name>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Simulate several scenarios on common random numbers and compare them.
+    Batch {
+        /// Scenario files, or folders whose `*.toml` files are taken in name order.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Number of paths (overrides each scenario's own).
         #[arg(long)]
         paths: Option<u64>,
-        /// Seed (overrides `seed` of the scenario's simulation table).
-        #[arg(long)]
-        seed: Option<u64>,
+        /// One seed for every scenario, so that they share their random numbers
+        /// (scenarios' own seeds are not used).
+        #[arg(long, default_value_t = batch::DEFAULT_SEED)]
+        seed: u64,
         /// Worker threads; 0 = one per core. Results do not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// Output folder (default: `reports/<scenario name>`).
+        /// No progress bar and no summary on the terminal.
+        #[arg(long)]
+        quiet: bool,
+        /// Output folder: one folder per scenario, and the batch tables (default:
+        /// `reports/batch`).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -83,11 +118,26 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             scenario,
+            options,
+            out,
+        } => run(scenario.as_deref(), options, out),
+        Command::Batch {
+            scenarios,
             paths,
             seed,
             threads,
+            quiet,
             out,
-        } => run(scenario.as_deref(), paths, seed, threads, out),
+        } => batch::run(
+            &scenarios,
+            RunOptions {
+                paths,
+                seed: Some(seed),
+                threads,
+                quiet,
+            },
+            out.unwrap_or_else(|| Path::new("reports").join("batch")),
+        ),
         Command::Validate { scenario } => validate(&scenario),
         Command::Calibrate { data } => calibrate::print(&data),
     };
@@ -134,40 +184,50 @@ fn validate(path: &Path) -> Result<()> {
     ))
 }
 
-fn run(
-    path: Option<&Path>,
-    paths: Option<u64>,
-    seed: Option<u64>,
-    threads: usize,
-    out: Option<PathBuf>,
-) -> Result<()> {
-    let (scenario, origin) = load(path)?;
+/// A simulated scenario: its results and the record of the run.
+struct Simulated {
+    scenario: Scenario,
+    origin: String,
+    config: RunConfig,
+    results: Results,
+    info: RunInfo,
+}
+
+/// Simulates a checked scenario with `options` (progress on stderr unless quiet).
+///
+/// # Errors
+/// [`BadInput`] for a path count out of range or a scenario the engine refuses.
+fn simulate(scenario: Scenario, origin: String, options: RunOptions) -> Result<Simulated> {
     let spec = scenario.spec();
-    let paths = paths.unwrap_or(spec.simulation.paths);
+    let paths = options.paths.unwrap_or(spec.simulation.paths);
     check_paths("--paths", paths).map_err(|e| BadInput(e.to_string()))?;
     let config = RunConfig {
         paths,
-        seed: seed.unwrap_or(spec.simulation.seed),
-        threads,
+        seed: options.seed.unwrap_or(spec.simulation.seed),
+        threads: options.threads,
     };
-    let out = out.unwrap_or_else(|| Path::new("reports").join(&spec.name));
-
-    let bar = ProgressBar::with_draw_target(Some(paths), ProgressDrawTarget::stderr());
+    let target = if options.quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(paths), target);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} paths  {per_sec}  ETA {eta}")
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} paths  {per_sec}  ETA {eta}")
             .expect("valid template"),
     );
+    bar.set_message(spec.name.clone());
     let start = Instant::now();
     let results = restake_core::run(&scenario, &config, &|done| bar.set_position(done))
-        .map_err(|e| BadInput(e.to_string()))?;
+        .map_err(|e| BadInput(format!("{origin}: {e}")))?;
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    warn_thin_tails(&results);
+    warn_thin_tails(&spec.name, &results);
 
-    let used_threads = if threads == 0 {
+    let used_threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
-        threads
+        options.threads
     };
     let info = RunInfo {
         scenario: spec.clone(),
@@ -200,9 +260,32 @@ fn run(
         },
         elapsed_seconds: elapsed,
     };
-    let written = write_output_folder(&out, &results, &info)
+    Ok(Simulated {
+        scenario,
+        origin,
+        config,
+        results,
+        info,
+    })
+}
+
+fn run(path: Option<&Path>, options: RunOptions, out: Option<PathBuf>) -> Result<()> {
+    let (scenario, origin) = load(path)?;
+    let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.spec().name));
+    let sim = simulate(scenario, origin, options)?;
+    let written = write_output_folder(&out, &sim.results, &sim.info)
         .with_context(|| format!("writing the output folder {}", out.display()))?;
-    let mut text = summary::render(&origin, &scenario, &config, used_threads, elapsed, &results);
+    if options.quiet {
+        return Ok(());
+    }
+    let mut text = summary::render(
+        &sim.origin,
+        &sim.scenario,
+        &sim.config,
+        sim.info.threads,
+        sim.info.elapsed_seconds,
+        &sim.results,
+    );
     text.push_str(&format!(
         "wrote {} files to {}\n",
         written.len(),
@@ -213,12 +296,12 @@ fn run(
 
 /// Warns on stderr for each VaR level with fewer than [`MIN_TAIL_PATHS`] paths at or
 /// beyond it, and says how many paths would give that many.
-fn warn_thin_tails(results: &Results) {
+fn warn_thin_tails(name: &str, results: &Results) {
     for (level, count) in TAIL_LEVELS.iter().zip(results.tail_paths) {
         if count < MIN_TAIL_PATHS {
             let needed = MIN_TAIL_PATHS * 10_000 / u64::from(10_000 - level);
             eprintln!(
-                "warning: only {count} paths lie at or beyond var_{label}: its VaR and ES rest on few losses; run at least {needed} paths (see convergence.csv)",
+                "warning: {name}: only {count} paths lie at or beyond var_{label}: its VaR and ES rest on few losses; run at least {needed} paths (see convergence.csv)",
                 label = level_label(*level)
             );
         }

@@ -760,3 +760,131 @@ fn a_run_past_the_streaming_threshold_writes_every_file() {
             .contains("HDR")
     );
 }
+
+#[test]
+fn batch_runs_every_preset_on_one_seed_and_tabulates_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("batch");
+    let output = run_ok(
+        &[
+            "batch",
+            repo().join("data/scenarios").to_str().unwrap(),
+            "--paths",
+            "20000",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let presets = presets();
+    let (header, rows) = read_csv(&out.join("batch_summary.csv"));
+    assert_eq!(rows.len(), presets.len());
+    assert_eq!(
+        header[..4],
+        columns(&["scenario", "file", "paths", "seed"])[..]
+    );
+    assert!(header.contains(&"var_99_std_error".to_string()));
+    let (metrics_header, metrics) = read_csv(&out.join("batch_metrics.csv"));
+    assert_eq!(
+        metrics_header,
+        columns(&[
+            "scenario",
+            "metric",
+            "value",
+            "std_error",
+            "ci_low",
+            "ci_high",
+            "unit"
+        ])
+    );
+    for (preset, row) in presets.iter().zip(&rows) {
+        let scenario: toml::Value = toml::from_str(&fs::read_to_string(preset).unwrap()).unwrap();
+        let name = scenario["name"].as_str().unwrap();
+        assert_eq!(row[0], name);
+        assert_eq!((row[2].as_str(), row[3].as_str()), ("20000", "42"));
+        assert!(stdout.contains(name), "{stdout}");
+        // Each scenario's folder is complete, and the batch tables repeat its summary.
+        let dir = out.join(name);
+        check_output(&dir, &scenario);
+        let (_, summary) = read_csv(&dir.join("summary.csv"));
+        let mine: Vec<&Vec<String>> = metrics.iter().filter(|m| m[0] == name).collect();
+        assert_eq!(mine.len(), summary.len());
+        for (m, s) in mine.iter().zip(&summary) {
+            assert_eq!(m[1..], s[..]);
+        }
+        let col = header.iter().position(|h| h == "es_99").unwrap();
+        let es = summary.iter().find(|s| s[0] == "es_99").unwrap();
+        assert_eq!(row[col], es[1]);
+    }
+}
+
+#[test]
+fn batch_compares_scenarios_on_common_random_numbers() {
+    // The same scenario under two names gives the same numbers: one seed for the batch.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(repo().join("data/scenarios/etherfi-weeth.toml")).unwrap();
+    let a = tmp.path().join("a.toml");
+    let b = tmp.path().join("b.toml");
+    fs::write(
+        &a,
+        text.replace("name = \"etherfi-weeth\"", "name = \"copy-a\""),
+    )
+    .unwrap();
+    fs::write(
+        &b,
+        text.replace("name = \"etherfi-weeth\"", "name = \"copy-b\""),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let output = run_ok(
+        &[
+            "batch",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--paths",
+            "10000",
+            "--seed",
+            "7",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(output.stdout.is_empty(), "--quiet printed to stdout");
+    let (_, rows) = read_csv(&out.join("batch_summary.csv"));
+    assert_eq!(rows[0][2..], rows[1][2..]);
+    assert_eq!(rows[0][3], "7");
+    assert_eq!(
+        fs::read(out.join("copy-a/quantiles.csv")).unwrap(),
+        fs::read(out.join("copy-b/quantiles.csv")).unwrap()
+    );
+}
+
+#[test]
+fn batch_with_a_bad_scenario_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.toml");
+    fs::write(&bad, "name = \"bad\"\n[position]\nprincipal_eth = -1.0\nroute = \"native\"\nhorizon_days = 365\n[base]\napr_mean = 0.03\n[[operator]]\nname = \"o\"\nweight = 1.0\n").unwrap();
+    let out = tmp.path().join("out");
+    let output = bin()
+        .args([
+            "batch",
+            repo()
+                .join("data/scenarios/etherfi-weeth.toml")
+                .to_str()
+                .unwrap(),
+            bad.to_str().unwrap(),
+            "--paths",
+            "1000",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("position.principal_eth"), "{stderr}");
+    assert!(!out.exists(), "a failed batch wrote {}", out.display());
+}

@@ -323,21 +323,28 @@ pub fn write_output_folder(
         .iter()
         .map(|name| render(name, results, info).map(|bytes| (*name, bytes)))
         .collect::<Result<Vec<_>, _>>()?;
+    write_atomically(dir, &rendered)
+}
+
+/// Writes `files` (name, bytes) into `dir` (created if needed): each under a temporary
+/// name first, then all renamed into place; on an error the temporary files are removed
+/// and nothing in `dir` is replaced. Returns the paths written.
+fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>, ReportError> {
     fs::create_dir_all(dir).map_err(|e| io_error(dir.display().to_string(), e))?;
     let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
     let cleanup = || {
-        for name in OUTPUT_FILES {
+        for (name, _) in files {
             let _ = fs::remove_file(tmp(name));
         }
     };
-    for (name, bytes) in &rendered {
+    for (name, bytes) in files {
         if let Err(e) = fs::write(tmp(name), bytes) {
             cleanup();
             return Err(io_error(tmp(name).display().to_string(), e));
         }
     }
     let mut written = Vec::new();
-    for (name, _) in &rendered {
+    for (name, _) in files {
         let target = dir.join(name);
         if let Err(e) = fs::rename(tmp(name), &target) {
             cleanup();
@@ -346,6 +353,123 @@ pub fn write_output_folder(
         written.push(target);
     }
     Ok(written)
+}
+
+/// One scenario of a batch: its name, file, path count, seed and results.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchEntry<'a> {
+    /// Scenario name (its output folder in the batch folder).
+    pub scenario: &'a str,
+    /// The scenario file it came from.
+    pub file: &'a str,
+    /// Paths simulated.
+    pub paths: u64,
+    /// Seed (the same for the whole batch).
+    pub seed: u64,
+    /// Its statistics.
+    pub results: &'a Results,
+}
+
+/// Metrics of `batch_summary.csv`, each with its standard error.
+pub const BATCH_SUMMARY_METRICS: [&str; 17] = [
+    "mean_net_return",
+    "sd_net_return",
+    "mean_excess_return",
+    "prob_loss",
+    "prob_underperform",
+    "var_95",
+    "var_975",
+    "var_99",
+    "var_999",
+    "es_95",
+    "es_975",
+    "es_99",
+    "es_999",
+    "expected_slashing_loss_eth",
+    "mean_base_income_eth",
+    "mean_avs_fee_income_eth",
+    "mean_incentive_value_eth",
+];
+
+/// `batch_summary.csv`: one row per scenario, `scenario,file,paths,seed`, then for each
+/// metric of [`BATCH_SUMMARY_METRICS`] its value and `<metric>_std_error`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_batch_summary<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    let mut header: Vec<String> = ["scenario", "file", "paths", "seed"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for m in BATCH_SUMMARY_METRICS {
+        header.push(m.to_string());
+        header.push(format!("{m}_std_error"));
+    }
+    out.write_record(&header)?;
+    for e in entries {
+        let mut record = vec![
+            e.scenario.to_string(),
+            e.file.to_string(),
+            e.paths.to_string(),
+            e.seed.to_string(),
+        ];
+        for m in BATCH_SUMMARY_METRICS {
+            let estimate = e.results.metric(m).expect("summary metric present");
+            record.push(num("value", estimate.value)?);
+            record.push(num("std_error", estimate.std_error)?);
+        }
+        out.write_record(&record)?;
+    }
+    out.flush()
+        .map_err(|source| io_error("batch_summary.csv", source))
+}
+
+/// `batch_metrics.csv`, long form: `scenario,metric,value,std_error,ci_low,ci_high,unit`,
+/// every row of every scenario's `summary.csv`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    out.write_record([
+        "scenario",
+        "metric",
+        "value",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "unit",
+    ])?;
+    for e in entries {
+        for m in &e.results.summary {
+            let mut record = vec![e.scenario.to_string(), m.name.clone()];
+            record.extend(estimate_fields(&m.estimate)?);
+            record.push(m.unit.as_str().to_string());
+            out.write_record(&record)?;
+        }
+    }
+    out.flush()
+        .map_err(|source| io_error("batch_metrics.csv", source))
+}
+
+/// Writes `batch_summary.csv` and `batch_metrics.csv` into `dir`, atomically as
+/// [`write_output_folder`] does. Returns the paths written.
+///
+/// # Errors
+/// [`ReportError::Io`] naming the file or folder, or a rendering error.
+pub fn write_batch_tables(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBuf>, ReportError> {
+    let mut summary = Vec::new();
+    write_batch_summary(&mut summary, entries)?;
+    let mut metrics = Vec::new();
+    write_batch_metrics(&mut metrics, entries)?;
+    write_atomically(
+        dir,
+        &[
+            ("batch_summary.csv", summary),
+            ("batch_metrics.csv", metrics),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use restake_core::Model;
 use restake_report::{BatchEntry, write_batch_tables, write_output_folder};
 
 use crate::{BadInput, RunOptions, Simulated, load, print_stdout, simulate};
@@ -72,7 +73,10 @@ pub fn run(inputs: &[PathBuf], options: RunOptions, out: PathBuf) -> Result<()> 
     }
     let simulated: Vec<Simulated> = loaded
         .into_iter()
-        .map(|(scenario, origin)| simulate(scenario, origin, options))
+        .map(|(scenario, origin)| {
+            let model = Model::new(&scenario);
+            simulate(scenario, origin, options, &model)
+        })
         .collect::<Result<_>>()?;
 
     for sim in &simulated {

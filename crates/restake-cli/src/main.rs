@@ -6,6 +6,7 @@
 mod batch;
 mod calibrate;
 mod summary;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use restake_core::scenario::check_paths;
 use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
 use restake_core::stream::STREAM_THRESHOLD;
-use restake_core::{BATCH_PATHS, Results, RunConfig, Scenario};
+use restake_core::{BATCH_PATHS, Model, Results, RunConfig, Scenario};
 use restake_report::{RunInfo, write_output_folder};
 
 /// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
@@ -88,6 +89,22 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run a grid of variants of a scenario on common random numbers (a sensitivity
+    /// study) and write `sweep.csv`, one row per grid point.
+    Sweep {
+        /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
+        scenario: Option<PathBuf>,
+        /// `PATH=VALUES`: a scenario value (`avs.EigenDA.slash_prob`,
+        /// `operator.<name>.fault_prob`, `base.apr_mean`, ...; arrays of tables by their
+        /// `name`) and its values, `a,b,c` or `start:stop:count`. Repeat for a grid.
+        #[arg(long = "set", required = true, value_name = "PATH=VALUES")]
+        set: Vec<String>,
+        #[command(flatten)]
+        options: RunOptions,
+        /// Output folder (default: `reports/<scenario name>-sweep`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a scenario file and exit.
     Validate {
         /// Scenario file (TOML).
@@ -138,6 +155,12 @@ fn main() -> ExitCode {
             },
             out.unwrap_or_else(|| Path::new("reports").join("batch")),
         ),
+        Command::Sweep {
+            scenario,
+            set,
+            options,
+            out,
+        } => sweep::run(scenario.as_deref(), &set, options, out),
         Command::Validate { scenario } => validate(&scenario),
         Command::Calibrate { data } => calibrate::print(&data),
     };
@@ -193,11 +216,17 @@ struct Simulated {
     info: RunInfo,
 }
 
-/// Simulates a checked scenario with `options` (progress on stderr unless quiet).
+/// Simulates a checked scenario with `options` (progress on stderr unless quiet), through
+/// `model`: its compiled model, possibly coupled to others (a sweep).
 ///
 /// # Errors
 /// [`BadInput`] for a path count out of range or a scenario the engine refuses.
-fn simulate(scenario: Scenario, origin: String, options: RunOptions) -> Result<Simulated> {
+fn simulate(
+    scenario: Scenario,
+    origin: String,
+    options: RunOptions,
+    model: &Model,
+) -> Result<Simulated> {
     let spec = scenario.spec();
     let paths = options.paths.unwrap_or(spec.simulation.paths);
     check_paths("--paths", paths).map_err(|e| BadInput(e.to_string()))?;
@@ -218,8 +247,10 @@ fn simulate(scenario: Scenario, origin: String, options: RunOptions) -> Result<S
     );
     bar.set_message(spec.name.clone());
     let start = Instant::now();
-    let results = restake_core::run(&scenario, &config, &|done| bar.set_position(done))
-        .map_err(|e| BadInput(format!("{origin}: {e}")))?;
+    let thresholds = &spec.report.loss_thresholds;
+    let results =
+        restake_core::run_model(model, &config, thresholds, &|done| bar.set_position(done))
+            .map_err(|e| BadInput(format!("{origin}: {e}")))?;
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     warn_thin_tails(&spec.name, &results);
@@ -272,7 +303,8 @@ fn simulate(scenario: Scenario, origin: String, options: RunOptions) -> Result<S
 fn run(path: Option<&Path>, options: RunOptions, out: Option<PathBuf>) -> Result<()> {
     let (scenario, origin) = load(path)?;
     let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.spec().name));
-    let sim = simulate(scenario, origin, options)?;
+    let model = Model::new(&scenario);
+    let sim = simulate(scenario, origin, options, &model)?;
     let written = write_output_folder(&out, &sim.results, &sim.info)
         .with_context(|| format!("writing the output folder {}", out.display()))?;
     if options.quiet {

@@ -65,11 +65,28 @@ pub fn run(
     config: &RunConfig,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Results, ScenarioError> {
-    let model = Model::new(scenario);
-    let thresholds = &scenario.spec().report.loss_thresholds;
+    run_model(
+        &Model::new(scenario),
+        config,
+        &scenario.spec().report.loss_thresholds,
+        progress,
+    )
+}
+
+/// As [`run`], for a compiled (possibly coupled, [`Model::couple`]) model, with the
+/// `[report]` loss thresholds given.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_model(
+    model: &Model,
+    config: &RunConfig,
+    loss_thresholds: &[f64],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Results, ScenarioError> {
     if config.paths > stream::STREAM_THRESHOLD {
-        return stream::run(&model, config, thresholds, progress);
+        return stream::run(model, config, loss_thresholds, progress);
     }
-    let paths = simulate(&model, config, progress)?;
-    Ok(analyse(&model, &paths, thresholds))
+    let paths = simulate(model, config, progress)?;
+    Ok(analyse(model, &paths, loss_thresholds))
 }

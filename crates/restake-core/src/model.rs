@@ -107,8 +107,14 @@ pub enum SourceKind {
 /// A Poisson risk source: its intensity, what it hits, and its contribution row.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// Annual intensity `lambda = -ln(1 - p)`.
+    /// Annual intensity `lambda = -ln(1 - p)` (0 for a source with `p = 0`).
     pub intensity: f64,
+    /// Intensity its candidate events are drawn at, at least `intensity`: higher only
+    /// when models are coupled ([`Model::couple`]), each candidate then kept with
+    /// probability `keep` (thinning, Lewis and Shedler 1979).
+    pub sampling_intensity: f64,
+    /// `intensity / sampling_intensity` (1 unless coupled).
+    pub keep: f64,
     /// What an event does.
     pub kind: SourceKind,
     /// Index of its row in [`Model::rows`].
@@ -179,9 +185,9 @@ pub struct Model {
     pub stake0: f64,
     /// Number of income streams, `1 + tokens`.
     pub streams: usize,
-    /// Risk sources with a positive intensity.
+    /// Risk sources, one for every structural possibility (zero-intensity ones included).
     pub sources: Vec<Source>,
-    /// Running sum of the sources' intensities (for picking the source of an event).
+    /// Running sum of the sources' sampling intensities (for picking an event's source).
     pub cumulative_intensity: Vec<f64>,
     /// Poisson law of the total event count over the horizon (`None` without risk).
     pub event_count: Option<Poisson<f64>>,
@@ -394,14 +400,17 @@ impl Model {
 
         // Risk sources.
         let mut sources = Vec::new();
+        // Every source, even at p = 0 (it then never has an event), so that the list
+        // depends on the scenario's structure only and models can be coupled.
         let mut push = |prob: f64, kind: SourceKind, row: usize| {
-            if prob > 0.0 {
-                sources.push(Source {
-                    intensity: intensity(prob),
-                    kind,
-                    row,
-                });
-            }
+            let lambda = intensity(prob);
+            sources.push(Source {
+                intensity: lambda,
+                sampling_intensity: lambda,
+                keep: 1.0,
+                kind,
+                row,
+            });
         };
         for (k, o) in spec.operators.iter().enumerate() {
             for &(i, hit) in &exposures[k] {
@@ -449,17 +458,7 @@ impl Model {
         }
         push(spec.protocol.exploit_prob, SourceKind::Exploit, exploit_row);
 
-        let mut total = 0.0;
-        let cumulative_intensity = sources
-            .iter()
-            .map(|s| {
-                total += s.intensity;
-                total
-            })
-            .collect();
         let horizon_years = scenario.horizon_years();
-        let event_count = (total > 0.0)
-            .then(|| Poisson::new(total * horizon_years).expect("finite positive event mean"));
 
         let zero = Severity::Fixed(0.0);
         let severity =
@@ -520,8 +519,8 @@ impl Model {
             income_coef,
             streams,
             sources,
-            cumulative_intensity,
-            event_count,
+            cumulative_intensity: Vec::new(),
+            event_count: None,
             avs,
             beacon_severity: severity(&spec.base.slash_severity),
             exploit_severity: severity(&spec.protocol.exploit_severity),
@@ -543,7 +542,73 @@ impl Model {
         let mut rates0 = vec![0.0; model.streams];
         model.stake0 = model.stream_rates(&model.pools0, &mut rates0);
         model.rates0 = rates0;
+        model.sample_sources();
         model
+    }
+
+    /// Builds the superposed event process from the sources' sampling intensities: the
+    /// running sums that pick an event's source, and the law of the event count.
+    fn sample_sources(&mut self) {
+        let mut total = 0.0;
+        self.cumulative_intensity = self
+            .sources
+            .iter()
+            .map(|s| {
+                total += s.sampling_intensity;
+                total
+            })
+            .collect();
+        self.event_count = (total > 0.0)
+            .then(|| Poisson::new(total * self.horizon_years).expect("finite positive event mean"));
+    }
+
+    /// Couples models of scenarios that differ only in their probabilities (a sweep):
+    /// each source is sampled at the largest of its intensities over the models and its
+    /// candidate events thinned to its own, every event drawing its veto and severity
+    /// from its own generator (`MODEL.md` §3; thinning: Lewis and Shedler 1979). With
+    /// one seed, the models then see the same candidate events, and a model whose
+    /// probabilities are all at least another's has, path by path, a superset of its
+    /// events with the same severities: its loss is never smaller. Returns `false`, and
+    /// changes nothing, when the models' sources do not correspond one to one.
+    pub fn couple(models: &mut [Model]) -> bool {
+        let Some(first) = models.first() else {
+            return true;
+        };
+        let shape: Vec<(usize, std::mem::Discriminant<SourceKind>)> = first
+            .sources
+            .iter()
+            .map(|s| (s.row, std::mem::discriminant(&s.kind)))
+            .collect();
+        let same = models.iter().all(|m| {
+            m.horizon_years == first.horizon_years
+                && m.sources.len() == shape.len()
+                && m.sources.iter().zip(&shape).all(|(s, (row, kind))| {
+                    s.row == *row && std::mem::discriminant(&s.kind) == *kind
+                })
+        });
+        if !same {
+            return false;
+        }
+        let sampling: Vec<f64> = (0..shape.len())
+            .map(|j| {
+                models
+                    .iter()
+                    .map(|m| m.sources[j].intensity)
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        for m in models.iter_mut() {
+            for (s, lambda) in m.sources.iter_mut().zip(&sampling) {
+                s.sampling_intensity = *lambda;
+                s.keep = if *lambda > 0.0 {
+                    s.intensity / lambda
+                } else {
+                    1.0
+                };
+            }
+            m.sample_sources();
+        }
+        true
     }
 
     /// Income stream rates `sum_p c_{m,p} A~_p` of the discounted `pools` into `rates`

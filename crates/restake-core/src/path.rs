@@ -11,17 +11,20 @@
 //!
 //! The draws of a path, in order: the base APR; each token's Brownian increments at the
 //! checkpoints; the total event count `N ~ Poisson(Lambda T)` of all sources superposed,
-//! then for each event the source (chosen with probability `lambda_j / Lambda`) and the
-//! time (uniform on `[0, T]`); then, in time order, each event's veto and severity draws;
-//! last the depeg. Superposition is exact for independent Poisson processes, and a path
-//! with no event costs a single draw for its events.
+//! then for each event the source (chosen with probability `lambda_j / Lambda`), the
+//! time (uniform on `[0, T]`) and the seed of the event's own generator, from which, in
+//! time order, the event draws its veto and severities; last the depeg. Superposition is
+//! exact for independent Poisson processes, and a path with no event costs a single draw
+//! for its events. Giving each event its own generator keeps the draws of every event
+//! the same whichever other events happen, which is what couples the models of a sweep
+//! ([`crate::Model::couple`]).
 
-use rand::{Rng, RngExt};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::exp::exp_in_place;
 use crate::model::{Hit, Model, SourceKind};
-use crate::sampling::{DrawKind, count_draw, truncated_normal};
+use crate::sampling::{DrawKind, EventRng, count_draw, truncated_normal};
 
 /// The outcome of one path, in ETH unless the name says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -47,7 +50,7 @@ pub struct PathOutcome {
 pub struct PathScratch {
     pools: Vec<f64>,
     plain: Vec<f64>,
-    events: Vec<(f64, u32)>,
+    events: Vec<(f64, u32, u64)>,
     rates: Vec<f64>,
     accrued: Vec<f64>,
     /// Token prices in ETH at each checkpoint, token-major.
@@ -84,9 +87,10 @@ impl PathScratch {
         }
     }
 
-    /// The events of the last path, in time order: time in years since the start, and
-    /// the index of the source in [`Model::sources`] (vetoed requests included).
-    pub fn events(&self) -> &[(f64, u32)] {
+    /// The candidate events of the last path, in time order: time in years since the
+    /// start, the index of the source in [`Model::sources`], and the seed of the event's
+    /// own generator (vetoed requests, and thinned candidates of coupled models, included).
+    pub fn events(&self) -> &[(f64, u32, u64)] {
         &self.events
     }
 
@@ -245,13 +249,15 @@ pub fn simulate_path<R: Rng + ?Sized>(
         for _ in 0..n {
             count_draw(DrawKind::Uniform);
             count_draw(DrawKind::Uniform);
+            count_draw(DrawKind::Uniform);
             let x = rng.random::<f64>() * total;
             let source = model
                 .cumulative_intensity
                 .partition_point(|&c| c <= x)
                 .min(model.sources.len() - 1);
             let t = rng.random::<f64>() * horizon;
-            scratch.events.push((t, source as u32));
+            let seed: u64 = rng.random();
+            scratch.events.push((t, source as u32, seed));
         }
         scratch.events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     }
@@ -325,7 +331,18 @@ pub fn simulate_path<R: Rng + ?Sized>(
     };
 
     for e in 0..scratch.events.len() {
-        let (t, source) = scratch.events[e];
+        let (t, source, seed) = scratch.events[e];
+        let source = &model.sources[source as usize];
+        // The event's own draws (thinning, veto, severity) come from its own generator,
+        // so that each event's draws do not depend on which others happen: coupled models
+        // share them (Model::couple).
+        // Its first draw decides the thinning (always drawn, so that the veto and
+        // severities that follow are the same draws whatever `keep` is).
+        let mut rng = EventRng::from_seed(seed.to_le_bytes());
+        count_draw(DrawKind::Uniform);
+        if rng.random::<f64>() >= source.keep {
+            continue;
+        }
         catch_up(
             t,
             &mut next_checkpoint,
@@ -345,7 +362,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
         // The event (MODEL.md §3): cut the pools it reaches. Each cut is the stake it
         // destroys, in ETH at the event's time, charged to the source, the AVS and the
         // operator it went through.
-        let source = &model.sources[source as usize];
+        let rng = &mut rng;
         let row = source.row;
         let e = clock.e;
         // Cuts `hit` through AVS `i` with severity `s`; returns the loss in ETH.
@@ -355,7 +372,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
             l
         };
         // One slashing request to AVS `i` on `hit`: vetoed, or cut with its own severity.
-        let request = |scratch: &mut PathScratch, rng: &mut R, i: usize, hit: Hit| {
+        let request = |scratch: &mut PathScratch, rng: &mut EventRng, i: usize, hit: Hit| {
             let avs = &model.avs[i];
             (!vetoed(avs.veto_prob, rng))
                 .then(|| through_avs(scratch, i, hit, avs.slash_severity.sample(rng)))

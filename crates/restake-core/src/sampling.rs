@@ -12,6 +12,10 @@ use crate::scenario::SeveritySpec;
 /// (crate `rand_xoshiro`).
 pub type PathRng = Xoshiro256PlusPlus;
 
+/// The generator of one event's own draws (thinning, veto, severity): SplitMix64 (Steele,
+/// Lea and Flood 2014) started at a 64-bit seed drawn from the path's generator.
+pub type EventRng = rand_xoshiro::SplitMix64;
+
 /// Golden-ratio increment of SplitMix64 (Steele, Lea and Flood 2014).
 const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 

@@ -472,6 +472,77 @@ pub fn write_batch_tables(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<Path
     )
 }
 
+/// One grid point of a sweep.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepPoint<'a> {
+    /// The swept parameters' values, in the order of the sweep's parameters.
+    pub values: &'a [f64],
+    /// Paths simulated.
+    pub paths: u64,
+    /// Seed (the same for every point).
+    pub seed: u64,
+    /// Whether the points' models were coupled path by path.
+    pub coupled: bool,
+    /// Its statistics.
+    pub results: &'a Results,
+}
+
+/// `sweep.csv`: one row per grid point: the swept parameters (columns named by their
+/// paths), `paths,seed,coupled`, then each metric of [`BATCH_SUMMARY_METRICS`] and its
+/// `<metric>_std_error`.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_sweep<W: Write>(
+    w: W,
+    parameters: &[String],
+    points: &[SweepPoint],
+) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    let mut header: Vec<String> = parameters.to_vec();
+    header.extend(["paths", "seed", "coupled"].map(String::from));
+    for m in BATCH_SUMMARY_METRICS {
+        header.push(m.to_string());
+        header.push(format!("{m}_std_error"));
+    }
+    out.write_record(&header)?;
+    for p in points {
+        let mut record = p
+            .values
+            .iter()
+            .map(|x| num("parameter", *x))
+            .collect::<Result<Vec<_>, _>>()?;
+        record.extend([
+            p.paths.to_string(),
+            p.seed.to_string(),
+            p.coupled.to_string(),
+        ]);
+        for m in BATCH_SUMMARY_METRICS {
+            let estimate = p.results.metric(m).expect("summary metric present");
+            record.push(num("value", estimate.value)?);
+            record.push(num("std_error", estimate.std_error)?);
+        }
+        out.write_record(&record)?;
+    }
+    out.flush().map_err(|source| io_error("sweep.csv", source))
+}
+
+/// Writes `sweep.csv` into `dir`, atomically as [`write_output_folder`] does. Returns
+/// its path.
+///
+/// # Errors
+/// [`ReportError::Io`] naming the file or folder, or a rendering error.
+pub fn write_sweep_table(
+    dir: &Path,
+    parameters: &[String],
+    points: &[SweepPoint],
+) -> Result<PathBuf, ReportError> {
+    let mut bytes = Vec::new();
+    write_sweep(&mut bytes, parameters, points)?;
+    let mut written = write_atomically(dir, &[("sweep.csv", bytes)])?;
+    Ok(written.remove(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

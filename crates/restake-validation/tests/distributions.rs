@@ -162,9 +162,14 @@ fn event_counts_sources_and_times_follow_the_poisson_processes() {
     let s = scenario(EVENTS);
     let model = Model::new(&s);
     let horizon = 200.0 / 365.0;
+    // Every structural source is listed: the two slashings, then the two AVS incidents,
+    // the operator's fault and its beacon-chain slashing (all at p = 0), the exploit.
     let intensities: Vec<f64> = model.sources.iter().map(|x| x.intensity).collect();
     let lambda = |p: f64| -(-p).ln_1p();
-    assert_eq!(intensities, vec![lambda(0.5), lambda(0.3), lambda(0.2)]);
+    assert_eq!(
+        intensities,
+        vec![lambda(0.5), lambda(0.3), 0.0, 0.0, 0.0, 0.0, lambda(0.2)]
+    );
     let total: f64 = intensities.iter().sum();
 
     let mut rng = batch_rng(5, 0);
@@ -177,7 +182,7 @@ fn event_counts_sources_and_times_follow_the_poisson_processes() {
         simulate_path(&model, &mut rng, &mut scratch);
         let events = scratch.events();
         counts[events.len().min(COUNT_CATEGORIES - 1)] += 1;
-        for &(t, source) in events {
+        for &(t, source, _) in events {
             marks[source as usize] += 1;
             times.push(t);
         }

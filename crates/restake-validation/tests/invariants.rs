@@ -132,12 +132,18 @@ proptest! {
         scenario in small_scenario(),
         delta in 0.01..0.3f64,
     ) {
-        // Same seed for both (common random numbers): the paired differences of the
-        // slashing loss have mean E[L'] - E[L] >= 0; its estimate may not fall below 0 by
-        // more than 4 standard errors of the paired mean.
+        // Coupled models on one seed (Model::couple): the riskier one sees a superset of
+        // the events with the same severities, so on every path its value is never
+        // higher. Its expected slashing loss (a sum of stake destroyed at different
+        // times, not pathwise monotone under growth) may not fall below the other's by
+        // more than 4 standard errors of the paired mean difference.
         let riskier = raise_first_avs(&scenario, delta);
-        let (m0, m1) = (Model::new(&scenario), Model::new(&riskier));
-        let (a, b) = (simulate_with(&m0, 4, 0), simulate_with(&m1, 4, 0));
+        let mut models = [Model::new(&scenario), Model::new(&riskier)];
+        prop_assert!(Model::couple(&mut models));
+        let (a, b) = (simulate_with(&models[0], 4, 0), simulate_with(&models[1], 4, 0));
+        for (x, y) in a.outcomes.iter().zip(&b.outcomes) {
+            prop_assert!(y.net_return <= x.net_return + 1e-12, "{x:?} then {y:?}");
+        }
         let d: Vec<f64> = a
             .outcomes
             .iter()
@@ -148,6 +154,24 @@ proptest! {
         let mean = d.iter().sum::<f64>() / n;
         let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         prop_assert!(mean >= -TOLERANCE_SE * sd / n.sqrt(), "mean change {mean}, se {}", sd / n.sqrt());
+    }
+
+    #[test]
+    fn coupling_does_not_change_a_models_law(scenario in small_scenario(), delta in 0.01..0.3f64) {
+        // A model coupled to a riskier one keeps its own distribution: thinning the
+        // dominating process gives back its own Poisson processes. Two-sample KS of its
+        // net return, coupled and alone, on different seeds.
+        let riskier = raise_first_avs(&scenario, delta);
+        let alone = Model::new(&scenario);
+        let mut models = [Model::new(&scenario), Model::new(&riskier)];
+        prop_assert!(Model::couple(&mut models));
+        let r = |set: &PathSet| set.outcomes.iter().map(|o| o.net_return).collect::<Vec<f64>>();
+        let ks = restake_validation::stat::ks_two_sample(
+            &r(&simulate_with(&alone, 6, 0)),
+            &r(&simulate_with(&models[0], 7, 0)),
+            1e-9,
+        );
+        prop_assert!(ks.p_value >= restake_validation::stat::SIGNIFICANCE, "{ks:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod batch;
 mod calibrate;
 mod summary;
 mod sweep;
+mod tables;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,6 +106,34 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a scenario's AVSs and operators as `avs.csv` and `operators.csv`, to keep
+    /// in a spreadsheet.
+    Export {
+        /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
+        scenario: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
+        #[arg(long)]
+        excel: bool,
+    },
+    /// Build a scenario from `avs.csv` and `operators.csv` and a base scenario that gives
+    /// everything else; print it, or write it with `--out`.
+    Import {
+        /// Base scenario (TOML); the bundled ether.fi weETH preset when omitted.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// The AVS table.
+        #[arg(long)]
+        avs: PathBuf,
+        /// The operator table.
+        #[arg(long)]
+        operators: PathBuf,
+        /// Scenario file to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a scenario file and exit.
     Validate {
         /// Scenario file (TOML).
@@ -161,6 +190,17 @@ fn main() -> ExitCode {
             options,
             out,
         } => sweep::run(scenario.as_deref(), &set, options, out),
+        Command::Export {
+            scenario,
+            out,
+            excel,
+        } => tables::export(scenario.as_deref(), &out, excel),
+        Command::Import {
+            base,
+            avs,
+            operators,
+            out,
+        } => tables::import(base.as_deref(), &avs, &operators, out),
         Command::Validate { scenario } => validate(&scenario),
         Command::Calibrate { data } => calibrate::print(&data),
     };

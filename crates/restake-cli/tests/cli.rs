@@ -970,3 +970,80 @@ fn a_sweep_refuses_an_unknown_path_or_value() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn every_preset_round_trips_through_the_spreadsheet_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (k, preset) in presets().iter().enumerate() {
+        let dir = tmp.path().join(format!("tables-{k}"));
+        let excel = k % 2 == 0; // both encodings
+        let mut args = vec![
+            "export",
+            preset.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        if excel {
+            args.push("--excel");
+        }
+        run_ok(&args, None);
+        let avs_bytes = fs::read(dir.join("avs.csv")).unwrap();
+        assert_eq!(avs_bytes.starts_with(b"\xEF\xBB\xBF"), excel);
+        assert_eq!(avs_bytes.windows(2).any(|w| w == b"\r\n"), excel);
+        let back = dir.join("back.toml");
+        run_ok(
+            &[
+                "import",
+                "--base",
+                preset.to_str().unwrap(),
+                "--avs",
+                dir.join("avs.csv").to_str().unwrap(),
+                "--operators",
+                dir.join("operators.csv").to_str().unwrap(),
+                "--out",
+                back.to_str().unwrap(),
+            ],
+            None,
+        );
+        let parse = |p: &Path| {
+            restake_core::Scenario::from_toml(&fs::read_to_string(p).unwrap())
+                .unwrap()
+                .spec()
+                .clone()
+        };
+        assert_eq!(parse(&back), parse(preset), "{}", preset.display());
+    }
+}
+
+#[test]
+fn import_names_the_row_and_column_of_a_bad_cell() {
+    let tmp = tempfile::tempdir().unwrap();
+    run_ok(&["export", "--out", tmp.path().to_str().unwrap()], None);
+    let operators = tmp.path().join("operators.csv");
+    let text = fs::read_to_string(&operators).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[2].split(',').map(String::from).collect();
+    cells[1] = "abc".into(); // the second operator's weight
+    lines[2] = cells.join(",");
+    fs::write(&operators, lines.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("never.toml");
+    let output = bin()
+        .args([
+            "import",
+            "--avs",
+            tmp.path().join("avs.csv").to_str().unwrap(),
+            "--operators",
+            operators.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("operators.csv row 3, column weight: \"abc\" is not a number"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use restake_core::Model;
-use restake_report::{BatchEntry, write_batch_tables, write_output_folder};
+use restake_report::{BatchEntry, write_batch_tables, write_comparison, write_output_folder};
 
 use crate::{BadInput, RunOptions, Simulated, load, print_stdout, simulate};
 
@@ -96,6 +96,8 @@ pub fn run(inputs: &[PathBuf], options: RunOptions, out: PathBuf) -> Result<()> 
         .collect();
     write_batch_tables(&out, &entries)
         .with_context(|| format!("writing the batch tables in {}", out.display()))?;
+    write_comparison(&out, &entries)
+        .with_context(|| format!("writing the comparison chart in {}", out.display()))?;
     if options.quiet {
         return Ok(());
     }
@@ -131,7 +133,7 @@ fn render(simulated: &[Simulated], out: &Path) -> String {
     }
     let _ = writeln!(
         s,
-        "seed {} for every scenario; wrote {} scenario folders, batch_summary.csv and batch_metrics.csv to {}",
+        "seed {} for every scenario; wrote {} scenario folders, batch_summary.csv, batch_metrics.csv and comparison.svg/.png to {}",
         simulated.first().map_or(0, |sim| sim.config.seed),
         simulated.len(),
         out.display()

@@ -290,6 +290,30 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
         assert!((v[4] - (v[3] - v[2]) / 2.0).abs() <= 1e-12 * v[4].abs().max(1.0));
     }
 
+    // Plots: each chart as SVG and PNG, and the self-contained report.
+    for stem in [
+        "loss_distribution",
+        "return_distribution",
+        "fan_chart",
+        "contributions",
+    ] {
+        let png = fs::read(dir.join(format!("{stem}.png"))).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{stem}.png is not a PNG"
+        );
+        assert!(png.len() > 10_000, "{stem}.png is nearly empty");
+        let svg = fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{stem}.svg");
+    }
+    let report = fs::read_to_string(dir.join("report.html")).unwrap();
+    let name = scenario["name"].as_str().unwrap();
+    assert!(report.contains(name) && report.matches("<svg").count() == 4);
+    assert!(
+        report.contains("<td>var_99</td>"),
+        "report.html lacks the summary table"
+    );
+
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     for key in [
@@ -356,8 +380,17 @@ fn default_run_writes_reports_folder_and_summary() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn restake_report_files() -> [&'static str; 10] {
+fn restake_report_files() -> [&'static str; 19] {
     [
+        "loss_distribution.svg",
+        "loss_distribution.png",
+        "return_distribution.svg",
+        "return_distribution.png",
+        "fan_chart.svg",
+        "fan_chart.png",
+        "contributions.svg",
+        "contributions.png",
+        "report.html",
         "summary.csv",
         "quantiles.csv",
         "loss_distribution.csv",
@@ -778,6 +811,13 @@ fn batch_runs_every_preset_on_one_seed_and_tabulates_them() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let presets = presets();
+    let png = fs::read(out.join("comparison.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "comparison.png");
+    assert!(
+        fs::read_to_string(out.join("comparison.svg"))
+            .unwrap()
+            .contains("expected shortfall")
+    );
     let (header, rows) = read_csv(&out.join("batch_summary.csv"));
     assert_eq!(rows.len(), presets.len());
     assert_eq!(

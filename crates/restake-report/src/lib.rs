@@ -8,6 +8,8 @@
 //! (Rust's shortest round-trip form, never an exponent), and a non-finite number is an
 //! error rather than a `NaN` in a spreadsheet.
 
+pub mod plots;
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +38,9 @@ pub enum ReportError {
     /// A JSON document could not be written.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A plot could not be drawn or encoded.
+    #[error("cannot draw a plot: {0}")]
+    Plot(String),
     /// A value to write is NaN or infinite: a bug in the engine, never written out.
     #[error("{column} is not a finite number ({value})")]
     NonFinite {
@@ -319,11 +324,114 @@ pub fn write_output_folder(
     results: &Results,
     info: &RunInfo,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let rendered = OUTPUT_FILES
+    let mut rendered = OUTPUT_FILES
         .iter()
-        .map(|name| render(name, results, info).map(|bytes| (*name, bytes)))
+        .map(|name| render(name, results, info).map(|bytes| (name.to_string(), bytes)))
         .collect::<Result<Vec<_>, _>>()?;
-    write_atomically(dir, &rendered)
+    rendered.extend(run_plots(results, &info.scenario.name)?);
+    let files: Vec<(&str, Vec<u8>)> = rendered
+        .into_iter()
+        .map(|(name, bytes)| (plot_name(&name), bytes))
+        .collect();
+    write_atomically(dir, &files)
+}
+
+/// The file name of a rendered file, as a `'static` name of [`OUTPUT_FILES`] or
+/// [`PLOT_FILES`].
+fn plot_name(name: &str) -> &'static str {
+    OUTPUT_FILES
+        .iter()
+        .chain(PLOT_FILES.iter())
+        .find(|n| **n == name)
+        .expect("a known output file")
+}
+
+/// The plot files of an output folder (beside [`OUTPUT_FILES`]), and `report.html`.
+pub const PLOT_FILES: [&str; 9] = [
+    "loss_distribution.svg",
+    "loss_distribution.png",
+    "return_distribution.svg",
+    "return_distribution.png",
+    "fan_chart.svg",
+    "fan_chart.png",
+    "contributions.svg",
+    "contributions.png",
+    "report.html",
+];
+
+/// A chart's SVG and PNG files.
+fn chart_files<C: plots::Chart>(chart: &C) -> Result<[(String, Vec<u8>); 2], ReportError> {
+    let (svg, png) = plots::render(chart)?;
+    Ok([
+        (format!("{}.svg", chart.stem()), svg.into_bytes()),
+        (format!("{}.png", chart.stem()), png),
+    ])
+}
+
+/// The plots of a run and its `report.html` (the summary table and the SVG plots inline,
+/// no external file).
+fn run_plots(results: &Results, name: &str) -> Result<Vec<(String, Vec<u8>)>, ReportError> {
+    let mut files = Vec::new();
+    files.extend(chart_files(&plots::LossDistribution(results, name))?);
+    files.extend(chart_files(&plots::ReturnDistribution(results, name))?);
+    files.extend(chart_files(&plots::FanChart(results, name))?);
+    files.extend(chart_files(&plots::Contributions(results, name))?);
+    let svgs: Vec<&str> = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".svg"))
+        .map(|(_, b)| std::str::from_utf8(b).expect("SVG is text"))
+        .collect();
+    let html = report_html(name, results, &svgs);
+    files.push(("report.html".into(), html.into_bytes()));
+    Ok(files)
+}
+
+/// Escapes text for HTML.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `report.html`: the summary table and the plots, self-contained.
+fn report_html(name: &str, results: &Results, svgs: &[&str]) -> String {
+    let mut rows = String::new();
+    for m in &results.summary {
+        let e = &m.estimate;
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>[{:.6}, {:.6}]</td><td>{}</td></tr>\n",
+            escape(&m.name),
+            e.value,
+            e.std_error,
+            e.ci_low,
+            e.ci_high,
+            m.unit.as_str()
+        ));
+    }
+    let plots: String = svgs
+        .iter()
+        .map(|svg| format!("<figure>{svg}</figure>\n"))
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>restake-mc: {title}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n<h1>restake-mc: {title}</h1>\n<p>{paths} paths. VaR and ES are losses as a fraction of principal; every estimate has its standard error and 95% interval.</p>\n<table><tr><th>metric</th><th>value</th><th>std error</th><th>95% interval</th><th>unit</th></tr>\n{rows}</table>\n{plots}</body></html>\n",
+        title = escape(name),
+        paths = results.paths,
+    )
+}
+
+/// Writes a batch's comparison chart (`comparison.svg`, `comparison.png`) into `dir`.
+///
+/// # Errors
+/// [`ReportError::Io`] naming the file, or [`ReportError::Plot`].
+pub fn write_comparison(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBuf>, ReportError> {
+    let pairs: Vec<(&str, &Results)> = entries.iter().map(|e| (e.scenario, e.results)).collect();
+    let [(svg_name, svg), (png_name, png)] = chart_files(&plots::Comparison(&pairs))?;
+    debug_assert_eq!(
+        (svg_name.as_str(), png_name.as_str()),
+        ("comparison.svg", "comparison.png")
+    );
+    write_atomically(dir, &[("comparison.svg", svg), ("comparison.png", png)])
 }
 
 /// Writes `files` (name, bytes) into `dir` (created if needed): each under a temporary

@@ -1,0 +1,420 @@
+//! Plots of a run and of a batch, drawn with plotters as SVG and as PNG (rendered in
+//! memory, with the DejaVu Sans font embedded: no system library or font is needed), and
+//! the self-contained `report.html` that shows them with the summary table.
+
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use restake_core::Results;
+use restake_core::stats::FAN_LEVELS;
+
+use crate::ReportError;
+
+/// Width and height of every plot, in pixels.
+pub const PLOT_SIZE: (u32, u32) = (960, 540);
+
+/// DejaVu Sans 2.37 (Bitstream Vera licence, `fonts/DejaVuSans-LICENSE.txt`).
+static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+fn register_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the embedded font is a valid TrueType font"));
+    });
+}
+
+fn plot_error(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Plot(e.to_string())
+}
+
+/// Draws `chart` on a backend-generic area: the plotters API is the same for SVG and
+/// bitmap, so each chart is one generic function, instantiated for both.
+pub trait Chart {
+    /// File stem (`loss_distribution` gives `.svg` and `.png`).
+    fn stem(&self) -> &'static str;
+    /// Draws the chart.
+    ///
+    /// # Errors
+    /// A plotters error, as text.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// The chart as SVG text and as PNG bytes.
+///
+/// # Errors
+/// [`ReportError::Plot`] when drawing or encoding fails.
+pub fn render<C: Chart>(chart: &C) -> Result<(String, Vec<u8>), ReportError> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
+        chart.draw(&root).map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    let (w, h) = PLOT_SIZE;
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, PLOT_SIZE).into_drawing_area();
+        chart.draw(&root).map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(plot_error)?;
+        writer.write_image_data(&rgb).map_err(plot_error)?;
+    }
+    Ok((svg, png_bytes))
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FAMILY, size).into_font().into()
+}
+
+/// Loss distribution: the probability of each bin of the slashing loss (per cent of
+/// principal), on a log scale, with the share of paths without loss in the title.
+pub struct LossDistribution<'a>(pub &'a Results, pub &'a str);
+
+impl Chart for LossDistribution<'_> {
+    fn stem(&self) -> &'static str {
+        "loss_distribution"
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let h = &self.0.loss_distribution;
+        let total = h.total as f64;
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let zero = h.bins[0].paths as f64 / total;
+        let bins: Vec<(f64, f64, f64)> = h.bins[1..]
+            .iter()
+            .filter(|b| b.paths > 0)
+            .map(|b| (100.0 * b.lower, 100.0 * b.upper, b.paths as f64 / total))
+            .collect();
+        let x_max = h.bins.last().map_or(1.0, |b| 100.0 * b.upper).max(1e-6);
+        let p_min = bins.iter().map(|b| b.2).fold(1.0, f64::min).max(1e-9) / 2.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!(
+                    "{}: slashing loss ({:.2}% of paths lose nothing)",
+                    self.1,
+                    100.0 * zero
+                ),
+                font(24),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..x_max, (p_min..1.0).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("slashing loss (% of principal)")
+            .y_desc("probability of the bin (log scale)")
+            .label_style(font(16))
+            .axis_desc_style(font(18))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(bins.iter().map(|(lo, hi, p)| {
+                Rectangle::new([(*lo, p_min), (*hi, *p)], RED.mix(0.6).filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// Return distribution: the probability of each bin of the net return (per cent), with
+/// the 99% VaR and ES marked (as returns, `-VaR` and `-ES`).
+pub struct ReturnDistribution<'a>(pub &'a Results, pub &'a str);
+
+impl Chart for ReturnDistribution<'_> {
+    fn stem(&self) -> &'static str {
+        "return_distribution"
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let r = self.0;
+        let h = &r.return_distribution;
+        let total = h.total as f64;
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let metric = |name: &str| r.metric(name).map_or(0.0, |e| e.value);
+        let (var, es) = (-100.0 * metric("var_99"), -100.0 * metric("es_99"));
+        let x0 = (100.0 * h.bins[0].lower).min(es);
+        let x1 = 100.0 * h.bins.last().map_or(0.0, |b| b.upper);
+        let probs = h
+            .bins
+            .iter()
+            .filter(|b| b.paths > 0)
+            .map(|b| b.paths as f64 / total);
+        let p_min = probs.clone().fold(1.0, f64::min).max(1e-9) / 2.0;
+        let p_max = 1.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: net return over the horizon", self.1), font(24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x0..x1.max(x0 + 1e-6), (p_min..p_max).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("net return (% of principal)")
+            .y_desc("probability of the bin (log scale)")
+            .label_style(font(16))
+            .axis_desc_style(font(18))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(h.bins.iter().filter(|b| b.paths > 0).map(|b| {
+                Rectangle::new(
+                    [
+                        (100.0 * b.lower, p_min),
+                        (100.0 * b.upper, b.paths as f64 / total),
+                    ],
+                    BLUE.mix(0.5).filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        for (x, label, color) in [
+            (var, format!("-VaR 99 = {var:.2}%"), RED),
+            (es, format!("-ES 99 = {es:.2}%"), BLACK),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    [(x, p_min), (x, p_max)],
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(font(16))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// Fan chart: the quantiles of the position's value `V(t)/P` over time, bands from the
+/// 1st to the 99th, 5th to 95th and 25th to 75th percentile, and the median.
+pub struct FanChart<'a>(pub &'a Results, pub &'a str);
+
+impl Chart for FanChart<'_> {
+    fn stem(&self) -> &'static str {
+        "fan_chart"
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let rows = &self.0.fan_chart;
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut points = vec![(0.0, [1.0; 7])];
+        points.extend(rows.iter().map(|r| (r.day, r.values)));
+        let lo = points.iter().map(|p| p.1[0]).fold(f64::INFINITY, f64::min);
+        let hi = points
+            .iter()
+            .map(|p| p.1[6])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let pad = (hi - lo).max(1e-6) * 0.05;
+        let days = points.last().map_or(1.0, |p| p.0);
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("{}: value of the position over time", self.1),
+                font(24),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..days, (lo - pad)..(hi + pad))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("day")
+            .y_desc("value / principal")
+            .label_style(font(16))
+            .axis_desc_style(font(18))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        debug_assert_eq!(FAN_LEVELS.len(), 7);
+        for (a, b, alpha, label) in [
+            (0, 6, 0.15, "1st to 99th percentile"),
+            (1, 5, 0.25, "5th to 95th percentile"),
+            (2, 4, 0.4, "25th to 75th percentile"),
+        ] {
+            let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1[b])).collect();
+            band.extend(points.iter().rev().map(|p| (p.0, p.1[a])));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    BLUE.mix(alpha).filled(),
+                )))
+                .map_err(|e| e.to_string())?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(alpha).filled())
+                });
+        }
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1[3])),
+                BLACK.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label("median")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(font(16))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// Horizontal bars: one labelled value per row, sorted as given.
+fn bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    caption: &str,
+    x_desc: &str,
+    rows: &[(String, f64)],
+    label_width: u32,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let n = rows.len().max(1);
+    let lo = rows.iter().map(|r| r.1).fold(0.0, f64::min);
+    let hi = rows.iter().map(|r| r.1).fold(0.0, f64::max);
+    let pad = (hi - lo).max(1e-9) * 0.05;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, font(20))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())
+        .map_err(|e| e.to_string())?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc(x_desc)
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(font(15))
+        .axis_desc_style(font(18))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, (_, v))| {
+            let color = if *v >= 0.0 {
+                RED.mix(0.6)
+            } else {
+                GREEN.mix(0.6)
+            };
+            Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (*v, SegmentValue::Exact(i + 1)),
+                ],
+                color.filled(),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Risk contributions: each source's share of ES 99 in ETH (income as a negative
+/// loss), the largest in size first, at most 15.
+pub struct Contributions<'a>(pub &'a Results, pub &'a str);
+
+impl Chart for Contributions<'_> {
+    fn stem(&self) -> &'static str {
+        "contributions"
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let mut rows: Vec<(String, f64)> = self
+            .0
+            .contributions
+            .iter()
+            .filter(|c| c.es_contribution_eth[2] != 0.0)
+            .map(|c| {
+                (
+                    format!("{} ({})", c.row.source, c.row.kind.as_str()),
+                    c.es_contribution_eth[2],
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        rows.truncate(15);
+        bars(
+            root,
+            &format!("{}: where the 99% expected shortfall comes from", self.1),
+            "contribution to ES 99 (ETH; income negative)",
+            &rows,
+            400,
+        )
+    }
+}
+
+/// A batch's comparison: VaR 99 and ES 99 of each scenario, in per cent of principal.
+pub struct Comparison<'a>(pub &'a [(&'a str, &'a Results)]);
+
+impl Chart for Comparison<'_> {
+    fn stem(&self) -> &'static str {
+        "comparison"
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (top, bottom) = root.split_vertically(PLOT_SIZE.1 / 2);
+        for (area, metric, title) in [
+            (&top, "es_99", "99% expected shortfall (% of principal)"),
+            (
+                &bottom,
+                "prob_underperform",
+                "probability of doing worse than plain staking (%)",
+            ),
+        ] {
+            let rows: Vec<(String, f64)> = self
+                .0
+                .iter()
+                .map(|(name, r)| {
+                    (
+                        name.to_string(),
+                        100.0 * r.metric(metric).map_or(0.0, |e| e.value),
+                    )
+                })
+                .collect();
+            bars(area, title, "", &rows, 200)?;
+        }
+        Ok(())
+    }
+}

@@ -81,7 +81,7 @@ pub fn run(inputs: &[PathBuf], options: RunOptions, out: PathBuf) -> Result<()> 
 
     for sim in &simulated {
         let dir = out.join(&sim.scenario.spec().name);
-        write_output_folder(&dir, &sim.results, &sim.info)
+        write_output_folder(&dir, &sim.results, &sim.info, options.csv_style())
             .with_context(|| format!("writing the output folder {}", dir.display()))?;
     }
     let entries: Vec<BatchEntry> = simulated
@@ -94,7 +94,7 @@ pub fn run(inputs: &[PathBuf], options: RunOptions, out: PathBuf) -> Result<()> 
             results: &sim.results,
         })
         .collect();
-    write_batch_tables(&out, &entries)
+    write_batch_tables(&out, &entries, options.csv_style())
         .with_context(|| format!("writing the batch tables in {}", out.display()))?;
     write_comparison(&out, &entries)
         .with_context(|| format!("writing the comparison chart in {}", out.display()))?;

@@ -20,7 +20,7 @@ use restake_core::scenario::check_paths;
 use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
 use restake_core::stream::STREAM_THRESHOLD;
 use restake_core::{BATCH_PATHS, Model, Results, RunConfig, Scenario};
-use restake_report::{RunInfo, write_output_folder};
+use restake_report::{CsvStyle, RunInfo, write_output_folder};
 
 /// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
 const DEFAULT_SCENARIO: &str = include_str!("../../../data/scenarios/etherfi-weeth.toml");
@@ -53,6 +53,20 @@ struct RunOptions {
     /// stderr).
     #[arg(long)]
     quiet: bool,
+    /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
+    #[arg(long)]
+    excel: bool,
+}
+
+impl RunOptions {
+    /// How the output CSVs are encoded.
+    fn csv_style(self) -> CsvStyle {
+        if self.excel {
+            CsvStyle::Excel
+        } else {
+            CsvStyle::Plain
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +99,9 @@ enum Command {
         /// No progress bar and no summary on the terminal.
         #[arg(long)]
         quiet: bool,
+        /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
+        #[arg(long)]
+        excel: bool,
         /// Output folder: one folder per scenario, and the batch tables (default:
         /// `reports/batch`).
         #[arg(long)]
@@ -173,6 +190,7 @@ fn main() -> ExitCode {
             seed,
             threads,
             quiet,
+            excel,
             out,
         } => batch::run(
             &scenarios,
@@ -181,6 +199,7 @@ fn main() -> ExitCode {
                 seed: Some(seed),
                 threads,
                 quiet,
+                excel,
             },
             out.unwrap_or_else(|| Path::new("reports").join("batch")),
         ),
@@ -345,7 +364,7 @@ fn run(path: Option<&Path>, options: RunOptions, out: Option<PathBuf>) -> Result
     let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.spec().name));
     let model = Model::new(&scenario);
     let sim = simulate(scenario, origin, options, &model)?;
-    let written = write_output_folder(&out, &sim.results, &sim.info)
+    let written = write_output_folder(&out, &sim.results, &sim.info, options.csv_style())
         .with_context(|| format!("writing the output folder {}", out.display()))?;
     if options.quiet {
         return Ok(());

@@ -196,7 +196,7 @@ pub fn run(
             results: &sim.results,
         })
         .collect();
-    let written = write_sweep_table(&out, &parameters, &rows)
+    let written = write_sweep_table(&out, &parameters, &rows, options.csv_style())
         .with_context(|| format!("writing sweep.csv in {}", out.display()))?;
     if options.quiet {
         return Ok(());

@@ -55,22 +55,12 @@ fn severity_cells(s: Option<&SeveritySpec>) -> Vec<String> {
     cells
 }
 
-/// CSV bytes with LF line ends, or with a UTF-8 byte-order mark and CRLF line ends for
-/// Excel (`excel`).
+/// CSV bytes with LF line ends, or encoded for Excel (`excel`).
 fn csv_bytes(header: &[String], rows: &[Vec<String>], excel: bool) -> Result<Vec<u8>> {
-    let terminator = if excel {
-        csv::Terminator::CRLF
-    } else {
-        csv::Terminator::Any(b'\n')
-    };
-    let mut out = if excel {
-        b"\xEF\xBB\xBF".to_vec()
-    } else {
-        Vec::new()
-    };
+    let mut out = Vec::new();
     {
         let mut w = csv::WriterBuilder::new()
-            .terminator(terminator)
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(&mut out);
         w.write_record(header)?;
         for r in rows {
@@ -78,7 +68,11 @@ fn csv_bytes(header: &[String], rows: &[Vec<String>], excel: bool) -> Result<Vec
         }
         w.flush()?;
     }
-    Ok(out)
+    Ok(if excel {
+        restake_report::excel_csv(&out)?
+    } else {
+        out
+    })
 }
 
 /// `restake-mc export`: writes `avs.csv` and `operators.csv` of a scenario into `out`.

@@ -1087,3 +1087,43 @@ fn import_names_the_row_and_column_of_a_bad_cell() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn excel_outputs_have_a_bom_and_crlf_and_the_same_cells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (plain, excel) = (tmp.path().join("plain"), tmp.path().join("excel"));
+    for (dir, extra) in [(&plain, None), (&excel, Some("--excel"))] {
+        let mut args = vec![
+            "run",
+            "--paths",
+            "5000",
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_ok(&args, None);
+    }
+    for name in [
+        "summary.csv",
+        "quantiles.csv",
+        "contributions.csv",
+        "convergence.csv",
+    ] {
+        let a = fs::read(plain.join(name)).unwrap();
+        let b = fs::read(excel.join(name)).unwrap();
+        assert!(
+            b.starts_with(b"\xEF\xBB\xBF") && !a.starts_with(b"\xEF\xBB\xBF"),
+            "{name}"
+        );
+        let crlf = b.windows(2).filter(|w| w == b"\r\n").count();
+        assert_eq!(crlf, a.iter().filter(|c| **c == b'\n').count(), "{name}");
+        assert_eq!(
+            String::from_utf8(b[3..].to_vec())
+                .unwrap()
+                .replace("\r\n", "\n"),
+            String::from_utf8(a).unwrap(),
+            "{name}"
+        );
+    }
+}

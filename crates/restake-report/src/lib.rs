@@ -64,6 +64,43 @@ fn num(column: &'static str, x: f64) -> Result<String, ReportError> {
     }
 }
 
+/// How CSV files are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvStyle {
+    /// UTF-8, LF line ends (RFC 4180 otherwise): for scripts.
+    #[default]
+    Plain,
+    /// A UTF-8 byte-order mark and CRLF line ends, so that Excel opens the file on a
+    /// double-click with the right encoding.
+    Excel,
+}
+
+/// Re-encodes LF-terminated CSV bytes for Excel: a UTF-8 byte-order mark, CRLF line ends
+/// (line breaks inside quoted fields are kept as they are).
+///
+/// # Errors
+/// [`ReportError::Csv`] if `lf_csv` is not valid CSV.
+pub fn excel_csv(lf_csv: &[u8]) -> Result<Vec<u8>, ReportError> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(lf_csv);
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .flexible(true)
+            .from_writer(&mut out);
+        for record in reader.byte_records() {
+            writer.write_byte_record(&record?)?;
+        }
+        writer
+            .flush()
+            .map_err(|source| io_error("an Excel CSV", source))?;
+    }
+    Ok(out)
+}
+
 fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
@@ -323,6 +360,7 @@ pub fn write_output_folder(
     dir: &Path,
     results: &Results,
     info: &RunInfo,
+    style: CsvStyle,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut rendered = OUTPUT_FILES
         .iter()
@@ -333,7 +371,7 @@ pub fn write_output_folder(
         .into_iter()
         .map(|(name, bytes)| (plot_name(&name), bytes))
         .collect();
-    write_atomically(dir, &files)
+    write_atomically(dir, &files, style)
 }
 
 /// The file name of a rendered file, as a `'static` name of [`OUTPUT_FILES`] or
@@ -431,13 +469,39 @@ pub fn write_comparison(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBu
         (svg_name.as_str(), png_name.as_str()),
         ("comparison.svg", "comparison.png")
     );
-    write_atomically(dir, &[("comparison.svg", svg), ("comparison.png", png)])
+    write_atomically(
+        dir,
+        &[("comparison.svg", svg), ("comparison.png", png)],
+        CsvStyle::Plain,
+    )
 }
 
 /// Writes `files` (name, bytes) into `dir` (created if needed): each under a temporary
 /// name first, then all renamed into place; on an error the temporary files are removed
-/// and nothing in `dir` is replaced. Returns the paths written.
-fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>, ReportError> {
+/// and nothing in `dir` is replaced. The `.csv` files are encoded in `style`. Returns the
+/// paths written.
+fn write_atomically(
+    dir: &Path,
+    files: &[(&str, Vec<u8>)],
+    style: CsvStyle,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let encoded;
+    let files = if style == CsvStyle::Excel {
+        encoded = files
+            .iter()
+            .map(|(name, bytes)| {
+                let bytes = if name.ends_with(".csv") {
+                    excel_csv(bytes)?
+                } else {
+                    bytes.clone()
+                };
+                Ok((*name, bytes))
+            })
+            .collect::<Result<Vec<_>, ReportError>>()?;
+        &encoded[..]
+    } else {
+        files
+    };
     fs::create_dir_all(dir).map_err(|e| io_error(dir.display().to_string(), e))?;
     let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
     let cleanup = || {
@@ -566,7 +630,11 @@ pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
 ///
 /// # Errors
 /// [`ReportError::Io`] naming the file or folder, or a rendering error.
-pub fn write_batch_tables(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBuf>, ReportError> {
+pub fn write_batch_tables(
+    dir: &Path,
+    entries: &[BatchEntry],
+    style: CsvStyle,
+) -> Result<Vec<PathBuf>, ReportError> {
     let mut summary = Vec::new();
     write_batch_summary(&mut summary, entries)?;
     let mut metrics = Vec::new();
@@ -577,6 +645,7 @@ pub fn write_batch_tables(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<Path
             ("batch_summary.csv", summary),
             ("batch_metrics.csv", metrics),
         ],
+        style,
     )
 }
 
@@ -644,10 +713,11 @@ pub fn write_sweep_table(
     dir: &Path,
     parameters: &[String],
     points: &[SweepPoint],
+    style: CsvStyle,
 ) -> Result<PathBuf, ReportError> {
     let mut bytes = Vec::new();
     write_sweep(&mut bytes, parameters, points)?;
-    let mut written = write_atomically(dir, &[("sweep.csv", bytes)])?;
+    let mut written = write_atomically(dir, &[("sweep.csv", bytes)], style)?;
     Ok(written.remove(0))
 }
 

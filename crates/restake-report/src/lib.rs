@@ -1,8 +1,9 @@
 //! # restake-report
 //!
 //! Writers of restake-mc's output files (`SCENARIO.md`, "Output folder"): each CSV is
-//! rendered to any [`io::Write`], and [`write_output_folder`] writes the whole folder so
-//! that a failed run leaves no partial file behind.
+//! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]), and
+//! [`write_output_folder`] writes the whole folder so that a failed run leaves no partial
+//! file behind. Batch and sweep tables are written the same way.
 //!
 //! CSVs are RFC 4180 with a header row and LF line ends; numbers are plain decimals
 //! (Rust's shortest round-trip form, never an exponent), and a non-finite number is an

@@ -11,7 +11,8 @@ mod tables;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -21,6 +22,9 @@ use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
 use restake_core::stream::STREAM_THRESHOLD;
 use restake_core::{BATCH_PATHS, Model, Results, RunConfig, Scenario};
 use restake_report::{CsvStyle, RunInfo, write_output_folder};
+
+/// A run shows its progress bar once it has taken this long.
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
 /// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
 const DEFAULT_SCENARIO: &str = include_str!("../../../data/scenarios/etherfi-weeth.toml");
@@ -61,11 +65,7 @@ struct RunOptions {
 impl RunOptions {
     /// How the output CSVs are encoded.
     fn csv_style(self) -> CsvStyle {
-        if self.excel {
-            CsvStyle::Excel
-        } else {
-            CsvStyle::Plain
-        }
+        CsvStyle::for_excel(self.excel)
     }
 }
 
@@ -294,22 +294,25 @@ fn simulate(
         seed: options.seed.unwrap_or(spec.simulation.seed),
         threads: options.threads,
     };
-    let target = if options.quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(paths), target);
+    // The progress bar appears once a run has taken a second (and only on a terminal:
+    // indicatif hides it otherwise), never with --quiet.
+    let bar = ProgressBar::with_draw_target(Some(paths), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} paths  {per_sec}  ETA {eta}")
             .expect("valid template"),
     );
     bar.set_message(spec.name.clone());
+    let shown = AtomicBool::new(options.quiet);
     let start = Instant::now();
+    let progress = |done: u64| {
+        if start.elapsed() >= PROGRESS_AFTER && !shown.swap(true, Ordering::Relaxed) {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        bar.set_position(done);
+    };
     let thresholds = &spec.report.loss_thresholds;
-    let results =
-        restake_core::run_model(model, &config, thresholds, &|done| bar.set_position(done))
-            .map_err(|e| BadInput(format!("{origin}: {e}")))?;
+    let results = restake_core::run_model(model, &config, thresholds, &progress)
+        .map_err(|e| BadInput(format!("{origin}: {e}")))?;
     let elapsed = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     warn_thin_tails(&spec.name, &results);

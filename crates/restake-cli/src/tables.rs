@@ -17,6 +17,8 @@ use anyhow::{Context, Result};
 use restake_core::scenario::{AvsSpec, OperatorSpec};
 use restake_core::{Scenario, SeveritySpec};
 
+use restake_report::{CsvStyle, write_atomically};
+
 use crate::{BadInput, load, print_stdout};
 
 const SEVERITY_FIELDS: [&str; 6] = ["dist", "value", "min", "max", "alpha", "beta"];
@@ -55,8 +57,8 @@ fn severity_cells(s: Option<&SeveritySpec>) -> Vec<String> {
     cells
 }
 
-/// CSV bytes with LF line ends, or encoded for Excel (`excel`).
-fn csv_bytes(header: &[String], rows: &[Vec<String>], excel: bool) -> Result<Vec<u8>> {
+/// CSV bytes with LF line ends.
+fn csv_bytes(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     {
         let mut w = csv::WriterBuilder::new()
@@ -68,11 +70,7 @@ fn csv_bytes(header: &[String], rows: &[Vec<String>], excel: bool) -> Result<Vec
         }
         w.flush()?;
     }
-    Ok(if excel {
-        restake_report::excel_csv(&out)?
-    } else {
-        out
-    })
+    Ok(out)
 }
 
 /// `restake-mc export`: writes `avs.csv` and `operators.csv` of a scenario into `out`.
@@ -113,7 +111,7 @@ pub fn export(scenario: Option<&Path>, out: &Path, excel: bool) -> Result<()> {
             r
         })
         .collect();
-    let avs = csv_bytes(&header, &rows, excel)?;
+    let avs = csv_bytes(&header, &rows)?;
 
     let mut header: Vec<String> = ["name", "weight", "commission", "fault_prob"]
         .map(String::from)
@@ -138,15 +136,13 @@ pub fn export(scenario: Option<&Path>, out: &Path, excel: bool) -> Result<()> {
             r
         })
         .collect();
-    let operators = csv_bytes(&header, &rows, excel)?;
-
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (name, bytes) in [("avs.csv", avs), ("operators.csv", operators)] {
-        let path = out.join(name);
-        let tmp = out.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    }
+    let operators = csv_bytes(&header, &rows)?;
+    write_atomically(
+        out,
+        &[("avs.csv", avs), ("operators.csv", operators)],
+        CsvStyle::for_excel(excel),
+    )
+    .with_context(|| format!("writing the tables in {}", out.display()))?;
     print_stdout(&format!(
         "wrote avs.csv ({} AVSs) and operators.csv ({} operators) of {origin} to {}\n",
         spec.avs.len(),

@@ -76,6 +76,13 @@ pub enum CsvStyle {
     Excel,
 }
 
+impl CsvStyle {
+    /// [`CsvStyle::Excel`] when `excel` (the `--excel` flag), else [`CsvStyle::Plain`].
+    pub fn for_excel(excel: bool) -> Self {
+        if excel { Self::Excel } else { Self::Plain }
+    }
+}
+
 /// Re-encodes LF-terminated CSV bytes for Excel: a UTF-8 byte-order mark, CRLF line ends
 /// (line breaks inside quoted fields are kept as they are).
 ///
@@ -481,7 +488,11 @@ pub fn write_comparison(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBu
 /// name first, then all renamed into place; on an error the temporary files are removed
 /// and nothing in `dir` is replaced. The `.csv` files are encoded in `style`. Returns the
 /// paths written.
-fn write_atomically(
+///
+/// # Errors
+/// [`ReportError::Io`] naming the file or folder, or [`ReportError::Csv`] for a `.csv`
+/// file that is not valid CSV when re-encoding for Excel.
+pub fn write_atomically(
     dir: &Path,
     files: &[(&str, Vec<u8>)],
     style: CsvStyle,

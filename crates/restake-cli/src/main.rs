@@ -298,8 +298,16 @@ fn simulate(
     // indicatif hides it otherwise), never with --quiet.
     let bar = ProgressBar::with_draw_target(Some(paths), ProgressDrawTarget::hidden());
     bar.set_style(
-        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} paths  {per_sec}  ETA {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{msg} {bar:40} {human_pos}/{human_len} paths  {rate}  ETA {eta}",
+        )
+        .expect("valid template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.2} M paths/s", state.per_sec() / 1e6);
+            },
+        ),
     );
     bar.set_message(spec.name.clone());
     let shown = AtomicBool::new(options.quiet);

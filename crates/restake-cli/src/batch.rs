@@ -14,7 +14,7 @@ use restake_report::{BatchEntry, write_batch_tables, write_comparison, write_out
 use crate::{BadInput, RunOptions, Simulated, load, print_stdout, simulate};
 
 /// The batch seed when `--seed` is not given (the scenario files' default seed).
-pub const DEFAULT_SEED: u64 = 42;
+const DEFAULT_SEED: u64 = 42;
 
 /// The scenario files of `inputs`: files as given, folders' `*.toml` files in name order.
 ///
@@ -57,6 +57,10 @@ fn scenario_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// [`BadInput`] for a bad scenario, a duplicate scenario name or a bad flag; an error
 /// naming the file for a failed write.
 pub fn run(inputs: &[PathBuf], options: RunOptions, out: PathBuf) -> Result<()> {
+    let options = RunOptions {
+        seed: Some(options.seed.unwrap_or(DEFAULT_SEED)),
+        ..options
+    };
     let files = scenario_files(inputs)?;
     let mut loaded = Vec::new();
     let mut names = BTreeSet::new();

@@ -47,7 +47,8 @@ struct RunOptions {
     /// Number of paths (overrides `paths` of the scenario's simulation table).
     #[arg(long)]
     paths: Option<u64>,
-    /// Seed (overrides `seed` of the scenario's simulation table).
+    /// Seed (overrides `seed` of the scenario's simulation table; a batch runs every
+    /// scenario on this one seed, 42 when not given).
     #[arg(long)]
     seed: Option<u64>,
     /// Worker threads; 0 = one per core. Results do not depend on it.
@@ -86,22 +87,8 @@ enum Command {
         /// Scenario files, or folders whose `*.toml` files are taken in name order.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
-        /// Number of paths (overrides each scenario's own).
-        #[arg(long)]
-        paths: Option<u64>,
-        /// One seed for every scenario, so that they share their random numbers
-        /// (scenarios' own seeds are not used).
-        #[arg(long, default_value_t = batch::DEFAULT_SEED)]
-        seed: u64,
-        /// Worker threads; 0 = one per core. Results do not depend on it.
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        /// No progress bar and no summary on the terminal.
-        #[arg(long)]
-        quiet: bool,
-        /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
-        #[arg(long)]
-        excel: bool,
+        #[command(flatten)]
+        options: RunOptions,
         /// Output folder: one folder per scenario, and the batch tables (default:
         /// `reports/batch`).
         #[arg(long)]
@@ -186,21 +173,11 @@ fn main() -> ExitCode {
         } => run(scenario.as_deref(), options, out),
         Command::Batch {
             scenarios,
-            paths,
-            seed,
-            threads,
-            quiet,
-            excel,
+            options,
             out,
         } => batch::run(
             &scenarios,
-            RunOptions {
-                paths,
-                seed: Some(seed),
-                threads,
-                quiet,
-                excel,
-            },
+            options,
             out.unwrap_or_else(|| Path::new("reports").join("batch")),
         ),
         Command::Sweep {

@@ -54,14 +54,6 @@ pub enum DrawKind {
     Beta = 3,
 }
 
-/// The kinds, in counter order.
-pub const DRAW_KINDS: [DrawKind; 4] = [
-    DrawKind::Uniform,
-    DrawKind::Normal,
-    DrawKind::Poisson,
-    DrawKind::Beta,
-];
-
 /// Counts one draw of `kind` on this thread when the `draw-count` feature is on; does
 /// nothing (and compiles to nothing) otherwise, so release builds of the engine carry no
 /// counter in their hot loop.
@@ -87,7 +79,8 @@ pub mod draw_count {
         pub(super) static COUNTS: Cell<[u64; 4]> = const { Cell::new([0; 4]) };
     }
 
-    /// This thread's counts by kind (in [`super::DRAW_KINDS`] order), reset to zero.
+    /// This thread's counts by kind, indexed by [`super::DrawKind`] (uniform, normal,
+    /// Poisson, beta), reset to zero.
     pub fn take() -> [u64; 4] {
         COUNTS.with(|c| c.replace([0; 4]))
     }

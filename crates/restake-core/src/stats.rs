@@ -436,9 +436,10 @@ impl SummaryInputs {
     }
 }
 
-/// Equal-width histogram of `xs` over `[lo, hi]`; a value is counted in bin
-/// `floor((x - lo) / w)`, the maximum in the last bin.
-fn equal_bins(xs: impl Iterator<Item = f64>, lo: f64, hi: f64) -> Vec<Bin> {
+/// Equal-width histogram over `[lo, hi]` of values `x` with their counts; a value is
+/// counted in bin `floor((x - lo) / w)` (a value below `lo` in the first), the maximum in
+/// the last bin.
+pub(crate) fn equal_bins(xs: impl Iterator<Item = (f64, u64)>, lo: f64, hi: f64) -> Vec<Bin> {
     let width = (hi - lo) / HISTOGRAM_BINS as f64;
     let mut bins: Vec<Bin> = (0..HISTOGRAM_BINS)
         .map(|i| Bin {
@@ -451,9 +452,10 @@ fn equal_bins(xs: impl Iterator<Item = f64>, lo: f64, hi: f64) -> Vec<Bin> {
             paths: 0,
         })
         .collect();
-    for x in xs {
+    for (x, count) in xs {
+        // The cast saturates: a value below `lo` (a sketch bucket's middle) goes to bin 0.
         let i = (((x - lo) / width) as usize).min(HISTOGRAM_BINS - 1);
-        bins[i].paths += 1;
+        bins[i].paths += count;
     }
     bins
 }
@@ -733,11 +735,15 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         upper: 0.0,
         paths: zero_paths,
     }];
-    loss_bins.extend(equal_bins(slash_frac().filter(|x| *x > 0.0), 0.0, upper));
+    loss_bins.extend(equal_bins(
+        slash_frac().filter(|x| *x > 0.0).map(|x| (x, 1)),
+        0.0,
+        upper,
+    ));
     let (r_lo, r_hi) = (-desc[0], -desc[n - 1]);
     let r_hi = if r_hi > r_lo { r_hi } else { r_lo + 1e-9 };
     let return_distribution = Histogram {
-        bins: equal_bins(outcomes.iter().map(|o| o.net_return), r_lo, r_hi),
+        bins: equal_bins(outcomes.iter().map(|o| (o.net_return, 1)), r_lo, r_hi),
         total: nu,
     };
 

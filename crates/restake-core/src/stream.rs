@@ -26,10 +26,9 @@ use crate::engine::{PathSet, RunConfig, simulate_range, thread_pool};
 use crate::error::ScenarioError;
 use crate::model::Model;
 use crate::stats::{
-    self, Bin, Contribution, FAN_LEVELS, FanRow, HISTOGRAM_BINS, Histogram, OtherRows,
-    QUANTILE_LEVELS, QuantileRow, Results, SummaryInputs, TAIL_LEVELS, Tail, convergence_rows,
-    convergence_sizes, order_statistic_ranks, quantile_rank, summary_metrics, tail, tail_capacity,
-    tail_paths,
+    self, Bin, Contribution, FAN_LEVELS, FanRow, Histogram, OtherRows, QUANTILE_LEVELS,
+    QuantileRow, Results, SummaryInputs, TAIL_LEVELS, Tail, convergence_rows, convergence_sizes,
+    order_statistic_ranks, quantile_rank, summary_metrics, tail, tail_capacity, tail_paths,
 };
 
 /// Runs of more paths than this stream their statistics; smaller runs keep every path
@@ -87,27 +86,14 @@ impl Sketch {
         self.0.max() as f64 / SKETCH_SCALE
     }
 
-    /// Counts per bin of `edges` (`HISTOGRAM_BINS` equal bins over `[lo, hi]`), each
-    /// bucket counted in the bin of its middle value `- shift`.
+    /// [`stats::HISTOGRAM_BINS`] equal bins over `[lo, hi]` of the recorded values minus
+    /// `shift`, each bucket counted at its middle value.
     fn bins(&self, lo: f64, hi: f64, shift: f64) -> Vec<Bin> {
-        let width = (hi - lo) / HISTOGRAM_BINS as f64;
-        let mut bins: Vec<Bin> = (0..HISTOGRAM_BINS)
-            .map(|i| Bin {
-                lower: lo + width * i as f64,
-                upper: if i + 1 == HISTOGRAM_BINS {
-                    hi
-                } else {
-                    lo + width * (i + 1) as f64
-                },
-                paths: 0,
-            })
-            .collect();
-        for v in self.0.iter_recorded() {
-            let x = self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE - shift;
-            let i = (((x - lo) / width).max(0.0) as usize).min(HISTOGRAM_BINS - 1);
-            bins[i].paths += u64::from(v.count_at_value());
-        }
-        bins
+        let values = self.0.iter_recorded().map(|v| {
+            let x = self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
+            (x - shift, u64::from(v.count_at_value()))
+        });
+        stats::equal_bins(values, lo, hi)
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod plots;
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -375,35 +376,8 @@ pub fn write_output_folder(
         .map(|name| render(name, results, info).map(|bytes| (name.to_string(), bytes)))
         .collect::<Result<Vec<_>, _>>()?;
     rendered.extend(run_plots(results, &info.scenario.name)?);
-    let files: Vec<(&str, Vec<u8>)> = rendered
-        .into_iter()
-        .map(|(name, bytes)| (plot_name(&name), bytes))
-        .collect();
-    write_atomically(dir, &files, style)
+    write_atomically(dir, &rendered, style)
 }
-
-/// The file name of a rendered file, as a `'static` name of [`OUTPUT_FILES`] or
-/// [`PLOT_FILES`].
-fn plot_name(name: &str) -> &'static str {
-    OUTPUT_FILES
-        .iter()
-        .chain(PLOT_FILES.iter())
-        .find(|n| **n == name)
-        .expect("a known output file")
-}
-
-/// The plot files of an output folder (beside [`OUTPUT_FILES`]), and `report.html`.
-pub const PLOT_FILES: [&str; 9] = [
-    "loss_distribution.svg",
-    "loss_distribution.png",
-    "return_distribution.svg",
-    "return_distribution.png",
-    "fan_chart.svg",
-    "fan_chart.png",
-    "contributions.svg",
-    "contributions.png",
-    "report.html",
-];
 
 /// A chart's SVG and PNG files.
 fn chart_files<C: plots::Chart>(chart: &C) -> Result<[(String, Vec<u8>); 2], ReportError> {
@@ -472,14 +446,9 @@ fn report_html(name: &str, results: &Results, svgs: &[&str]) -> String {
 /// [`ReportError::Io`] naming the file, or [`ReportError::Plot`].
 pub fn write_comparison(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBuf>, ReportError> {
     let pairs: Vec<(&str, &Results)> = entries.iter().map(|e| (e.scenario, e.results)).collect();
-    let [(svg_name, svg), (png_name, png)] = chart_files(&plots::Comparison(&pairs))?;
-    debug_assert_eq!(
-        (svg_name.as_str(), png_name.as_str()),
-        ("comparison.svg", "comparison.png")
-    );
     write_atomically(
         dir,
-        &[("comparison.svg", svg), ("comparison.png", png)],
+        &chart_files(&plots::Comparison(&pairs))?,
         CsvStyle::Plain,
     )
 }
@@ -492,43 +461,38 @@ pub fn write_comparison(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBu
 /// # Errors
 /// [`ReportError::Io`] naming the file or folder, or [`ReportError::Csv`] for a `.csv`
 /// file that is not valid CSV when re-encoding for Excel.
-pub fn write_atomically(
+pub fn write_atomically<N: AsRef<str>>(
     dir: &Path,
-    files: &[(&str, Vec<u8>)],
+    files: &[(N, Vec<u8>)],
     style: CsvStyle,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let encoded;
-    let files = if style == CsvStyle::Excel {
-        encoded = files
-            .iter()
-            .map(|(name, bytes)| {
-                let bytes = if name.ends_with(".csv") {
-                    excel_csv(bytes)?
-                } else {
-                    bytes.clone()
-                };
-                Ok((*name, bytes))
-            })
-            .collect::<Result<Vec<_>, ReportError>>()?;
-        &encoded[..]
-    } else {
-        files
-    };
+    let files = files
+        .iter()
+        .map(|(name, bytes)| {
+            let name = name.as_ref();
+            let bytes = if style == CsvStyle::Excel && name.ends_with(".csv") {
+                Cow::Owned(excel_csv(bytes)?)
+            } else {
+                Cow::Borrowed(bytes.as_slice())
+            };
+            Ok((name, bytes))
+        })
+        .collect::<Result<Vec<_>, ReportError>>()?;
     fs::create_dir_all(dir).map_err(|e| io_error(dir.display().to_string(), e))?;
     let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
     let cleanup = || {
-        for (name, _) in files {
+        for (name, _) in &files {
             let _ = fs::remove_file(tmp(name));
         }
     };
-    for (name, bytes) in files {
+    for (name, bytes) in &files {
         if let Err(e) = fs::write(tmp(name), bytes) {
             cleanup();
             return Err(io_error(tmp(name).display().to_string(), e));
         }
     }
     let mut written = Vec::new();
-    for (name, _) in files {
+    for (name, _) in &files {
         let target = dir.join(name);
         if let Err(e) = fs::rename(tmp(name), &target) {
             cleanup();

@@ -5,6 +5,8 @@
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use restake_core::Results;
@@ -79,6 +81,110 @@ fn font(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().into()
 }
 
+/// A white area with a caption and the plots' margins, `y_label_width` pixels left for
+/// the y labels.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    caption_size: u32,
+    y_label_width: u32,
+) -> Result<ChartBuilder<'a, 'b, DB>, String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(caption, font(caption_size))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(y_label_width);
+    Ok(builder)
+}
+
+/// Grid, tick labels and axis descriptions.
+fn mesh<DB, X, Y, XT, YT>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = XT> + ValueFormatter<XT>,
+    Y: Ranged<ValueType = YT> + ValueFormatter<YT>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(font(16))
+        .axis_desc_style(font(18))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The legend of the labelled series, upper left.
+fn legend<'a, DB, X, Y>(chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(font(16))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// A chart with a linear x axis and a logarithmic y axis.
+type LogChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// A histogram on a log scale of probability: `bins` are `(lower, upper, probability)`
+/// over `x`, drawn in `color`. Returns the chart, for more series, and the probability
+/// at the bottom of the axis.
+fn log_histogram<'a, DB>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    x_desc: &str,
+    x: std::ops::Range<f64>,
+    bins: &[(f64, f64, f64)],
+    color: RGBAColor,
+) -> Result<(LogChart<'a, DB>, f64), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let p_min = bins.iter().map(|b| b.2).fold(1.0, f64::min).max(1e-9) / 2.0;
+    let mut chart = frame(root, caption, 24, 80)?
+        .build_cartesian_2d(x, (p_min..1.0).log_scale())
+        .map_err(|e| e.to_string())?;
+    mesh(&mut chart, x_desc, "probability of the bin (log scale)")?;
+    chart
+        .draw_series(
+            bins.iter()
+                .map(|(lo, hi, p)| Rectangle::new([(*lo, p_min), (*hi, *p)], color.filled())),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok((chart, p_min))
+}
+
+/// The bins of a histogram with paths, as `(lower, upper, probability)` in per cent.
+fn percent_bins(bins: &[restake_core::stats::Bin], total: u64) -> Vec<(f64, f64, f64)> {
+    bins.iter()
+        .filter(|b| b.paths > 0)
+        .map(|b| {
+            (
+                100.0 * b.lower,
+                100.0 * b.upper,
+                b.paths as f64 / total as f64,
+            )
+        })
+        .collect()
+}
+
 /// Loss distribution: the probability of each bin of the slashing loss (per cent of
 /// principal), on a log scale, with the share of paths without loss in the title.
 pub struct LossDistribution<'a>(pub &'a Results, pub &'a str);
@@ -92,43 +198,21 @@ impl Chart for LossDistribution<'_> {
         DB::ErrorType: 'static,
     {
         let h = &self.0.loss_distribution;
-        let total = h.total as f64;
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let zero = h.bins[0].paths as f64 / total;
-        let bins: Vec<(f64, f64, f64)> = h.bins[1..]
-            .iter()
-            .filter(|b| b.paths > 0)
-            .map(|b| (100.0 * b.lower, 100.0 * b.upper, b.paths as f64 / total))
-            .collect();
+        let zero = h.bins[0].paths as f64 / h.total as f64;
         let x_max = h.bins.last().map_or(1.0, |b| 100.0 * b.upper).max(1e-6);
-        let p_min = bins.iter().map(|b| b.2).fold(1.0, f64::min).max(1e-9) / 2.0;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!(
-                    "{}: slashing loss ({:.2}% of paths lose nothing)",
-                    self.1,
-                    100.0 * zero
-                ),
-                font(24),
-            )
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..x_max, (p_min..1.0).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("slashing loss (% of principal)")
-            .y_desc("probability of the bin (log scale)")
-            .label_style(font(16))
-            .axis_desc_style(font(18))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(bins.iter().map(|(lo, hi, p)| {
-                Rectangle::new([(*lo, p_min), (*hi, *p)], RED.mix(0.6).filled())
-            }))
-            .map_err(|e| e.to_string())?;
+        let caption = format!(
+            "{}: slashing loss ({:.2}% of paths lose nothing)",
+            self.1,
+            100.0 * zero
+        );
+        log_histogram(
+            root,
+            &caption,
+            "slashing loss (% of principal)",
+            0.0..x_max,
+            &percent_bins(&h.bins[1..], h.total),
+            RED.mix(0.6),
+        )?;
         Ok(())
     }
 }
@@ -147,67 +231,32 @@ impl Chart for ReturnDistribution<'_> {
     {
         let r = self.0;
         let h = &r.return_distribution;
-        let total = h.total as f64;
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
         let metric = |name: &str| r.metric(name).map_or(0.0, |e| e.value);
         let (var, es) = (-100.0 * metric("var_99"), -100.0 * metric("es_99"));
         let x0 = (100.0 * h.bins[0].lower).min(es);
         let x1 = 100.0 * h.bins.last().map_or(0.0, |b| b.upper);
-        let probs = h
-            .bins
-            .iter()
-            .filter(|b| b.paths > 0)
-            .map(|b| b.paths as f64 / total);
-        let p_min = probs.clone().fold(1.0, f64::min).max(1e-9) / 2.0;
-        let p_max = 1.0;
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("{}: net return over the horizon", self.1), font(24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x0..x1.max(x0 + 1e-6), (p_min..p_max).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("net return (% of principal)")
-            .y_desc("probability of the bin (log scale)")
-            .label_style(font(16))
-            .axis_desc_style(font(18))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(h.bins.iter().filter(|b| b.paths > 0).map(|b| {
-                Rectangle::new(
-                    [
-                        (100.0 * b.lower, p_min),
-                        (100.0 * b.upper, b.paths as f64 / total),
-                    ],
-                    BLUE.mix(0.5).filled(),
-                )
-            }))
-            .map_err(|e| e.to_string())?;
+        let (mut chart, p_min) = log_histogram(
+            root,
+            &format!("{}: net return over the horizon", self.1),
+            "net return (% of principal)",
+            x0..x1.max(x0 + 1e-6),
+            &percent_bins(&h.bins, h.total),
+            BLUE.mix(0.5),
+        )?;
         for (x, label, color) in [
             (var, format!("-VaR 99 = {var:.2}%"), RED),
             (es, format!("-ES 99 = {es:.2}%"), BLACK),
         ] {
             chart
                 .draw_series(LineSeries::new(
-                    [(x, p_min), (x, p_max)],
+                    [(x, p_min), (x, 1.0)],
                     color.stroke_width(2),
                 ))
                 .map_err(|e| e.to_string())?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(16))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        legend(&mut chart)
     }
 }
 
@@ -224,7 +273,6 @@ impl Chart for FanChart<'_> {
         DB::ErrorType: 'static,
     {
         let rows = &self.0.fan_chart;
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut points = vec![(0.0, [1.0; 7])];
         points.extend(rows.iter().map(|r| (r.day, r.values)));
         let lo = points.iter().map(|p| p.1[0]).fold(f64::INFINITY, f64::min);
@@ -234,24 +282,11 @@ impl Chart for FanChart<'_> {
             .fold(f64::NEG_INFINITY, f64::max);
         let pad = (hi - lo).max(1e-6) * 0.05;
         let days = points.last().map_or(1.0, |p| p.0);
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: value of the position over time", self.1),
-                font(24),
-            )
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
+        let caption = format!("{}: value of the position over time", self.1);
+        let mut chart = frame(root, &caption, 24, 80)?
             .build_cartesian_2d(0.0..days, (lo - pad)..(hi + pad))
             .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("day")
-            .y_desc("value / principal")
-            .label_style(font(16))
-            .axis_desc_style(font(18))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        mesh(&mut chart, "day", "value / principal")?;
         debug_assert_eq!(FAN_LEVELS.len(), 7);
         for (a, b, alpha, label) in [
             (0, 6, 0.15, "1st to 99th percentile"),
@@ -279,15 +314,7 @@ impl Chart for FanChart<'_> {
             .map_err(|e| e.to_string())?
             .label("median")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(16))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        legend(&mut chart)
     }
 }
 
@@ -302,16 +329,11 @@ fn bars<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let n = rows.len().max(1);
     let lo = rows.iter().map(|r| r.1).fold(0.0, f64::min);
     let hi = rows.iter().map(|r| r.1).fold(0.0, f64::max);
     let pad = (hi - lo).max(1e-9) * 0.05;
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, font(20))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(label_width)
+    let mut chart = frame(root, caption, 20, label_width)?
         .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())
         .map_err(|e| e.to_string())?;
     let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();

@@ -461,6 +461,26 @@ allocations = { EigenDA = 0.5 }
 
 /// Runs (and, with `validate`, validates) the scenario `text`: it must be refused with
 /// exit code 2, a message containing `field`, no panic and no output folder.
+/// Runs `args` (in `dir` when given) and checks it is refused as bad input: exit code 2,
+/// `expected` in stderr, no panic, and nothing at `never`. Returns stderr.
+fn assert_refused_args(args: &[&str], dir: Option<&Path>, expected: &str, never: &Path) -> String {
+    let mut cmd = bin();
+    cmd.args(args);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: {expected:?} not in {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(!never.exists(), "{args:?}: wrote {}", never.display());
+    stderr
+}
+
 fn assert_refused(tmp: &Path, what: &str, text: &str, field: &str, validate: bool) {
     let file = tmp.join("bad.toml");
     fs::write(&file, text).unwrap();
@@ -478,17 +498,8 @@ fn assert_refused(tmp: &Path, what: &str, text: &str, field: &str, validate: boo
         commands.push(vec!["validate", file]);
     }
     for args in commands {
-        let out = bin().args(&args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{what}: exit {:?}, {stderr}",
-            out.status
-        );
-        assert!(stderr.contains(field), "{what}: {field:?} not in {stderr}");
-        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-        assert!(!out_dir.exists(), "{what}: output written");
+        eprintln!("{what}");
+        assert_refused_args(&args, None, field, &out_dir);
     }
 }
 
@@ -605,12 +616,9 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
             "no/such/folder",
         ),
     ] {
-        let out = bin().args(&args).current_dir(tmp.path()).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        let reports = tmp.path().join("reports");
+        assert_refused_args(&args, Some(tmp.path()), expect, &reports);
     }
-    assert!(!tmp.path().join("reports").exists());
 }
 
 /// Looks up `key` (`a.b`, `table[name].field`) in a preset.
@@ -690,15 +698,12 @@ fn calibrate_refuses_a_data_file_without_rows() {
     let name = "etherfi_eigen_distributions_weekly.csv";
     let text = fs::read_to_string(tmp.path().join(name)).unwrap();
     fs::write(tmp.path().join(name), text.lines().next().unwrap()).unwrap();
-    let out = bin()
-        .args(["calibrate", "--data", tmp.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(name) && !stderr.contains("panicked"),
-        "{stderr}"
+    let never = tmp.path().join("reports");
+    assert_refused_args(
+        &["calibrate", "--data", tmp.path().to_str().unwrap()],
+        None,
+        name,
+        &never,
     );
 }
 
@@ -908,25 +913,21 @@ fn batch_with_a_bad_scenario_writes_nothing() {
     let bad = tmp.path().join("bad.toml");
     fs::write(&bad, "name = \"bad\"\n[position]\nprincipal_eth = -1.0\nroute = \"native\"\nhorizon_days = 365\n[base]\napr_mean = 0.03\n[[operator]]\nname = \"o\"\nweight = 1.0\n").unwrap();
     let out = tmp.path().join("out");
-    let output = bin()
-        .args([
+    let preset = repo().join("data/scenarios/etherfi-weeth.toml");
+    assert_refused_args(
+        &[
             "batch",
-            repo()
-                .join("data/scenarios/etherfi-weeth.toml")
-                .to_str()
-                .unwrap(),
+            preset.to_str().unwrap(),
             bad.to_str().unwrap(),
             "--paths",
             "1000",
             "--out",
             out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("position.principal_eth"), "{stderr}");
-    assert!(!out.exists(), "a failed batch wrote {}", out.display());
+        ],
+        None,
+        "position.principal_eth",
+        &out,
+    );
 }
 
 #[test]
@@ -992,22 +993,16 @@ fn a_sweep_refuses_an_unknown_path_or_value() {
         ("avs.EigenDA.slash_prob=0.5,1.5", "slash_prob"),
     ] {
         let out = tmp.path().join("never");
-        let output = bin()
-            .args([
-                "sweep",
-                "--set",
-                set,
-                "--paths",
-                "1000",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{set}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{set}: {stderr}");
-        assert!(!out.exists());
+        let args = [
+            "sweep",
+            "--set",
+            set,
+            "--paths",
+            "1000",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        assert_refused_args(&args, None, expected, &out);
     }
 }
 
@@ -1067,25 +1062,21 @@ fn import_names_the_row_and_column_of_a_bad_cell() {
     lines[2] = cells.join(",");
     fs::write(&operators, lines.join("\n") + "\n").unwrap();
     let out = tmp.path().join("never.toml");
-    let output = bin()
-        .args([
+    let avs = tmp.path().join("avs.csv");
+    assert_refused_args(
+        &[
             "import",
             "--avs",
-            tmp.path().join("avs.csv").to_str().unwrap(),
+            avs.to_str().unwrap(),
             "--operators",
             operators.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("operators.csv row 3, column weight: \"abc\" is not a number"),
-        "{stderr}"
+        ],
+        None,
+        "operators.csv row 3, column weight: \"abc\" is not a number",
+        &out,
     );
-    assert!(!out.exists());
 }
 
 #[test]

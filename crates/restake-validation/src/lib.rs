@@ -6,10 +6,12 @@
 //!   Carlo standard errors;
 //! - [`oracle`]: the exact enumeration of a fixed-severity loss distribution;
 //! - [`reference`]: a slow, plain simulation of the model to compare the engine with;
-//! - [`scenarios`]: random small scenarios for property tests, with fixed seeds.
+//! - [`scenarios`]: random small scenarios for property tests, with fixed seeds;
+//! - [`harness`]: parse a scenario, run it, read a metric.
 //!
 //! Run the tests with `cargo test --release -p restake-validation`.
 
+pub mod harness;
 pub mod oracle;
 pub mod reference;
 pub mod scenarios;

@@ -6,15 +6,12 @@
 
 use restake_core::path::{PathScratch, simulate_path};
 use restake_core::sampling::{Severity, batch_rng, truncated_normal};
-use restake_core::{Model, Scenario, SeveritySpec};
+use restake_core::{Model, SeveritySpec};
+use restake_validation::harness::scenario;
 use restake_validation::stat::{chi_square, ks_one_sample};
 use statrs::distribution::{Beta, ContinuousCDF, Discrete, Normal, Poisson};
 
 const DRAWS: usize = 1_000_000;
-
-fn scenario(text: &str) -> Scenario {
-    Scenario::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// KS test of `DRAWS` severities of `spec` against the CDF of its law.
 fn check_severity(spec: SeveritySpec, seed: u64) {

@@ -5,9 +5,8 @@
 
 use proptest::prelude::*;
 use restake_core::stats::TAIL_LEVELS;
-use restake_core::{
-    ContributionKind, Model, PathSet, Results, RunConfig, Scenario, analyse, simulate,
-};
+use restake_core::{ContributionKind, Model, PathSet, RunConfig, Scenario, analyse, simulate};
+use restake_validation::harness::metric;
 use restake_validation::oracle::ENUMERATION_SCENARIO;
 use restake_validation::scenarios::{fixed_config, small_scenario};
 use restake_validation::stat::TOLERANCE_SE;
@@ -22,12 +21,6 @@ fn simulate_with(model: &Model, seed: u64, threads: usize) -> PathSet {
         threads,
     };
     simulate(model, &config, &|_| {}).unwrap()
-}
-
-fn metric(r: &Results, name: &str) -> f64 {
-    r.metric(name)
-        .unwrap_or_else(|| panic!("no metric {name}"))
-        .value
 }
 
 /// `|a - b| <= 1e-9 × scale`: sums of the same terms in another order.
@@ -46,8 +39,8 @@ proptest! {
             .iter()
             .map(|l| restake_core::stats::level_label(*l))
             .collect();
-        let var: Vec<f64> = levels.iter().map(|l| metric(&r, &format!("var_{l}"))).collect();
-        let es: Vec<f64> = levels.iter().map(|l| metric(&r, &format!("es_{l}"))).collect();
+        let var: Vec<f64> = levels.iter().map(|l| metric(&r, &format!("var_{l}")).value).collect();
+        let es: Vec<f64> = levels.iter().map(|l| metric(&r, &format!("es_{l}")).value).collect();
         for i in 0..levels.len() {
             // ES is a mean of losses at or beyond VaR; allow the last bits of its sum.
             prop_assert!(es[i] >= var[i] - 1e-12, "es < var at {}: {:?} {:?}", levels[i], es, var);
@@ -77,7 +70,7 @@ proptest! {
         let model = Model::new(&scenario);
         let r = analyse(&model, &simulate_with(&model, 3, 0), &[]);
         let p = scenario.spec().position.principal_eth;
-        let total_loss = -metric(&r, "mean_net_return") * p;
+        let total_loss = -metric(&r, "mean_net_return").value * p;
         let sum = |rows: &[restake_core::stats::Contribution], f: &dyn Fn(&restake_core::stats::Contribution) -> f64| {
             rows.iter().map(f).sum::<f64>()
         };
@@ -99,13 +92,13 @@ proptest! {
         });
         prop_assert!(close(sum(&r.avs_contributions, &|c| c.expected_loss_eth), through_avs, p));
         for (i, l) in TAIL_LEVELS.iter().enumerate() {
-            let es = metric(&r, &format!("es_{}", restake_core::stats::level_label(*l))) * p;
+            let es = metric(&r, &format!("es_{}", restake_core::stats::level_label(*l))).value * p;
             prop_assert!(close(sum(&r.contributions, &|c| c.es_contribution_eth[i]), es, p));
             let by_operator = sum(&r.operator_contributions, &|c| c.es_contribution_eth[i])
                 + sum(&not_slashing, &|c| c.es_contribution_eth[i]);
             prop_assert!(close(by_operator, es, p));
         }
-        let slashing = metric(&r, "expected_slashing_loss_eth");
+        let slashing = metric(&r, "expected_slashing_loss_eth").value;
         prop_assert!(close(sum(&r.operator_contributions, &|c| c.expected_loss_eth), slashing, p));
     }
 }

@@ -6,29 +6,9 @@
 //! Statistical tolerances are 4 Monte Carlo standard errors (a false failure has
 //! probability about 6e-5 per check), and every seed is fixed, so nothing can flake.
 
-use restake_core::{ContributionKind, Model, Results, RunConfig, Scenario, analyse, run, simulate};
+use restake_core::{ContributionKind, Model, RunConfig, analyse, run, simulate};
+use restake_validation::harness::{metric, results, scenario};
 use restake_validation::stat::assert_within;
-
-fn scenario(text: &str) -> Scenario {
-    Scenario::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn results(s: &Scenario, paths: u64, seed: u64) -> Results {
-    run(
-        s,
-        &RunConfig {
-            paths,
-            seed,
-            threads: 0,
-        },
-        &|_| {},
-    )
-    .unwrap()
-}
-
-fn metric(r: &Results, name: &str) -> restake_core::Estimate {
-    *r.metric(name).unwrap_or_else(|| panic!("no metric {name}"))
-}
 
 #[test]
 fn share_of_paths_with_an_event_is_p() {

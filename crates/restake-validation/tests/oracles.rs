@@ -3,7 +3,8 @@
 //! standard errors of the engine's estimate (plus a stated bound on any truncation of
 //! the exact value); seeds are fixed. Run with `--nocapture` to see each comparison.
 
-use restake_core::{Estimate, Model, Results, RunConfig, Scenario, analyse, run, simulate};
+use restake_core::{Model, RunConfig, analyse, simulate};
+use restake_validation::harness::{metric, results, scenario};
 use restake_validation::oracle::{
     ENUMERATION_SCENARIO, LOGNORMAL_SCENARIO, LognormalReturn, Reported, check_enumeration,
 };
@@ -11,23 +12,6 @@ use restake_validation::stat::assert_within;
 use statrs::distribution::{Beta, Continuous, ContinuousCDF};
 
 const PATHS: u64 = 1_000_000;
-
-fn scenario(text: &str) -> Scenario {
-    Scenario::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn results(s: &Scenario, seed: u64) -> Results {
-    let config = RunConfig {
-        paths: PATHS,
-        seed,
-        threads: 0,
-    };
-    run(s, &config, &|_| {}).unwrap()
-}
-
-fn metric(r: &Results, name: &str) -> Estimate {
-    *r.metric(name).unwrap_or_else(|| panic!("no metric {name}"))
-}
 
 /// Checks that the exact CDF `cdf` at an estimated `level`-quantile `q` is within
 /// 4 binomial standard errors of `level` (the empirical quantile's CDF
@@ -40,7 +24,7 @@ fn assert_quantile(what: &str, q: f64, level: f64, cdf: &dyn Fn(f64) -> f64, sla
 
 #[test]
 fn fixed_severities_match_the_exact_enumeration() {
-    let r = results(&scenario(ENUMERATION_SCENARIO), 20_261_121);
+    let r = results(&scenario(ENUMERATION_SCENARIO), PATHS, 20_261_121);
     let lines = check_enumeration(PATHS, &|name| {
         let e = metric(&r, name);
         Reported {
@@ -118,7 +102,7 @@ loss_thresholds = [0.05, 0.1, 0.2, 0.3, 0.5]
                 .sum()
         }
     };
-    let r = results(&s, 31);
+    let r = results(&s, PATHS, 31);
     for x in [0.05, 0.1, 0.2, 0.3, 0.5] {
         let e = metric(&r, &format!("prob_loss_gt_{x}"));
         let exact = 1.0 - cdf(x);
@@ -137,7 +121,7 @@ loss_thresholds = [0.05, 0.1, 0.2, 0.3, 0.5]
 #[test]
 fn token_incentive_alone_gives_a_lognormal_return() {
     let law = LognormalReturn::default();
-    let r = results(&scenario(LOGNORMAL_SCENARIO), 41);
+    let r = results(&scenario(LOGNORMAL_SCENARIO), PATHS, 41);
     let e = metric(&r, "mean_net_return");
     println!(
         "mean_net_return: engine {} ± {}, exact {}",
@@ -261,7 +245,7 @@ loss_thresholds = [0.1, 0.17, 0.26, 0.33, 0.52]
     let mass: f64 = atoms.iter().map(|a| a.1).sum();
     assert!((mass - 1.0).abs() < 1e-10, "lost mass {}", 1.0 - mass);
 
-    let r = results(&s, 51);
+    let r = results(&s, PATHS, 51);
     for x in [0.1, 0.17, 0.26, 0.33, 0.52] {
         // No atom may sit at a threshold, or rounding would decide on which side it falls.
         let gap = atoms

@@ -19,7 +19,6 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use restake_core::scenario::check_paths;
 use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
-use restake_core::stream::STREAM_THRESHOLD;
 use restake_core::{BATCH_PATHS, Model, Results, RunConfig, Scenario};
 use restake_report::{CsvStyle, RunInfo, write_output_folder};
 
@@ -324,18 +323,14 @@ fn simulate(
         ],
         interval_level: restake_core::stats::INTERVAL_LEVEL,
         histogram_bins: restake_core::stats::HISTOGRAM_BINS,
-        fan_chart_resolution: match results.sketch_resolution {
-            None => "exact order statistics of V(t)/P over all paths at every checkpoint".into(),
-            Some(r) => {
-                format!("HDR histogram of V(t)/P at every checkpoint, relative resolution {r}")
-            }
-        },
-        statistics: match results.sketch_resolution {
-            None => "exact: every path kept".into(),
-            Some(r) => format!(
-                "streaming (more than {STREAM_THRESHOLD} paths): moments, probabilities, VaR, ES, their intervals, contributions and the return quantiles up to 5% exact; the other quantiles, the fan chart and the distribution files from HDR histograms with relative resolution {r} of V/P"
-            ),
-        },
+        fan_chart_resolution: format!(
+            "HDR histogram of V(t)/P at every checkpoint, relative resolution {}",
+            restake_core::reduce::SKETCH_RESOLUTION
+        ),
+        statistics: format!(
+            "one mergeable reduction for every path count: moments, probabilities, VaR, ES, their intervals, contributions and every return quantile exact (equal to sorting every path); the fan chart and the distribution files from HDR histograms with relative resolution {} of V/P",
+            restake_core::reduce::SKETCH_RESOLUTION
+        ),
         elapsed_seconds: elapsed,
     };
     Ok(Simulated {

@@ -765,10 +765,10 @@ fn few_paths_beyond_a_var_level_are_warned_about() {
 }
 
 #[test]
-fn a_run_past_the_streaming_threshold_writes_every_file() {
+fn a_run_past_the_first_narrowing_writes_every_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("big");
-    let paths = restake_core::stream::STREAM_THRESHOLD + 4321;
+    let paths = 4 * restake_core::order::NARROW_AFTER + 4321;
     run_ok(
         &[
             "run",
@@ -789,7 +789,7 @@ fn a_run_past_the_streaming_threshold_writes_every_file() {
         json["statistics"]
             .as_str()
             .unwrap()
-            .starts_with("streaming")
+            .starts_with("one mergeable reduction")
     );
     assert!(
         json["fan_chart_resolution"]

@@ -22,6 +22,13 @@ pub enum ScenarioError {
         /// What is wrong with it.
         message: String,
     },
+    /// A partial state (of a shard) that cannot be read, merged or finished: truncated,
+    /// corrupted, of another run, given twice, or missing paths.
+    #[error("{message}")]
+    Partial {
+        /// What is wrong.
+        message: String,
+    },
     /// The worker threads could not be started.
     #[error("cannot start {threads} worker threads: {message}")]
     Threads {

@@ -8,7 +8,10 @@
 //! 2. [`Model::new`] compiles it: stake pools, risk sources with their Poisson
 //!    intensities, income rates;
 //! 3. [`simulate`] samples the paths in parallel, batch by batch, reproducibly;
-//! 4. [`analyse`] reduces them to the statistics of the output files.
+//! 4. [`reduce`] reduces them, chunk by chunk, to a mergeable [`reduce::Partial`] state
+//!    whose [`reduce::Partial::finish`] gives the statistics of the output files
+//!    ([`analyse`] computes the same from every path kept in memory: the reference the
+//!    validation tests hold the reduction to).
 //!
 //! [`run`] does all four. The crate does no file or terminal I/O.
 //!
@@ -35,13 +38,15 @@
 pub mod calibrate;
 pub mod engine;
 pub mod error;
+pub mod exact;
 pub mod exp;
 pub mod model;
+pub mod order;
 pub mod path;
+pub mod reduce;
 pub mod sampling;
 pub mod scenario;
 pub mod stats;
-pub mod stream;
 
 pub use engine::{BATCH_PATHS, PathSet, RowLoss, RunConfig, simulate};
 pub use error::ScenarioError;
@@ -53,13 +58,15 @@ pub use stats::{Estimate, Results, analyse};
 /// Days in a year: the model's time unit is the 365-day year (`MODEL.md` §1).
 pub const DAYS_PER_YEAR: f64 = 365.0;
 
-/// Compiles `scenario`, simulates `config.paths` paths and computes their statistics:
-/// exactly from every path up to [`stream::STREAM_THRESHOLD`] paths, in streaming
-/// chunks beyond ([`stream`]).
+/// Compiles `scenario`, simulates `config.paths` paths and computes their statistics
+/// through the one reduction of [`reduce`] (exact but for the fan chart and the
+/// distribution files, whatever the path count, in memory that does not grow with it
+/// but for the square root in the tails).
 /// `progress` is called after each batch with the paths done so far.
 ///
 /// # Errors
-/// As [`simulate`]: a path count outside [1, [`MAX_PATHS`]], or no thread pool.
+/// As [`reduce::reduce_range`] and [`reduce::Partial::finish`]: a path count outside
+/// [1, [`MAX_PATHS`]], too many checkpoints, or no thread pool.
 pub fn run(
     scenario: &Scenario,
     config: &RunConfig,
@@ -84,9 +91,6 @@ pub fn run_model(
     loss_thresholds: &[f64],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Results, ScenarioError> {
-    if config.paths > stream::STREAM_THRESHOLD {
-        return stream::run(model, config, loss_thresholds, progress);
-    }
-    let paths = simulate(model, config, progress)?;
-    Ok(analyse(model, &paths, loss_thresholds))
+    reduce::reduce_range(model, config, 0..config.paths, loss_thresholds, progress)?
+        .finish(model, loss_thresholds)
 }

@@ -244,9 +244,8 @@ pub struct Results {
     pub tail_paths: [u64; 4],
     /// `convergence.csv`: the headline metrics over growing prefixes of the paths.
     pub convergence: Vec<ConvergenceRow>,
-    /// `None` when every statistic is exact (every path kept); for a streaming run
-    /// ([`crate::stream`]), the relative resolution of the quantiles above 5%, the fan
-    /// chart and the distributions, read from sketches.
+    /// The relative resolution of the fan chart and the two distributions, read from
+    /// sketches ([`crate::reduce`]); `None` when they are exact too ([`analyse`]).
     pub sketch_resolution: Option<f64>,
 }
 
@@ -276,15 +275,13 @@ pub fn order_statistic_ranks(n: usize, q: f64) -> (usize, usize) {
     (r.clamp(1, n), s.clamp(1, n))
 }
 
-/// Count, mean and central moment sums `M_p = sum (x - mean)^p` of a sample, mergeable
-/// (Pébay 2008, "Formulas for robust, one-pass parallel computation of covariances and
-/// arbitrary-order statistical moments", Sandia SAND2008-6212).
+/// Count, mean and the central moment sums `M_p = sum (x - mean)^p`, `p = 2, 4`, of a
+/// sample: what the mean, the standard deviation and their standard errors need.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Moments {
     n: f64,
     mean: f64,
     m2: f64,
-    m3: f64,
     m4: f64,
 }
 
@@ -300,50 +297,36 @@ impl Moments {
             .clone()
             .fold((0.0, 0.0), |(c, s), x| (c + 1.0, s + (x - shift)));
         let mean = shift + sum / count;
-        let (m2, m3, m4) = xs.fold((0.0, 0.0, 0.0), |(m2, m3, m4), x| {
+        let (m2, m4) = xs.fold((0.0, 0.0), |(m2, m4), x| {
             let d = x - mean;
             let d2 = d * d;
-            (m2 + d2, m3 + d2 * d, m4 + d2 * d2)
+            (m2 + d2, m4 + d2 * d2)
         });
         Self {
             n: count,
             mean,
             m2,
-            m3,
             m4,
         }
     }
 
-    /// Adds `other`'s sample to this one (Pébay's pairwise update).
-    pub fn merge(&mut self, other: &Self) {
-        if other.n == 0.0 {
-            return;
+    /// The moments of `n` values from their power sums about `shift`:
+    /// `s[p - 1] = sum (x - shift)^p`, `p = 1..4` (central moments by the binomial
+    /// expansion, the third power sum unused; with `shift` a value of the sample, equal values give exactly that
+    /// value and a zero spread).
+    pub fn from_power_sums(n: u64, shift: f64, s: [f64; 4]) -> Self {
+        if n == 0 {
+            return Self::default();
         }
-        if self.n == 0.0 {
-            *self = *other;
-            return;
+        let nf = n as f64;
+        let d = s[0] / nf;
+        let d2 = d * d;
+        Self {
+            n: nf,
+            mean: shift + d,
+            m2: (s[1] - nf * d2).max(0.0),
+            m4: (s[3] - 4.0 * d * s[2] + 6.0 * d2 * s[1] - 3.0 * nf * d2 * d2).max(0.0),
         }
-        let (na, nb) = (self.n, other.n);
-        let n = na + nb;
-        let d = other.mean - self.mean;
-        let (d2, d_n) = (d * d, d / n);
-        let m2 = self.m2 + other.m2 + d2 * na * nb / n;
-        let m3 = self.m3
-            + other.m3
-            + d2 * d * na * nb * (na - nb) / (n * n)
-            + 3.0 * d_n * (na * other.m2 - nb * self.m2);
-        let m4 = self.m4
-            + other.m4
-            + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
-            + 6.0 * d_n * d_n * (na * na * other.m2 + nb * nb * self.m2)
-            + 4.0 * d_n * (na * other.m3 - nb * self.m3);
-        *self = Self {
-            n,
-            mean: self.mean + d * nb / n,
-            m2,
-            m3,
-            m4,
-        };
     }
 
     /// The mean with its standard error `sd / sqrt(n)`, and the standard deviation with
@@ -366,8 +349,7 @@ impl Moments {
     }
 }
 
-/// What `summary.csv` is computed from besides the tails: moments and counts, which
-/// the exact statistics take from all paths and the streaming ones merge batch by batch.
+/// What `summary.csv` is computed from besides the tails: moments and counts.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SummaryInputs {
     /// Paths.
@@ -414,26 +396,6 @@ impl SummaryInputs {
                 .collect(),
         }
     }
-
-    /// Adds the inputs of the paths that follow.
-    pub fn merge(&mut self, other: &Self) {
-        self.n += other.n;
-        self.net_return.merge(&other.net_return);
-        self.excess_return.merge(&other.excess_return);
-        for (a, b) in self.eth.iter_mut().zip(&other.eth) {
-            a.merge(b);
-        }
-        self.losses += other.losses;
-        self.underperforms += other.underperforms;
-        self.slashed += other.slashed;
-        if self.beyond.is_empty() {
-            self.beyond = other.beyond.clone();
-        } else {
-            for (a, b) in self.beyond.iter_mut().zip(&other.beyond) {
-                *a += b;
-            }
-        }
-    }
 }
 
 /// Equal-width histogram over `[lo, hi]` of values `x` with their counts; a value is
@@ -461,6 +423,7 @@ pub(crate) fn equal_bins(xs: impl Iterator<Item = (f64, u64)>, lo: f64, hi: f64)
 }
 
 /// Empirical VaR and ES at one level, with what the Euler allocation needs.
+#[derive(Debug, Clone)]
 pub(crate) struct Tail {
     pub(crate) var: Estimate,
     pub(crate) es: Estimate,
@@ -530,18 +493,6 @@ pub(crate) fn tail_paths(desc: &[f64], tails: &[Tail]) -> [u64; 4] {
         .map(|t| desc.partition_point(|&x| x >= t.var.value) as u64)
         .collect();
     counts.try_into().expect("four tail levels")
-}
-
-/// How many of the largest losses of `n` paths the tails need: those beyond the lowest
-/// VaR level and its interval, and beyond the return quantiles up to 5% and theirs.
-pub fn tail_capacity(n: usize) -> usize {
-    let lowest = f64::from(TAIL_LEVELS[0]) / 10_000.0;
-    let (r, _) = order_statistic_ranks(n, lowest);
-    let (_, s) = order_statistic_ranks(n, 1.0 - lowest);
-    (n - r + 1)
-        .max(s)
-        .max(quantile_rank(n, 10_000 - TAIL_LEVELS[0]))
-        .min(n)
 }
 
 /// The `myriad / 10,000` quantiles of `xs` (consumed: reordered in place), by successive
@@ -678,7 +629,9 @@ fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceR
     rows
 }
 
-/// Computes every statistic of `MODEL.md` §6 from the paths of a run.
+/// Computes every statistic of `MODEL.md` §6 from every path of a run kept in memory,
+/// by sorting: the brute-force reference that the validation tests hold
+/// [`crate::reduce`] (what runs use) to.
 ///
 /// `loss_thresholds` are the `[report]` levels `x` of `P(L > x)`.
 ///

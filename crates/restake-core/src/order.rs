@@ -1,0 +1,585 @@
+//! Exact order statistics at a few ranks in memory that grows like the square root of
+//! the path count, mergeable across shards.
+//!
+//! An [`OrderStats`] is told in advance which ranks (counted from the largest value) of
+//! a sample of `target` values will be asked for. It keeps every value it sees until it
+//! has seen [`NARROW_AFTER`] of them; from then on it keeps exactly only the values in
+//! *windows* around the places where those ranks will fall, and for the values between
+//! the windows a count and an exact sum ([`Payload::Sum`]). Below the lowest window it
+//! keeps a count alone.
+//!
+//! Where a rank will fall: of `m` values seen so far, the number above the final
+//! `k`-th largest of `target` is Binomial(`m`, `k / target`), so a window of
+//! [`WINDOW_Z`] standard deviations each side of `m k / target` holds it but with a
+//! probability below 1e-11 per window and narrowing. Windows only ever shrink, so a
+//! value in the final window was kept whenever it came. [`OrderStats::at_rank`] says
+//! when a rank did escape its window (the run then fails loudly, it never guesses).
+//!
+//! Two states of disjoint samples merge into the state of their union: the windows
+//! intersect, and what falls out of them joins the counts and sums. Values, counts and
+//! sums are exact, so the answer at a rank inside a window does not depend on where
+//! the windows lay, on how the sample was split or on the order of the merges.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Values seen before the first narrowing: below this, a state keeps everything.
+pub const NARROW_AFTER: u64 = 1 << 16;
+
+/// Half-width of a window in binomial standard deviations: a window misses its rank with
+/// probability `2 (1 - Phi(7)) = 2.6e-12`.
+pub const WINDOW_Z: f64 = 7.0;
+
+/// What a kept value carries, and its exact sum over the values between the windows.
+pub trait Payload: Clone + std::fmt::Debug + Serialize + DeserializeOwned {
+    /// The exact sum of payloads (and of whatever else is needed of their values).
+    type Sum: Clone + std::fmt::Debug + Default + Serialize + DeserializeOwned;
+    /// Adds this payload, of the value `value`, to `sum`.
+    fn add_to(&self, value: f64, sum: &mut Self::Sum);
+    /// Adds `other` to `sum`.
+    fn merge(sum: &mut Self::Sum, other: &Self::Sum);
+}
+
+/// No payload: order statistics of the values alone.
+impl Payload for () {
+    type Sum = ();
+    fn add_to(&self, _: f64, _: &mut ()) {}
+    fn merge(_: &mut (), _: &()) {}
+}
+
+/// Paths tied at one value: their count and the sum of their payloads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Atom<P: Payload> {
+    /// The value.
+    pub value: f64,
+    /// Paths with exactly that value.
+    pub count: u64,
+    /// Their payloads, summed.
+    pub sum: P::Sum,
+}
+
+/// Values kept exactly: every value in `[lo, hi]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+struct Window<P: Payload> {
+    lo: f64,
+    hi: f64,
+    singles: Vec<(f64, P)>,
+    atoms: Vec<Atom<P>>,
+}
+
+impl<P: Payload> Window<P> {
+    fn new(lo: f64, hi: f64) -> Self {
+        Self {
+            lo,
+            hi,
+            singles: Vec::new(),
+            atoms: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, value: f64, payload: P) {
+        if let Some(a) = self.atoms.iter_mut().find(|a| a.value == value) {
+            a.count += 1;
+            payload.add_to(value, &mut a.sum);
+        } else if self.lo == self.hi {
+            let mut sum = P::Sum::default();
+            payload.add_to(value, &mut sum);
+            self.atoms.push(Atom {
+                value,
+                count: 1,
+                sum,
+            });
+        } else {
+            self.singles.push((value, payload));
+        }
+    }
+
+    fn push_atom(&mut self, atom: &Atom<P>) {
+        if let Some(a) = self.atoms.iter_mut().find(|a| a.value == atom.value) {
+            a.count += atom.count;
+            P::merge(&mut a.sum, &atom.sum);
+        } else {
+            self.atoms.push(atom.clone());
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.singles.len() as u64 + self.atoms.iter().map(|a| a.count).sum::<u64>()
+    }
+
+    /// Sorts the values descending and folds values seen more than once into atoms.
+    fn tidy(&mut self) {
+        self.singles.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut kept = Vec::with_capacity(self.singles.len());
+        let singles = std::mem::take(&mut self.singles);
+        let mut i = 0;
+        while i < singles.len() {
+            let v = singles[i].0;
+            let mut j = i + 1;
+            while j < singles.len() && singles[j].0 == v {
+                j += 1;
+            }
+            if j - i > 1 || self.atoms.iter().any(|a| a.value == v) {
+                for (value, p) in &singles[i..j] {
+                    self.push_tied(*value, p);
+                }
+            } else {
+                kept.push(singles[i].clone());
+            }
+            i = j;
+        }
+        self.singles = kept;
+        self.atoms.sort_by(|a, b| b.value.total_cmp(&a.value));
+    }
+
+    fn push_tied(&mut self, value: f64, payload: &P) {
+        let mut sum = P::Sum::default();
+        payload.add_to(value, &mut sum);
+        self.push_atom(&Atom {
+            value,
+            count: 1,
+            sum,
+        });
+    }
+
+    /// `(value, count)` of the distinct values, descending (after [`Window::tidy`]).
+    fn entries(&self) -> Vec<(f64, u64)> {
+        let mut e: Vec<(f64, u64)> = self
+            .singles
+            .iter()
+            .map(|s| (s.0, 1))
+            .chain(self.atoms.iter().map(|a| (a.value, a.count)))
+            .collect();
+        e.sort_by(|a, b| b.0.total_cmp(&a.0));
+        e
+    }
+}
+
+/// Values between two windows (or above the highest): a count and an exact sum.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+struct Gap<P: Payload> {
+    count: u64,
+    sum: P::Sum,
+}
+
+impl<P: Payload> Default for Gap<P> {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: P::Sum::default(),
+        }
+    }
+}
+
+/// Exact order statistics of a sample at given ranks (the module docs say how).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct OrderStats<P: Payload> {
+    target: u64,
+    ranks: Vec<u64>,
+    seen: u64,
+    /// Disjoint, descending: `windows[0]` holds the largest kept values.
+    windows: Vec<Window<P>>,
+    /// `gaps[i]`: the values above `windows[i]` (and below `windows[i - 1]`).
+    gaps: Vec<Gap<P>>,
+    /// Values below the lowest window.
+    below: u64,
+    /// Kept single values after the last narrowing.
+    kept_after_narrowing: u64,
+}
+
+/// Where a rank (from the top) fell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Located {
+    /// In a window: the value there.
+    Kept(f64),
+    /// Between windows or below them: the rank escaped (the state cannot answer).
+    Missed,
+}
+
+impl<P: Payload> OrderStats<P> {
+    /// A state for a sample of `target` values that will be asked for the values at
+    /// `ranks` (1-based, from the largest; clamped to `[1, target]`).
+    pub fn new(target: u64, ranks: &[u64]) -> Self {
+        let mut ranks: Vec<u64> = ranks.iter().map(|r| (*r).clamp(1, target.max(1))).collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        Self {
+            target,
+            ranks,
+            seen: 0,
+            windows: vec![Window::new(f64::NEG_INFINITY, f64::INFINITY)],
+            gaps: vec![Gap::default()],
+            below: 0,
+            kept_after_narrowing: 0,
+        }
+    }
+
+    /// Values seen.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Whether a value at `value` would be kept or summed (not only counted): a caller
+    /// builds the payload only then.
+    #[inline]
+    pub fn wants(&self, value: f64) -> bool {
+        self.windows.last().is_some_and(|w| value >= w.lo)
+    }
+
+    /// Counts a value that [`OrderStats::wants`] does not want.
+    #[inline]
+    pub fn count_below(&mut self) {
+        self.seen += 1;
+        self.below += 1;
+    }
+
+    /// Adds a value with its payload.
+    pub fn insert(&mut self, value: f64, payload: P) {
+        self.seen += 1;
+        self.place(value, payload);
+    }
+
+    fn place(&mut self, value: f64, payload: P) {
+        for (w, g) in self.windows.iter_mut().zip(&mut self.gaps) {
+            if value > w.hi {
+                g.count += 1;
+                payload.add_to(value, &mut g.sum);
+                return;
+            }
+            if value >= w.lo {
+                w.push(value, payload);
+                return;
+            }
+        }
+        self.below += 1;
+    }
+
+    fn place_atom(&mut self, atom: &Atom<P>) {
+        for (w, g) in self.windows.iter_mut().zip(&mut self.gaps) {
+            if atom.value > w.hi {
+                g.count += atom.count;
+                P::merge(&mut g.sum, &atom.sum);
+                return;
+            }
+            if atom.value >= w.lo {
+                w.push_atom(atom);
+                return;
+            }
+        }
+        self.below += atom.count;
+    }
+
+    /// Where the values just above `h` go: the gap above the first window lying at or
+    /// below `h`, or below every window.
+    fn place_gap(&mut self, h: f64, gap: &Gap<P>) {
+        match self.windows.iter().position(|w| w.hi <= h) {
+            Some(j) => {
+                self.gaps[j].count += gap.count;
+                P::merge(&mut self.gaps[j].sum, &gap.sum);
+            }
+            None => self.below += gap.count,
+        }
+    }
+
+    fn kept(&self) -> u64 {
+        self.windows.iter().map(|w| w.singles.len() as u64).sum()
+    }
+
+    /// Narrows the windows once enough values have come since the last time (amortised:
+    /// when the kept values have doubled).
+    pub fn maybe_narrow(&mut self) {
+        let kept = self.kept();
+        if self.seen >= NARROW_AFTER && kept > 2 * self.kept_after_narrowing + 4096 {
+            self.narrow();
+        }
+    }
+
+    /// Shrinks the windows to [`WINDOW_Z`] binomial standard deviations around where
+    /// each rank will fall.
+    fn narrow(&mut self) {
+        for w in &mut self.windows {
+            w.tidy();
+        }
+        let m = self.seen as f64;
+        let mut wanted: Vec<(f64, f64)> = Vec::new();
+        for &k in &self.ranks {
+            let q = k as f64 / self.target as f64;
+            let mean = m * q;
+            let sd = (m * q * (1.0 - q)).sqrt();
+            // Seen values above the final k-th largest: from `above_lo` to `above_hi`.
+            let above_lo = ((mean - WINDOW_Z * sd).floor() - 1.0).max(0.0) as u64;
+            let above_hi = ((mean + WINDOW_Z * sd).ceil() + 1.0).min(m) as u64;
+            wanted.extend(self.values_between(above_lo, above_hi.max(above_lo) + 1));
+        }
+        wanted.sort_by(|x, y| y.1.total_cmp(&x.1));
+        let mut merged: Vec<(f64, f64)> = Vec::new();
+        for (lo, hi) in wanted {
+            match merged.last_mut() {
+                Some(last) if hi >= last.0 => last.0 = last.0.min(lo),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        *self = Self::rebase(&merged, &[&*self]);
+        self.kept_after_narrowing = self.kept();
+    }
+
+    /// The closed value intervals, one per window, from the value at rank `b` from the
+    /// top up to the value at rank `a`, where rank 0 stands for `+inf` and rank `seen + 1`
+    /// for `-inf`; a rank that falls between windows reaches to the edge of the window.
+    fn values_between(&self, a: u64, b: u64) -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        let mut before = 0u64;
+        for (w, g) in self.windows.iter().zip(&self.gaps) {
+            before += g.count;
+            let entries = w.entries();
+            let n = w.count();
+            let (s, e) = (before + 1, before + n);
+            if a <= e && b >= s {
+                let value = |rank: u64| {
+                    let mut c = before;
+                    for (v, k) in &entries {
+                        c += k;
+                        if c >= rank {
+                            return *v;
+                        }
+                    }
+                    w.lo
+                };
+                let hi = if a < s { w.hi } else { value(a) };
+                let lo = if b > e { w.lo } else { value(b) };
+                out.push((lo, hi));
+            }
+            before += n;
+        }
+        out
+    }
+
+    /// The state over `intervals` (disjoint, descending, each within the windows of
+    /// every source) holding everything the sources hold.
+    fn rebase(intervals: &[(f64, f64)], sources: &[&Self]) -> Self {
+        let first = sources[0];
+        let mut out = Self {
+            target: first.target,
+            ranks: first.ranks.clone(),
+            seen: sources.iter().map(|s| s.seen).sum(),
+            windows: intervals
+                .iter()
+                .map(|&(lo, hi)| Window::new(lo, hi))
+                .collect(),
+            gaps: intervals.iter().map(|_| Gap::default()).collect(),
+            below: 0,
+            kept_after_narrowing: 0,
+        };
+        for s in sources {
+            for (w, g) in s.windows.iter().zip(&s.gaps) {
+                out.place_gap(w.hi, g);
+                for (v, p) in &w.singles {
+                    out.place(*v, p.clone());
+                }
+                for a in &w.atoms {
+                    out.place_atom(a);
+                }
+            }
+            out.below += s.below;
+        }
+        for w in &mut out.windows {
+            w.tidy();
+        }
+        out
+    }
+
+    /// The state of the union of two disjoint samples.
+    ///
+    /// # Panics
+    /// If the two were made for different targets or ranks.
+    pub fn merge(&self, other: &Self) -> Self {
+        assert!(self.target == other.target && self.ranks == other.ranks);
+        let mut both = Vec::new();
+        for a in &self.windows {
+            for b in &other.windows {
+                let (lo, hi) = (a.lo.max(b.lo), a.hi.min(b.hi));
+                if lo <= hi {
+                    both.push((lo, hi));
+                }
+            }
+        }
+        both.sort_by(|x, y| y.1.total_cmp(&x.1));
+        Self::rebase(&both, &[self, other])
+    }
+
+    /// The value at `rank` from the top (1-based).
+    pub fn at_rank(&self, rank: u64) -> Located {
+        let mut before = 0u64;
+        for (w, g) in self.windows.iter().zip(&self.gaps) {
+            before += g.count;
+            if rank <= before {
+                return Located::Missed;
+            }
+            let n = w.count();
+            if rank <= before + n {
+                let mut c = before;
+                for (v, k) in w.entries() {
+                    c += k;
+                    if c >= rank {
+                        return Located::Kept(v);
+                    }
+                }
+            }
+            before += n;
+        }
+        Located::Missed
+    }
+
+    /// Of the values at or above `v` (a kept value): the count and sum of those above,
+    /// and the count and sum of those equal to it. `None` when `v` is not kept.
+    pub fn split_at(&self, v: f64) -> Option<((u64, P::Sum), (u64, P::Sum))> {
+        let mut above = (0u64, P::Sum::default());
+        let mut equal = (0u64, P::Sum::default());
+        for (w, g) in self.windows.iter().zip(&self.gaps) {
+            above.0 += g.count;
+            P::merge(&mut above.1, &g.sum);
+            let inside = v >= w.lo && v <= w.hi;
+            for (x, p) in &w.singles {
+                if *x > v {
+                    above.0 += 1;
+                    p.add_to(*x, &mut above.1);
+                } else if *x == v {
+                    equal.0 += 1;
+                    p.add_to(*x, &mut equal.1);
+                }
+            }
+            for a in &w.atoms {
+                if a.value > v {
+                    above.0 += a.count;
+                    P::merge(&mut above.1, &a.sum);
+                } else if a.value == v {
+                    equal.0 += a.count;
+                    P::merge(&mut equal.1, &a.sum);
+                }
+            }
+            if inside {
+                return Some((above, equal));
+            }
+        }
+        None
+    }
+
+    /// Singles and atoms kept, for the memory accounting of the docs.
+    pub fn kept_values(&self) -> u64 {
+        self.windows
+            .iter()
+            .map(|w| w.singles.len() + w.atoms.len())
+            .sum::<usize>() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A payload that sums the values, to check the sums.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Id;
+
+    impl Payload for Id {
+        type Sum = (u64, crate::exact::ExactSum);
+        fn add_to(&self, value: f64, sum: &mut Self::Sum) {
+            sum.0 += 1;
+            sum.1.add(value);
+        }
+        fn merge(sum: &mut Self::Sum, other: &Self::Sum) {
+            sum.0 += other.0;
+            sum.1.merge(&other.1);
+        }
+    }
+
+    fn sample(n: usize, seed: u64) -> Vec<f64> {
+        // A continuous body with atoms: 10% at 0.5, 2% at 0.9.
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+                if u < 0.02 {
+                    0.9
+                } else if u < 0.12 {
+                    0.5
+                } else {
+                    u * u
+                }
+            })
+            .collect()
+    }
+
+    fn fill(values: &[f64], target: u64, ranks: &[u64]) -> OrderStats<Id> {
+        let mut s = OrderStats::new(target, ranks);
+        for (i, v) in values.iter().enumerate() {
+            s.insert(*v, Id);
+            if i % 4096 == 4095 {
+                s.maybe_narrow();
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn exact_at_every_asked_rank_whole_and_merged() {
+        let n = 400_000;
+        let values = sample(n, 7);
+        let mut sorted = values.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let ranks = [
+            1, 2, 100, 8_000, 20_000, 39_999, 48_000, 200_000, 399_000, 400_000,
+        ];
+        let whole = fill(&values, n as u64, &ranks);
+        assert!(whole.kept_values() < 60_000, "kept {}", whole.kept_values());
+        let parts: Vec<OrderStats<Id>> = values
+            .chunks(57_000)
+            .map(|c| fill(c, n as u64, &ranks))
+            .collect();
+        let merged = parts[1..].iter().fold(parts[0].clone(), |a, b| a.merge(b));
+        let reversed = parts[..parts.len() - 1]
+            .iter()
+            .rev()
+            .fold(parts[parts.len() - 1].clone(), |a, b| a.merge(b));
+        for state in [&whole, &merged, &reversed] {
+            for &k in &ranks {
+                let expect = sorted[k as usize - 1];
+                assert_eq!(state.at_rank(k), Located::Kept(expect), "rank {k}");
+                let ((gt, gt_sum), (eq, eq_sum)) = state.split_at(expect).unwrap();
+                let above: Vec<f64> = sorted.iter().copied().filter(|x| *x > expect).collect();
+                assert_eq!(gt, above.len() as u64);
+                assert_eq!(gt_sum.0, gt);
+                let mut exact = crate::exact::ExactSum::default();
+                above.iter().for_each(|x| exact.add(*x));
+                assert_eq!(gt_sum.1.value().to_bits(), exact.value().to_bits());
+                assert_eq!(eq, sorted.iter().filter(|x| **x == expect).count() as u64);
+                assert_eq!(eq_sum.0, eq);
+            }
+        }
+    }
+
+    #[test]
+    fn a_rank_outside_every_window_is_missed_not_guessed() {
+        let values = sample(300_000, 3);
+        let state = fill(&values, 300_000, &[150_000]);
+        // Rank 10 was never asked for: its value was only counted.
+        assert_eq!(state.at_rank(10), Located::Missed);
+        assert!(state.split_at(0.9).is_none());
+    }
+
+    #[test]
+    fn serialises() {
+        let values = sample(100_000, 5);
+        let state = fill(&values, 100_000, &[5_000]);
+        let bytes = postcard::to_stdvec(&state).unwrap();
+        let back: OrderStats<Id> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.at_rank(5_000), state.at_rank(5_000));
+    }
+}

@@ -1,0 +1,973 @@
+//! The one reduction of a run: a [`Partial`] state of every statistic, built chunk by
+//! chunk over any range of the run's fixed batch sequence, merged with the partials of
+//! the other ranges in any grouping, saved and read back as bytes, and turned into
+//! [`Results`] by [`Partial::finish`].
+//!
+//! What makes it mergeable to the bit:
+//! - sums are exact ([`ExactSum`]) from the first batch-sized slice up: a slice of paths
+//!   (a batch, cut at the convergence prefixes) is summed in path order in `f64`, and
+//!   slices are added exactly, so no grouping of slices into chunks, threads or shards
+//!   changes a bit; moments are power sums of deviations from path 0's values;
+//! - counts are integers, sketches have integer counts ([`SKETCH_RESOLUTION`]);
+//! - the tails and the quantiles come from [`OrderStats`]: exact values at the ranks the
+//!   statistics need, exact sums above them, in memory that grows like the square root
+//!   of the path count.
+//!
+//! Every statistic but the fan chart and the two distribution files is exact: equal to
+//! what keeping and sorting every path gives. Those three come from HDR histograms with
+//! relative resolution [`SKETCH_RESOLUTION`] of `V/P`.
+
+use std::io::{Read, Write};
+use std::ops::Range;
+
+use hdrhistogram::Histogram as Hdr;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{BATCH_PATHS, MAX_CHECKPOINT_VALUES, PathSet, RunConfig, simulate_range};
+use crate::error::ScenarioError;
+use crate::exact::ExactSum;
+use crate::model::Model;
+use crate::order::{Located, OrderStats, Payload};
+use crate::path::{PathOutcome, PathScratch, simulate_path};
+use crate::sampling::batch_rng;
+use crate::stats::{
+    self, Bin, ConvergenceRow, Estimate, FAN_LEVELS, FanRow, Histogram, Moments, OtherRows,
+    QUANTILE_LEVELS, QuantileRow, ROUNDING_TOLERANCE, Results, SummaryInputs, TAIL_LEVELS, Z_95,
+    convergence_rows, convergence_sizes, order_statistic_ranks, quantile_rank, summary_metrics,
+};
+
+/// Paths simulated and reduced at a time.
+pub const CHUNK_PATHS: u64 = 1 << 19;
+
+/// Significant decimal digits of the HDR histograms.
+pub const SKETCH_SIGNIFICANT_DIGITS: u8 = 4;
+
+/// Relative resolution of a value read from a sketch (`V/P` or the loss fraction).
+pub const SKETCH_RESOLUTION: f64 = 1e-4;
+
+/// Most checkpoints a run sketches (a sketch each, about 2.6 MB).
+pub const MAX_SKETCHED_CHECKPOINTS: usize = 400;
+
+/// Version of the byte format of [`Partial::write_to`]; a reader refuses any other.
+pub const PARTIAL_FORMAT_VERSION: u32 = 1;
+
+/// First bytes of a saved partial.
+const MAGIC: &[u8; 8] = b"RSTKPART";
+
+/// Values are recorded in units of 1e-9 (of principal).
+const SKETCH_SCALE: f64 = 1e9;
+
+/// Quantities with moments, in the order of [`SummaryInputs`]: net and excess return,
+/// then slashing loss, base income, AVS fees, token value and depeg loss (ETH).
+const MOMENT_QUANTITIES: usize = 7;
+
+fn quantities(o: &PathOutcome) -> [f64; MOMENT_QUANTITIES] {
+    [
+        o.net_return,
+        o.excess_return,
+        o.slashing_loss_eth,
+        o.base_income_eth,
+        o.avs_fee_income_eth,
+        o.incentive_value_eth,
+        o.depeg_loss_eth,
+    ]
+}
+
+/// A mergeable histogram of non-negative values with relative resolution
+/// [`SKETCH_RESOLUTION`] and 64-bit counts.
+#[derive(Debug, Clone)]
+struct Sketch(Hdr<u64>);
+
+impl Sketch {
+    fn new() -> Self {
+        // Up to 2^34 / 1e9 = 17 at first; larger values resize it.
+        let mut h =
+            Hdr::new_with_bounds(1, 1 << 34, SKETCH_SIGNIFICANT_DIGITS).expect("valid HDR bounds");
+        h.auto(true);
+        Self(h)
+    }
+
+    fn record(&mut self, x: f64) {
+        // Rounded to the nearest unit (the cast truncates a non-negative value).
+        self.0
+            .saturating_record((x.max(0.0) * SKETCH_SCALE + 0.5) as u64);
+    }
+
+    fn merge(&mut self, other: &Self) {
+        self.0.add(&other.0).expect("auto-resizing sketches add");
+    }
+
+    /// The value at 1-based ascending `rank` (the middle of its bucket).
+    fn at_rank(&self, rank: u64) -> f64 {
+        let mut seen = 0;
+        for v in self.0.iter_recorded() {
+            seen += v.count_at_value();
+            if seen >= rank {
+                return self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
+            }
+        }
+        self.0.max() as f64 / SKETCH_SCALE
+    }
+
+    /// [`stats::HISTOGRAM_BINS`] equal bins over `[lo, hi]` of the recorded values minus
+    /// `shift`, each bucket counted at its middle value.
+    fn bins(&self, lo: f64, hi: f64, shift: f64) -> Vec<Bin> {
+        let values = self.0.iter_recorded().map(|v| {
+            let x = self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
+            (x - shift, v.count_at_value())
+        });
+        stats::equal_bins(values, lo, hi)
+    }
+}
+
+impl Serialize for Sketch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let buckets: Vec<(u64, u64)> = self
+            .0
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        buckets.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sketch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let buckets = Vec::<(u64, u64)>::deserialize(deserializer)?;
+        let mut s = Self::new();
+        for (value, count) in buckets {
+            s.0.record_n(value, count)
+                .map_err(|_| serde::de::Error::custom("sketch value out of range"))?;
+        }
+        Ok(s)
+    }
+}
+
+/// What a path in the tail carries: its loss per contribution row (slashing rows, the
+/// depeg, income as negative losses), ETH.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TailRows(Box<[(u32, f64)]>);
+
+/// Exact sums over tail paths: the loss, its square, and each contribution row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TailSums {
+    loss: ExactSum,
+    loss_sq: ExactSum,
+    rows: Vec<ExactSum>,
+}
+
+impl TailSums {
+    fn row(&self, r: usize) -> f64 {
+        self.rows.get(r).map_or(0.0, ExactSum::value)
+    }
+}
+
+impl Payload for TailRows {
+    type Sum = TailSums;
+
+    fn add_to(&self, value: f64, sum: &mut TailSums) {
+        sum.loss.add(value);
+        sum.loss_sq.add(value * value);
+        for &(r, x) in self.0.iter() {
+            let r = r as usize;
+            if sum.rows.len() <= r {
+                sum.rows.resize(r + 1, ExactSum::default());
+            }
+            sum.rows[r].add(x);
+        }
+    }
+
+    fn merge(sum: &mut TailSums, other: &TailSums) {
+        sum.loss.merge(&other.loss);
+        sum.loss_sq.merge(&other.loss_sq);
+        if sum.rows.len() < other.rows.len() {
+            sum.rows.resize(other.rows.len(), ExactSum::default());
+        }
+        for (a, b) in sum.rows.iter_mut().zip(&other.rows) {
+            a.merge(b);
+        }
+    }
+}
+
+/// Moments and counts of the paths of one convergence interval.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SummaryAcc {
+    n: u64,
+    /// `sum (x - shift)^p` for `p = 1..4`, of each of the [`MOMENT_QUANTITIES`].
+    power: Vec<[ExactSum; 4]>,
+    losses: u64,
+    underperforms: u64,
+    slashed: u64,
+    beyond: Vec<u64>,
+}
+
+impl SummaryAcc {
+    fn new(thresholds: usize) -> Self {
+        Self {
+            power: vec![Default::default(); MOMENT_QUANTITIES],
+            beyond: vec![0; thresholds],
+            ..Self::default()
+        }
+    }
+
+    fn add(&mut self, s: &Slice) {
+        self.n += s.n;
+        for (acc, p) in self.power.iter_mut().zip(&s.power) {
+            for (a, x) in acc.iter_mut().zip(p) {
+                a.add(*x);
+            }
+        }
+        self.losses += s.losses;
+        self.underperforms += s.underperforms;
+        self.slashed += s.slashed;
+        for (a, b) in self.beyond.iter_mut().zip(&s.beyond) {
+            *a += b;
+        }
+    }
+
+    fn merge(&mut self, o: &Self) {
+        self.n += o.n;
+        for (acc, p) in self.power.iter_mut().zip(&o.power) {
+            for (a, x) in acc.iter_mut().zip(p) {
+                a.merge(x);
+            }
+        }
+        self.losses += o.losses;
+        self.underperforms += o.underperforms;
+        self.slashed += o.slashed;
+        for (a, b) in self.beyond.iter_mut().zip(&o.beyond) {
+            *a += b;
+        }
+    }
+
+    fn inputs(&self, shift: &[f64; MOMENT_QUANTITIES]) -> SummaryInputs {
+        let m: Vec<Moments> = self
+            .power
+            .iter()
+            .zip(shift)
+            .map(|(p, k)| Moments::from_power_sums(self.n, *k, p.clone().map(|s| s.value())))
+            .collect();
+        SummaryInputs {
+            n: self.n,
+            net_return: m[0],
+            excess_return: m[1],
+            eth: [m[2], m[3], m[4], m[5], m[6]],
+            losses: self.losses,
+            underperforms: self.underperforms,
+            slashed: self.slashed,
+            beyond: self.beyond.clone(),
+        }
+    }
+}
+
+/// The sums of one slice (a batch cut at the convergence prefixes) in path order.
+struct Slice {
+    interval: usize,
+    n: u64,
+    power: [[f64; 4]; MOMENT_QUANTITIES],
+    losses: u64,
+    underperforms: u64,
+    slashed: u64,
+    beyond: Vec<u64>,
+    row_sums: Vec<f64>,
+    row_events: Vec<u64>,
+}
+
+/// The ranks (from the largest loss) the tails at [`TAIL_LEVELS`] of `n` paths need:
+/// the ES boundary, the VaR and its interval's ends.
+fn tail_level_ranks(n: u64) -> Vec<u64> {
+    let nz = n as usize;
+    TAIL_LEVELS
+        .iter()
+        .flat_map(|&l| {
+            let (r, s) = order_statistic_ranks(nz, f64::from(l) / 10_000.0);
+            let c = (n * u64::from(10_000 - l)).div_ceil(10_000).max(1);
+            [
+                c,
+                n + 1 - quantile_rank(nz, l) as u64,
+                n + 1 - r as u64,
+                n + 1 - s as u64,
+            ]
+        })
+        .collect()
+}
+
+/// The ranks (from the largest loss, i.e. ascending in the return) of the return
+/// quantiles at `levels` and their intervals.
+fn quantile_ranks(n: u64, levels: impl Iterator<Item = u32>) -> Vec<u64> {
+    let nz = n as usize;
+    levels
+        .flat_map(|q| {
+            let (r, s) = order_statistic_ranks(nz, f64::from(q) / 10_000.0);
+            [quantile_rank(nz, q) as u64, r as u64, s as u64]
+        })
+        .collect()
+}
+
+/// Return quantile levels at or below this (in 1/10,000) are read from the tail state.
+const TAIL_QUANTILE_MAX: u32 = 500;
+
+/// The mergeable state of every statistic over some of a run's paths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Partial {
+    paths: u64,
+    seed: u64,
+    /// Path ranges reduced, disjoint and ascending.
+    covered: Vec<(u64, u64)>,
+    /// Path 0's values of the moment quantities: the shift of the power sums.
+    shift: [f64; MOMENT_QUANTITIES],
+    /// Moments and counts of each convergence interval `[N/32.., N/16)` ..
+    intervals: Vec<SummaryAcc>,
+    prefixes: Vec<u64>,
+    row_sums: Vec<ExactSum>,
+    row_events: Vec<u64>,
+    min_return: f64,
+    max_return: f64,
+    max_loss: f64,
+    /// `V/P = 1 + R` of each path.
+    value: Sketch,
+    /// Slashing loss as a fraction of principal, of paths with a positive one.
+    loss: Sketch,
+    /// `V(t)/P` at each checkpoint.
+    checkpoints: Vec<Sketch>,
+    /// The loss `L = -R` with its rows: the tails and the return quantiles up to 5%.
+    tail: OrderStats<TailRows>,
+    /// The return quantiles above 5%.
+    body: OrderStats<()>,
+    /// The tails of each convergence prefix but the whole run.
+    prefix_tails: Vec<OrderStats<TailRows>>,
+}
+
+impl Partial {
+    /// An empty state for a run of `paths` paths of `model` with seed `seed` and
+    /// `thresholds` loss thresholds (path 0 is simulated once for the moment shift).
+    ///
+    /// # Errors
+    /// [`ScenarioError::Invalid`] for a path count outside [1, [`crate::MAX_PATHS`]] or
+    /// more than [`MAX_SKETCHED_CHECKPOINTS`] checkpoints.
+    pub fn new(
+        model: &Model,
+        paths: u64,
+        seed: u64,
+        thresholds: usize,
+    ) -> Result<Self, ScenarioError> {
+        crate::scenario::check_paths("paths", paths)?;
+        let checkpoints = model.checkpoints_years.len();
+        if checkpoints > MAX_SKETCHED_CHECKPOINTS {
+            return Err(ScenarioError::Invalid {
+                field: "simulation.checkpoint_days".into(),
+                message: format!(
+                    "a run keeps a fan-chart sketch per checkpoint, at most {MAX_SKETCHED_CHECKPOINTS}; this horizon has {checkpoints}: use a larger checkpoint_days"
+                ),
+            });
+        }
+        let mut rng = batch_rng(seed, 0);
+        let first = simulate_path(model, &mut rng, &mut PathScratch::new(model));
+        let prefixes = convergence_sizes(paths);
+        let tail_ranks = |n: u64| {
+            let mut r = tail_level_ranks(n);
+            r.extend(quantile_ranks(
+                n,
+                QUANTILE_LEVELS
+                    .iter()
+                    .copied()
+                    .filter(|q| *q <= TAIL_QUANTILE_MAX),
+            ));
+            r
+        };
+        Ok(Self {
+            paths,
+            seed,
+            covered: Vec::new(),
+            shift: quantities(&first),
+            intervals: vec![SummaryAcc::new(thresholds); prefixes.len()],
+            row_sums: vec![ExactSum::default(); model.rows.len()],
+            row_events: vec![0; model.rows.len()],
+            min_return: f64::INFINITY,
+            max_return: f64::NEG_INFINITY,
+            max_loss: 0.0,
+            value: Sketch::new(),
+            loss: Sketch::new(),
+            checkpoints: (0..checkpoints).map(|_| Sketch::new()).collect(),
+            tail: OrderStats::new(paths, &tail_ranks(paths)),
+            body: OrderStats::new(
+                paths,
+                &quantile_ranks(
+                    paths,
+                    QUANTILE_LEVELS
+                        .iter()
+                        .copied()
+                        .filter(|q| *q > TAIL_QUANTILE_MAX),
+                ),
+            ),
+            prefix_tails: prefixes[..prefixes.len() - 1]
+                .iter()
+                .map(|&p| OrderStats::new(p, &tail_level_ranks(p)))
+                .collect(),
+            prefixes,
+        })
+    }
+
+    /// Paths of the run this state belongs to.
+    pub fn run_paths(&self) -> u64 {
+        self.paths
+    }
+
+    /// Path ranges reduced so far, disjoint and ascending.
+    pub fn covered(&self) -> &[(u64, u64)] {
+        &self.covered
+    }
+
+    /// Reduces the paths of `set`, paths `range` of the run, into the state.
+    fn absorb(&mut self, model: &Model, set: &PathSet, range: &Range<u64>, thresholds: &[f64]) {
+        let principal = model.principal_eth;
+        let row_start = stats::row_index(set);
+        // Slices: batches, cut at the convergence prefixes.
+        let mut cuts = vec![range.start];
+        let mut at = range.start;
+        while at < range.end {
+            let next_batch = (at / BATCH_PATHS + 1) * BATCH_PATHS;
+            let next_prefix = self
+                .prefixes
+                .iter()
+                .copied()
+                .find(|p| *p > at)
+                .unwrap_or(u64::MAX);
+            at = next_batch.min(next_prefix).min(range.end);
+            cuts.push(at);
+        }
+        let prefixes = &self.prefixes;
+        let shift = self.shift;
+        let slice_of = |from: u64, to: u64| -> Slice {
+            let (a, b) = ((from - range.start) as usize, (to - range.start) as usize);
+            let outcomes = &set.outcomes[a..b];
+            let mut power = [[0.0; 4]; MOMENT_QUANTITIES];
+            let (mut losses, mut underperforms, mut slashed) = (0, 0, 0);
+            let mut beyond = vec![0; thresholds.len()];
+            for o in outcomes {
+                for (p, (x, k)) in power.iter_mut().zip(quantities(o).iter().zip(&shift)) {
+                    let d = x - k;
+                    let d2 = d * d;
+                    p[0] += d;
+                    p[1] += d2;
+                    p[2] += d2 * d;
+                    p[3] += d2 * d2;
+                }
+                losses += u64::from(o.net_return < -ROUNDING_TOLERANCE);
+                underperforms += u64::from(o.excess_return < -ROUNDING_TOLERANCE);
+                slashed += u64::from(o.slashing_loss_eth > 0.0);
+                for (c, x) in beyond.iter_mut().zip(thresholds) {
+                    *c += u64::from(-o.net_return > *x);
+                }
+            }
+            let (row_sums, row_events) = stats::row_totals(
+                model,
+                outcomes,
+                &set.row_losses[row_start[a]..row_start[b]],
+                a,
+            );
+            Slice {
+                interval: prefixes.partition_point(|p| *p <= from),
+                n: (to - from),
+                power,
+                losses,
+                underperforms,
+                slashed,
+                beyond,
+                row_sums,
+                row_events,
+            }
+        };
+        let order_stats = |tail: &mut OrderStats<TailRows>,
+                           body: &mut OrderStats<()>,
+                           prefix_tails: &mut [OrderStats<TailRows>]| {
+            for (i, o) in set.outcomes.iter().enumerate() {
+                let path = range.start + i as u64;
+                let loss = -o.net_return;
+                let rows = || {
+                    let mut r: Vec<(u32, f64)> = set.row_losses[row_start[i]..row_start[i + 1]]
+                        .iter()
+                        .map(|e| (e.row, e.loss_eth))
+                        .collect();
+                    let other = OtherRows::of(o);
+                    r.push((model.depeg_row as u32, other.depeg));
+                    for (k, x) in other.income.iter().enumerate() {
+                        r.push(((model.income_row + k) as u32, -x));
+                    }
+                    TailRows(r.into_boxed_slice())
+                };
+                let offer = |state: &mut OrderStats<TailRows>| {
+                    if state.wants(loss) {
+                        state.insert(loss, rows());
+                    } else {
+                        state.count_below();
+                    }
+                };
+                offer(tail);
+                for (p, state) in prefixes.iter().zip(prefix_tails.iter_mut()) {
+                    if path < *p {
+                        offer(state);
+                    }
+                }
+                if body.wants(loss) {
+                    body.insert(loss, ());
+                } else {
+                    body.count_below();
+                }
+                if path % BATCH_PATHS == BATCH_PATHS - 1 {
+                    tail.maybe_narrow();
+                    body.maybe_narrow();
+                    prefix_tails.iter_mut().for_each(OrderStats::maybe_narrow);
+                }
+            }
+        };
+        let Self {
+            tail,
+            body,
+            prefix_tails,
+            value,
+            loss,
+            checkpoints,
+            ..
+        } = self;
+        let (slices, ()) = rayon::join(
+            || {
+                let slices: Vec<Slice> =
+                    cuts.par_windows(2).map(|w| slice_of(w[0], w[1])).collect();
+                // One sketch per task: the value, the loss, each checkpoint.
+                let n_cp = set.checkpoints;
+                let mut sketches: Vec<&mut Sketch> = vec![value, loss];
+                sketches.extend(checkpoints.iter_mut());
+                sketches
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(k, sketch)| match k {
+                        0 => set
+                            .outcomes
+                            .iter()
+                            .for_each(|o| sketch.record(1.0 + o.net_return)),
+                        1 => set
+                            .outcomes
+                            .iter()
+                            .filter(|o| o.slashing_loss_eth > 0.0)
+                            .for_each(|o| sketch.record(o.slashing_loss_eth / principal)),
+                        c => set
+                            .checkpoint_values
+                            .chunks_exact(n_cp)
+                            .for_each(|v| sketch.record(v[c - 2])),
+                    });
+                slices
+            },
+            || order_stats(tail, body, prefix_tails),
+        );
+        for s in &slices {
+            self.intervals[s.interval].add(s);
+            for (a, x) in self.row_sums.iter_mut().zip(&s.row_sums) {
+                a.add(*x);
+            }
+            for (a, x) in self.row_events.iter_mut().zip(&s.row_events) {
+                *a += x;
+            }
+        }
+        for o in &set.outcomes {
+            self.min_return = self.min_return.min(o.net_return);
+            self.max_return = self.max_return.max(o.net_return);
+            self.max_loss = self.max_loss.max(o.slashing_loss_eth / principal);
+        }
+        self.cover(range.start, range.end);
+    }
+
+    fn cover(&mut self, start: u64, end: u64) {
+        self.covered.push((start, end));
+        self.covered.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(self.covered.len());
+        for &(a, b) in &self.covered {
+            match out.last_mut() {
+                Some(last) if last.1 == a => last.1 = b,
+                _ => out.push((a, b)),
+            }
+        }
+        self.covered = out;
+    }
+
+    /// Adds the state of other paths of the same run.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Partial`] when `other` belongs to another run (path count,
+    /// seed, path 0, thresholds, rows or checkpoints differ) or covers paths this one covers.
+    pub fn merge(&mut self, other: &Self) -> Result<(), ScenarioError> {
+        let mismatch = |what: &str| ScenarioError::Partial {
+            message: format!("the partials belong to different runs: their {what} differ"),
+        };
+        if self.paths != other.paths {
+            return Err(mismatch("path counts"));
+        }
+        if self.seed != other.seed {
+            return Err(mismatch("seeds"));
+        }
+        if self.shift.map(f64::to_bits) != other.shift.map(f64::to_bits) {
+            return Err(mismatch("first paths (scenario or seed)"));
+        }
+        if self.row_sums.len() != other.row_sums.len()
+            || self.checkpoints.len() != other.checkpoints.len()
+            || self.intervals.first().map(|i| i.beyond.len())
+                != other.intervals.first().map(|i| i.beyond.len())
+        {
+            return Err(mismatch("scenarios"));
+        }
+        for &(a, b) in &other.covered {
+            if self.covered.iter().any(|&(c, d)| a < d && c < b) {
+                return Err(ScenarioError::Partial {
+                    message: format!("paths {a}..{b} are in two partials (a shard given twice?)"),
+                });
+            }
+        }
+        for (a, b) in self.intervals.iter_mut().zip(&other.intervals) {
+            a.merge(b);
+        }
+        for (a, b) in self.row_sums.iter_mut().zip(&other.row_sums) {
+            a.merge(b);
+        }
+        for (a, b) in self.row_events.iter_mut().zip(&other.row_events) {
+            *a += b;
+        }
+        self.min_return = self.min_return.min(other.min_return);
+        self.max_return = self.max_return.max(other.max_return);
+        self.max_loss = self.max_loss.max(other.max_loss);
+        self.value.merge(&other.value);
+        self.loss.merge(&other.loss);
+        for (a, b) in self.checkpoints.iter_mut().zip(&other.checkpoints) {
+            a.merge(b);
+        }
+        self.tail = self.tail.merge(&other.tail);
+        self.body = self.body.merge(&other.body);
+        for (a, b) in self.prefix_tails.iter_mut().zip(&other.prefix_tails) {
+            *a = a.merge(b);
+        }
+        for &(a, b) in &other.covered {
+            self.cover(a, b);
+        }
+        Ok(())
+    }
+
+    /// Writes the state: 8 magic bytes, the format version (u32 LE), the body's length
+    /// (u64 LE), the body (postcard), and its CRC-32 (u32 LE).
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn write_to(&self, mut w: impl Write) -> std::io::Result<()> {
+        let body = postcard::to_stdvec(self).map_err(std::io::Error::other)?;
+        w.write_all(MAGIC)?;
+        w.write_all(&PARTIAL_FORMAT_VERSION.to_le_bytes())?;
+        w.write_all(&(body.len() as u64).to_le_bytes())?;
+        w.write_all(&body)?;
+        w.write_all(&crc32fast::hash(&body).to_le_bytes())
+    }
+
+    /// Reads a state written by [`Partial::write_to`].
+    ///
+    /// # Errors
+    /// [`ScenarioError::Partial`] for a truncated, corrupted or foreign file, or one of
+    /// another format version.
+    pub fn read_from(mut r: impl Read) -> Result<Self, ScenarioError> {
+        let bad = |message: String| ScenarioError::Partial { message };
+        let mut head = [0u8; 20];
+        r.read_exact(&mut head)
+            .map_err(|_| bad("truncated: shorter than its header".into()))?;
+        if &head[..8] != MAGIC {
+            return Err(bad("not a restake-mc partial file".into()));
+        }
+        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        if version != PARTIAL_FORMAT_VERSION {
+            return Err(bad(format!(
+                "format version {version}, this restake-mc reads version {PARTIAL_FORMAT_VERSION}"
+            )));
+        }
+        let len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+        let mut body = Vec::new();
+        r.by_ref()
+            .take(len)
+            .read_to_end(&mut body)
+            .map_err(|e| bad(format!("cannot read: {e}")))?;
+        let mut crc = [0u8; 4];
+        if body.len() as u64 != len || r.read_exact(&mut crc).is_err() {
+            return Err(bad("truncated".into()));
+        }
+        if crc32fast::hash(&body) != u32::from_le_bytes(crc) {
+            return Err(bad("corrupted: its checksum does not match".into()));
+        }
+        let mut rest = [0u8; 1];
+        if r.read(&mut rest)
+            .map_err(|e| bad(format!("cannot read: {e}")))?
+            != 0
+        {
+            return Err(bad("trailing bytes after the checksum".into()));
+        }
+        postcard::from_bytes(&body).map_err(|e| bad(format!("corrupted: {e}")))
+    }
+
+    /// Every statistic of the run.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Partial`] when the state does not cover all the run's paths, or
+    /// (with probability below 1e-10, [`crate::order`]) a rank escaped its window.
+    pub fn finish(&self, model: &Model, loss_thresholds: &[f64]) -> Result<Results, ScenarioError> {
+        let n = self.paths;
+        if self.covered != [(0, n)] {
+            return Err(ScenarioError::Partial {
+                message: format!(
+                    "the partials cover paths {:?} of 0..{n}: a shard is missing",
+                    self.covered
+                ),
+            });
+        }
+        let rows = model.rows.len();
+        let tails: Vec<LevelTail> = TAIL_LEVELS
+            .iter()
+            .map(|&l| level_tail(&self.tail, n, l, rows))
+            .collect::<Result<_, _>>()?;
+        let mut total = SummaryAcc::new(loss_thresholds.len());
+        let mut convergence: Vec<ConvergenceRow> = Vec::new();
+        for (j, (acc, &p)) in self.intervals.iter().zip(&self.prefixes).enumerate() {
+            total.merge(acc);
+            if p < n {
+                let t: Vec<stats::Tail> = TAIL_LEVELS
+                    .iter()
+                    .map(|&l| level_tail(&self.prefix_tails[j], p, l, 0).map(|t| t.tail))
+                    .collect::<Result<_, _>>()?;
+                let summary = summary_metrics(&total.inputs(&self.shift), &t, &[]);
+                convergence.extend(convergence_rows(p, &summary));
+            }
+        }
+        let inputs = total.inputs(&self.shift);
+        let tail_list: Vec<stats::Tail> = tails.iter().map(|t| t.tail.clone()).collect();
+        let summary = summary_metrics(&inputs, &tail_list, loss_thresholds);
+        convergence.extend(convergence_rows(n, &summary));
+
+        let nz = n as usize;
+        let loss_at = |rank: usize| -> Result<f64, ScenarioError> {
+            let q = |s: &Located| match s {
+                Located::Kept(v) => Some(*v),
+                Located::Missed => None,
+            };
+            q(&self.tail.at_rank(rank as u64))
+                .or_else(|| q(&self.body.at_rank(rank as u64)))
+                .ok_or_else(|| missed(rank as u64))
+        };
+        let quantiles = QUANTILE_LEVELS
+            .iter()
+            .map(|&q| {
+                let qf = f64::from(q) / 10_000.0;
+                let (r, s) = order_statistic_ranks(nz, qf);
+                Ok(QuantileRow {
+                    probability: qf,
+                    net_return: -loss_at(quantile_rank(nz, q))?,
+                    ci_low: -loss_at(r)?,
+                    ci_high: -loss_at(s)?,
+                })
+            })
+            .collect::<Result<_, ScenarioError>>()?;
+
+        let zero_paths = n - inputs.slashed;
+        let upper = if self.max_loss > 0.0 {
+            self.max_loss
+        } else {
+            0.01
+        };
+        let mut loss_bins = vec![Bin {
+            lower: 0.0,
+            upper: 0.0,
+            paths: zero_paths,
+        }];
+        loss_bins.extend(self.loss.bins(0.0, upper, 0.0));
+        let r_hi = if self.max_return > self.min_return {
+            self.max_return
+        } else {
+            self.min_return + 1e-9
+        };
+        let return_distribution = Histogram {
+            bins: self.value.bins(self.min_return, r_hi, 1.0),
+            total: n,
+        };
+
+        let sums: Vec<f64> = self.row_sums.iter().map(ExactSum::value).collect();
+        let es_rows: Vec<Vec<f64>> = tails.iter().map(|t| t.rows.clone()).collect();
+        let all = stats::contribution_rows(model, &sums, &self.row_events, n, &es_rows);
+        let (contributions, avs_contributions, operator_contributions) = stats::split_rows(all);
+
+        let fan_chart = model
+            .checkpoints_days
+            .iter()
+            .zip(&self.checkpoints)
+            .map(|(&day, sketch)| FanRow {
+                day,
+                values: FAN_LEVELS.map(|l| sketch.at_rank(quantile_rank(nz, l) as u64)),
+            })
+            .collect();
+
+        Ok(Results {
+            paths: n,
+            summary,
+            quantiles,
+            loss_distribution: Histogram {
+                bins: loss_bins,
+                total: n,
+            },
+            return_distribution,
+            contributions,
+            avs_contributions,
+            operator_contributions,
+            fan_chart,
+            tail_paths: tails
+                .iter()
+                .map(|t| t.at_or_beyond)
+                .collect::<Vec<_>>()
+                .try_into()
+                .expect("four tail levels"),
+            convergence,
+            sketch_resolution: Some(SKETCH_RESOLUTION),
+        })
+    }
+}
+
+fn missed(rank: u64) -> ScenarioError {
+    ScenarioError::Partial {
+        message: format!(
+            "rank {rank} escaped its exact window (a chance below 1e-10): run again with another seed, and please report it"
+        ),
+    }
+}
+
+/// VaR and ES at one level with their Euler allocation and the paths at or beyond VaR.
+struct LevelTail {
+    tail: stats::Tail,
+    /// ES allocation per contribution row, ETH.
+    rows: Vec<f64>,
+    at_or_beyond: u64,
+}
+
+/// VaR and ES of the loss at `myriad / 10,000` over the `n` paths of `state`
+/// (`MODEL.md` §6), and the Euler allocation of ES over `rows` contribution rows.
+///
+/// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
+/// value weighted by its fraction, paths tied at the boundary sharing that weight
+/// equally. Its standard error is the asymptotic one of Manistre and Hancock (2005,
+/// *North American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES
+/// - VaR)^2] / (n (1 - alpha))`, and its interval `ES ± 1.96 se`. VaR's interval is the
+/// distribution-free one of [`order_statistic_ranks`].
+fn level_tail(
+    state: &OrderStats<TailRows>,
+    n: u64,
+    myriad: u32,
+    rows: usize,
+) -> Result<LevelTail, ScenarioError> {
+    let nz = n as usize;
+    let at = |rank: u64| match state.at_rank(rank) {
+        Located::Kept(v) => Ok(v),
+        Located::Missed => Err(missed(rank)),
+    };
+    let alpha = f64::from(myriad) / 10_000.0;
+    let m_num = n * u64::from(10_000 - myriad);
+    let m = m_num as f64 / 10_000.0;
+    let v = at(m_num.div_ceil(10_000).max(1))?;
+    let ((count_gt, gt), (count_eq, eq)) = state.split_at(v).ok_or_else(|| missed(0))?;
+    let tied_total = m - count_gt as f64;
+    let sum_gt = gt.loss.value();
+    let es = (sum_gt + tied_total * v) / m;
+    let k = count_gt as f64;
+    let tail_var = ((gt.loss_sq.value() - 2.0 * es * sum_gt + k * es * es).max(0.0)
+        + tied_total * (v - es).powi(2))
+        / m;
+    let from_top = |rank: usize| at(n + 1 - rank as u64);
+    let var_value = from_top(quantile_rank(nz, myriad))?;
+    let (r, s) = order_statistic_ranks(nz, alpha);
+    let (var_lo, var_hi) = (from_top(r)?, from_top(s)?);
+    let es_se = ((tail_var + alpha * (es - var_value).powi(2)) / m).sqrt();
+    let tied_weight = tied_total / count_eq as f64;
+    let es_rows = (0..rows)
+        .map(|r| (gt.row(r) + tied_weight * eq.row(r)) / m)
+        .collect();
+    let ((beyond, _), (at_var, _)) = state.split_at(var_value).ok_or_else(|| missed(0))?;
+    Ok(LevelTail {
+        tail: stats::Tail {
+            var: Estimate {
+                value: var_value,
+                std_error: (var_hi - var_lo) / (2.0 * Z_95),
+                ci_low: var_lo,
+                ci_high: var_hi,
+            },
+            es: Estimate::normal(es, es_se),
+            count_gt: count_gt as usize,
+            count_eq: count_eq as usize,
+            tied_weight,
+            m,
+        },
+        rows: es_rows,
+        at_or_beyond: beyond + at_var,
+    })
+}
+
+/// Simulates paths `range` of a run (`config.paths` paths, seed `config.seed`) and
+/// reduces them into a fresh [`Partial`], chunk by chunk, each chunk reduced while the
+/// next is simulated. `progress` gets the paths of the range done so far.
+///
+/// # Errors
+/// As [`Partial::new`] and [`crate::simulate`]; [`ScenarioError::Invalid`] for a range
+/// outside the run or not starting on a batch boundary.
+pub fn reduce_range(
+    model: &Model,
+    config: &RunConfig,
+    range: Range<u64>,
+    loss_thresholds: &[f64],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Partial, ScenarioError> {
+    let mut state = Partial::new(model, config.paths, config.seed, loss_thresholds.len())?;
+    if range.end > config.paths || range.start > range.end || range.start % BATCH_PATHS != 0 {
+        return Err(ScenarioError::Invalid {
+            field: "paths".into(),
+            message: format!(
+                "range {range:?} is not a batch-aligned part of 0..{}",
+                config.paths
+            ),
+        });
+    }
+    if range.is_empty() {
+        return Ok(state);
+    }
+    let pool = crate::engine::thread_pool(config.threads)?;
+    let checkpoints = model.checkpoints_years.len() as u64;
+    let chunk = (CHUNK_PATHS.min(MAX_CHECKPOINT_VALUES / checkpoints.max(1)) / BATCH_PATHS).max(1)
+        * BATCH_PATHS;
+    let ranges: Vec<Range<u64>> = (range.start..range.end)
+        .step_by(chunk as usize)
+        .map(|a| a..(a + chunk).min(range.end))
+        .collect();
+    let simulate_chunk = |r: &Range<u64>, set: &mut PathSet| {
+        let done = r.start - range.start;
+        simulate_range(
+            model,
+            config.seed,
+            r.clone(),
+            &pool,
+            &|k| progress(done + k),
+            set,
+        )
+    };
+    let (mut current, mut next) = (PathSet::default(), PathSet::default());
+    simulate_chunk(&ranges[0], &mut current)?;
+    for (i, r) in ranges.iter().enumerate() {
+        let (simulated, ()) = pool.install(|| {
+            rayon::join(
+                || match ranges.get(i + 1) {
+                    Some(r) => simulate_chunk(r, &mut next),
+                    None => Ok(()),
+                },
+                || state.absorb(model, &current, r, loss_thresholds),
+            )
+        });
+        simulated?;
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok(state)
+}

@@ -17,17 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use restake_core::scenario::check_paths;
-use restake_core::stats::{MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
-use restake_core::{BATCH_PATHS, Model, Results, RunConfig, Scenario};
-use restake_report::{CsvStyle, RunInfo, write_output_folder};
+use restake_core::{Results, Scenario};
+use restake_report::{CsvStyle, RunInfo};
+use restake_run::shard::{Header, merge_files, write_partial_file};
+use restake_run::{Job, JobSpec, Member, Overrides, RunError, ShardPlan, Source};
 
 /// A run shows its progress bar once it has taken this long.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
-
-/// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
-const DEFAULT_SCENARIO: &str = include_str!("../../../data/scenarios/etherfi-weeth.toml");
-const DEFAULT_SCENARIO_NAME: &str = "data/scenarios/etherfi-weeth.toml (bundled)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,7 +36,7 @@ struct Cli {
     command: Command,
 }
 
-/// How to simulate: shared by `run` and `batch`.
+/// How to simulate: shared by `run`, `batch` and `sweep`.
 #[derive(Debug, Clone, Copy, clap::Args)]
 struct RunOptions {
     /// Number of paths (overrides `paths` of the scenario's simulation table).
@@ -67,6 +63,40 @@ impl RunOptions {
     fn csv_style(self) -> CsvStyle {
         CsvStyle::for_excel(self.excel)
     }
+
+    fn overrides(self) -> Overrides {
+        Overrides {
+            paths: self.paths,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Simulate one shard of the job and write its partial file instead of the outputs
+/// (`restake-mc merge` writes them from all the partials).
+#[derive(Debug, Clone, clap::Args)]
+struct ShardArgs {
+    /// This shard's index, 0-based (Slurm's `SLURM_ARRAY_TASK_ID`).
+    #[arg(long, requires_all = ["shard_count", "partial"])]
+    shard_index: Option<u64>,
+    /// Number of shards.
+    #[arg(long, requires_all = ["shard_index", "partial"])]
+    shard_count: Option<u64>,
+    /// The partial file to write.
+    #[arg(long, requires_all = ["shard_index", "shard_count"])]
+    partial: Option<PathBuf>,
+}
+
+impl ShardArgs {
+    fn plan(&self) -> Result<Option<(ShardPlan, &Path)>> {
+        match (self.shard_index, self.shard_count, &self.partial) {
+            (Some(i), Some(k), Some(file)) => Ok(Some((
+                ShardPlan::new(i, k).map_err(bad_input)?,
+                file.as_path(),
+            ))),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +110,8 @@ enum Command {
         /// Output folder (default: `reports/<scenario name>`).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Simulate several scenarios on common random numbers and compare them.
     Batch {
@@ -92,6 +124,8 @@ enum Command {
         /// `reports/batch`).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Run a grid of variants of a scenario on common random numbers (a sensitivity
     /// study) and write `sweep.csv`, one row per grid point.
@@ -108,6 +142,27 @@ enum Command {
         /// Output folder (default: `reports/<scenario name>-sweep`).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Merge the partial files of every shard of a run, batch or sweep and write its
+    /// outputs: the same files, byte for byte, as the job run in one piece.
+    Merge {
+        /// The partial files, one per shard, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output folder (default: the job's own default).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads; 0 = one per core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No summary on the terminal.
+        #[arg(long)]
+        quiet: bool,
+        /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
+        #[arg(long)]
+        excel: bool,
     },
     /// Write a scenario's AVSs and operators as `avs.csv` and `operators.csv`, to keep
     /// in a spreadsheet.
@@ -169,22 +224,34 @@ fn main() -> ExitCode {
             scenario,
             options,
             out,
-        } => run(scenario.as_deref(), options, out),
+            shard,
+        } => Source::read(scenario.as_deref())
+            .map_err(bad_input)
+            .and_then(|s| execute(JobSpec::Run(s), options, out, &shard)),
         Command::Batch {
             scenarios,
             options,
             out,
-        } => batch::run(
-            &scenarios,
-            options,
-            out.unwrap_or_else(|| Path::new("reports").join("batch")),
-        ),
+            shard,
+        } => Source::read_all(&scenarios)
+            .map_err(bad_input)
+            .and_then(|s| execute(JobSpec::Batch(s), options, out, &shard)),
         Command::Sweep {
             scenario,
             set,
             options,
             out,
-        } => sweep::run(scenario.as_deref(), &set, options, out),
+            shard,
+        } => Source::read(scenario.as_deref())
+            .map_err(bad_input)
+            .and_then(|base| execute(JobSpec::Sweep { base, sets: set }, options, out, &shard)),
+        Command::Merge {
+            files,
+            out,
+            threads,
+            quiet,
+            excel,
+        } => merge(&files, out, threads, quiet, CsvStyle::for_excel(excel)),
         Command::Export {
             scenario,
             out,
@@ -212,21 +279,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads and checks a scenario; every failure is bad input.
+/// A run library error as the command's: bad input exits with 2, a failed write with 1.
+fn bad_input(e: RunError) -> anyhow::Error {
+    match e {
+        RunError::BadInput(m) => BadInput(m).into(),
+        e @ RunError::Write { .. } => e.into(),
+    }
+}
+
+/// Reads and checks a scenario (the bundled default when `path` is `None`); every
+/// failure is bad input.
 fn load(path: Option<&Path>) -> Result<(Scenario, String)> {
-    let (text, origin) = match path {
-        Some(p) => (
-            std::fs::read_to_string(p)
-                .map_err(|e| BadInput(format!("cannot read scenario {}: {e}", p.display())))?,
-            p.display().to_string(),
-        ),
-        None => (
-            DEFAULT_SCENARIO.to_string(),
-            DEFAULT_SCENARIO_NAME.to_string(),
-        ),
-    };
-    let scenario = Scenario::from_toml(&text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
-    Ok((scenario, origin))
+    let source = Source::read(path).map_err(bad_input)?;
+    let scenario = source.scenario().map_err(bad_input)?;
+    Ok((scenario, source.origin))
 }
 
 fn validate(path: &Path) -> Result<()> {
@@ -242,37 +308,18 @@ fn validate(path: &Path) -> Result<()> {
     ))
 }
 
-/// A simulated scenario: its results and the record of the run.
-struct Simulated {
-    scenario: Scenario,
-    origin: String,
-    config: RunConfig,
-    results: Results,
-    info: RunInfo,
-}
-
-/// Simulates a checked scenario with `options` (progress on stderr unless quiet), through
-/// `model`: its compiled model, possibly coupled to others (a sweep).
-///
-/// # Errors
-/// [`BadInput`] for a path count out of range or a scenario the engine refuses.
+/// Simulates `shard` of `member` (progress on stderr unless quiet); returns the
+/// partial state and the seconds it took.
 fn simulate(
-    scenario: Scenario,
-    origin: String,
-    options: RunOptions,
-    model: &Model,
-) -> Result<Simulated> {
-    let spec = scenario.spec();
-    let paths = options.paths.unwrap_or(spec.simulation.paths);
-    check_paths("--paths", paths).map_err(|e| BadInput(e.to_string()))?;
-    let config = RunConfig {
-        paths,
-        seed: options.seed.unwrap_or(spec.simulation.seed),
-        threads: options.threads,
-    };
+    member: &Member,
+    shard: ShardPlan,
+    quiet: bool,
+) -> Result<(restake_core::reduce::Partial, f64)> {
+    let range = shard.range(member.config.paths);
     // The progress bar appears once a run has taken a second (and only on a terminal:
     // indicatif hides it otherwise), never with --quiet.
-    let bar = ProgressBar::with_draw_target(Some(paths), ProgressDrawTarget::hidden());
+    let bar =
+        ProgressBar::with_draw_target(Some(range.end - range.start), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template(
             "{msg} {bar:40} {human_pos}/{human_len} paths  {rate}  ETA {eta}",
@@ -285,8 +332,8 @@ fn simulate(
             },
         ),
     );
-    bar.set_message(spec.name.clone());
-    let shown = AtomicBool::new(options.quiet);
+    bar.set_message(member.scenario.spec().name.clone());
+    let shown = AtomicBool::new(quiet);
     let start = Instant::now();
     let progress = |done: u64| {
         if start.elapsed() >= PROGRESS_AFTER && !shown.swap(true, Ordering::Relaxed) {
@@ -294,92 +341,149 @@ fn simulate(
         }
         bar.set_position(done);
     };
-    let thresholds = &spec.report.loss_thresholds;
-    let results = restake_core::run_model(model, &config, thresholds, &progress)
-        .map_err(|e| BadInput(format!("{origin}: {e}")))?;
-    let elapsed = start.elapsed().as_secs_f64();
+    let partial = member.simulate(shard, &progress).map_err(bad_input)?;
     bar.finish_and_clear();
-    warn_thin_tails(&spec.name, &results);
-
-    let used_threads = if options.threads == 0 {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    } else {
-        options.threads
-    };
-    let info = RunInfo {
-        scenario: spec.clone(),
-        seed: config.seed,
-        paths,
-        threads: used_threads,
-        generator: "Xoshiro256++ (rand_xoshiro 0.8)".into(),
-        seeding: format!(
-            "batch b (paths b*{BATCH_PATHS}..) uses Xoshiro256++ seeded with outputs 4b..4b+3 of SplitMix64 started at the seed; batches merged in batch order"
-        ),
-        batch_paths: BATCH_PATHS,
-        crate_versions: vec![
-            ("restake-core".into(), env!("CARGO_PKG_VERSION").into()),
-            ("restake-report".into(), env!("CARGO_PKG_VERSION").into()),
-            ("restake-cli".into(), env!("CARGO_PKG_VERSION").into()),
-        ],
-        interval_level: restake_core::stats::INTERVAL_LEVEL,
-        histogram_bins: restake_core::stats::HISTOGRAM_BINS,
-        fan_chart_resolution: format!(
-            "HDR histogram of V(t)/P at every checkpoint, relative resolution {}",
-            restake_core::reduce::SKETCH_RESOLUTION
-        ),
-        statistics: format!(
-            "one mergeable reduction for every path count: moments, probabilities, VaR, ES, their intervals, contributions and every return quantile exact (equal to sorting every path); the fan chart and the distribution files from HDR histograms with relative resolution {} of V/P",
-            restake_core::reduce::SKETCH_RESOLUTION
-        ),
-        elapsed_seconds: elapsed,
-    };
-    Ok(Simulated {
-        scenario,
-        origin,
-        config,
-        results,
-        info,
-    })
+    Ok((partial, start.elapsed().as_secs_f64()))
 }
 
-fn run(path: Option<&Path>, options: RunOptions, out: Option<PathBuf>) -> Result<()> {
-    let (scenario, origin) = load(path)?;
-    let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.spec().name));
-    let model = Model::new(&scenario);
-    let sim = simulate(scenario, origin, options, &model)?;
-    let written = write_output_folder(&out, &sim.results, &sim.info, options.csv_style())
-        .with_context(|| format!("writing the output folder {}", out.display()))?;
-    if options.quiet {
+/// Runs a job: checks it whole before simulating anything; then either simulates one
+/// shard of every member and writes the partial file, or simulates every member whole
+/// and writes the outputs.
+fn execute(
+    spec: JobSpec,
+    options: RunOptions,
+    out: Option<PathBuf>,
+    shard: &ShardArgs,
+) -> Result<()> {
+    let job = Job::build(spec, options.overrides(), options.threads).map_err(bad_input)?;
+    for w in &job.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some((plan, file)) = shard.plan()? {
+        let mut partials = Vec::new();
+        for member in &job.members {
+            partials.push(simulate(member, plan, options.quiet)?.0);
+        }
+        write_partial(file, &Header::new(&job, plan), &partials)?;
+        if options.quiet {
+            return Ok(());
+        }
+        let range = plan.range(job.members[0].config.paths);
+        return print_stdout(&format!(
+            "shard {} of {}: paths {}..{} of {} scenario(s); wrote {}\n",
+            plan.index,
+            plan.count,
+            range.start,
+            range.end,
+            job.members.len(),
+            file.display()
+        ));
+    }
+    let mut results = Vec::new();
+    let mut infos = Vec::new();
+    for member in &job.members {
+        let (partial, elapsed) = simulate(member, ShardPlan::WHOLE, options.quiet)?;
+        results.push(member.finish(&partial).map_err(bad_input)?);
+        infos.push(restake_run::run_info(member, options.threads, 1, elapsed));
+    }
+    finish(
+        &job,
+        out,
+        &results,
+        &infos,
+        options.csv_style(),
+        options.quiet,
+    )
+}
+
+/// Merges the partial files of a sharded job and writes its outputs.
+fn merge(
+    files: &[PathBuf],
+    out: Option<PathBuf>,
+    threads: usize,
+    quiet: bool,
+    style: CsvStyle,
+) -> Result<()> {
+    let start = Instant::now();
+    let (job, partials) = merge_files(files, threads).map_err(bad_input)?;
+    let mut results = Vec::new();
+    for (member, partial) in job.members.iter().zip(&partials) {
+        results.push(member.finish(partial).map_err(bad_input)?);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let infos: Vec<RunInfo> = job
+        .members
+        .iter()
+        .map(|m| restake_run::run_info(m, threads, files.len() as u64, elapsed))
+        .collect();
+    finish(&job, out, &results, &infos, style, quiet)
+}
+
+/// Warns of thin tails, writes the job's outputs and prints its summary.
+fn finish(
+    job: &Job,
+    out: Option<PathBuf>,
+    results: &[Results],
+    infos: &[RunInfo],
+    style: CsvStyle,
+    quiet: bool,
+) -> Result<()> {
+    for (member, r) in job.members.iter().zip(results) {
+        for w in restake_run::thin_tail_warnings(&member.scenario.spec().name, r) {
+            eprintln!("warning: {w}");
+        }
+    }
+    let out = out.unwrap_or_else(|| job.default_out());
+    let written = restake_run::write_job(job, &out, results, infos, style).map_err(bad_input)?;
+    if quiet {
         return Ok(());
     }
-    let mut text = summary::render(
-        &sim.origin,
-        &sim.scenario,
-        &sim.config,
-        sim.info.threads,
-        sim.info.elapsed_seconds,
-        &sim.results,
-    );
-    text.push_str(&format!(
-        "wrote {} files to {}\n",
-        written.len(),
-        out.display()
-    ));
+    let text = match job.spec {
+        JobSpec::Run(_) => {
+            let (m, info) = (&job.members[0], &infos[0]);
+            let mut text = summary::render(
+                &m.origin,
+                &m.scenario,
+                &m.config,
+                info.threads,
+                info.elapsed_seconds,
+                &results[0],
+            );
+            text.push_str(&format!(
+                "wrote {} files to {}\n",
+                written.len(),
+                out.display()
+            ));
+            text
+        }
+        JobSpec::Batch(_) => batch::render(job, results, &out),
+        JobSpec::Sweep { .. } => sweep::render(job, results, &written[0]),
+    };
     print_stdout(&text)
 }
 
-/// Warns on stderr for each VaR level with fewer than [`MIN_TAIL_PATHS`] paths at or
-/// beyond it, and says how many paths would give that many.
-fn warn_thin_tails(name: &str, results: &Results) {
-    for (level, count) in TAIL_LEVELS.iter().zip(results.tail_paths) {
-        if count < MIN_TAIL_PATHS {
-            let needed = MIN_TAIL_PATHS * 10_000 / u64::from(10_000 - level);
-            eprintln!(
-                "warning: {name}: only {count} paths lie at or beyond var_{label}: its VaR and ES rest on few losses; run at least {needed} paths (see convergence.csv)",
-                label = level_label(*level)
-            );
-        }
-    }
+/// Writes a partial file atomically: to a fresh temporary file beside it, renamed into
+/// place once complete.
+fn write_partial(
+    file: &Path,
+    header: &Header,
+    partials: &[restake_core::reduce::Partial],
+) -> Result<()> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    write_partial_file(std::io::BufWriter::new(tmp.as_file_mut()), header, partials)
+        .with_context(|| format!("writing the partial file {}", file.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing the partial file {}", file.display()))?;
+    tmp.persist(file)
+        .with_context(|| format!("writing the partial file {}", file.display()))?;
+    Ok(())
 }
 
 /// Prints to stdout; a closed pipe (`restake-mc run | head`) is a normal end.

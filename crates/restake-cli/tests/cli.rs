@@ -684,6 +684,8 @@ fn an_overflowing_scenario_is_refused_without_output() {
             "price_eth = 0.001\ndrift = 10.0\n[[incentive]]\ntoken = \"EIGEN\"\napr = 0.5",
             1,
         );
+    // A checkpoint a year: a run sketches at most 400 checkpoints.
+    let text = format!("{text}\n[simulation]\ncheckpoint_days = 365\n");
     // Valid as a file; the overflow shows only when the paths run.
     assert_refused(tmp.path(), "overflow", &text, "overflows", false);
 }

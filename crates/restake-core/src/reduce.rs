@@ -665,7 +665,8 @@ impl Partial {
         w.write_all(&crc32fast::hash(&body).to_le_bytes())
     }
 
-    /// Reads a state written by [`Partial::write_to`].
+    /// Reads a state written by [`Partial::write_to`], and nothing after it (a file may
+    /// hold several).
     ///
     /// # Errors
     /// [`ScenarioError::Partial`] for a truncated, corrupted or foreign file, or one of

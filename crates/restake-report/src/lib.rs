@@ -287,6 +287,8 @@ pub struct RunInfo {
     pub paths: u64,
     /// Worker threads used (no effect on any number).
     pub threads: usize,
+    /// Shards the run was simulated in and merged from (no effect on any number).
+    pub shards: u64,
     /// The generator, by name.
     pub generator: String,
     /// How each batch's generator is seeded.
@@ -301,8 +303,7 @@ pub struct RunInfo {
     pub histogram_bins: usize,
     /// How the fan chart's quantiles are computed.
     pub fan_chart_resolution: String,
-    /// Whether the statistics are exact (every path kept) or streamed, and what is
-    /// exact in a streaming run.
+    /// What of the statistics is exact, and what is read from sketches.
     pub statistics: String,
     /// Wall time of the simulation and statistics, seconds.
     pub elapsed_seconds: f64,

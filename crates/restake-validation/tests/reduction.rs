@@ -217,8 +217,5 @@ fn bad_partials_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("corrupted"), "{err}");
-    let mut longer = bytes.clone();
-    longer.push(0);
-    assert!(Partial::read_from(longer.as_slice()).is_err());
     assert!(Partial::read_from(&b"RSTKPART\x02\0\0\0"[..]).is_err());
 }

@@ -1,0 +1,485 @@
+//! What a command asks for, resolved once: the scenarios (a run's one, a batch's list, a
+//! sweep's grid of variants of one), their compiled (and, for a sweep, coupled) models,
+//! path counts, seeds and threads, and the output folder.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use restake_core::reduce::{Partial, reduce_range};
+use restake_core::{Model, Results, RunConfig, Scenario, ScenarioSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::RunError;
+use crate::shard::ShardPlan;
+
+/// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../data/scenarios/etherfi-weeth.toml");
+
+/// Where the bundled default scenario comes from, as the outputs name it.
+pub const DEFAULT_SCENARIO_ORIGIN: &str = "data/scenarios/etherfi-weeth.toml (bundled)";
+
+/// The batch seed when none is given (the scenario files' default seed).
+pub const DEFAULT_BATCH_SEED: u64 = 42;
+
+/// Most grid points a sweep runs.
+pub const MAX_SWEEP_POINTS: usize = 10_000;
+
+/// A scenario file's text and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The TOML text.
+    pub text: String,
+    /// The file's path as given, or [`DEFAULT_SCENARIO_ORIGIN`].
+    pub origin: String,
+}
+
+impl Source {
+    /// The file at `path`, or the bundled default scenario.
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] when the file cannot be read.
+    pub fn read(path: Option<&Path>) -> Result<Self, RunError> {
+        match path {
+            Some(p) => Ok(Self {
+                text: std::fs::read_to_string(p).map_err(|e| {
+                    RunError::BadInput(format!("cannot read scenario {}: {e}", p.display()))
+                })?,
+                origin: p.display().to_string(),
+            }),
+            None => Ok(Self {
+                text: DEFAULT_SCENARIO.to_string(),
+                origin: DEFAULT_SCENARIO_ORIGIN.to_string(),
+            }),
+        }
+    }
+
+    /// The scenario, checked.
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] with the origin and the scenario's error.
+    pub fn scenario(&self) -> Result<Scenario, RunError> {
+        Scenario::from_toml(&self.text)
+            .map_err(|e| RunError::BadInput(format!("{}: {e}", self.origin)))
+    }
+
+    /// The scenario files of `inputs`: files as given, folders' `*.toml` files in name
+    /// order.
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] for an input that is neither, or a folder without
+    /// scenario files.
+    pub fn read_all(inputs: &[PathBuf]) -> Result<Vec<Self>, RunError> {
+        let mut files = Vec::new();
+        for input in inputs {
+            if input.is_dir() {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                    .map_err(|e| {
+                        RunError::BadInput(format!("cannot read folder {}: {e}", input.display()))
+                    })?
+                    .filter_map(|entry| entry.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                    .collect();
+                if found.is_empty() {
+                    return Err(RunError::BadInput(format!(
+                        "{}: no *.toml scenario files",
+                        input.display()
+                    )));
+                }
+                found.sort();
+                files.extend(found);
+            } else if input.is_file() {
+                files.push(input.clone());
+            } else {
+                return Err(RunError::BadInput(format!(
+                    "cannot read scenario {}: no such file or folder",
+                    input.display()
+                )));
+            }
+        }
+        files.iter().map(|f| Self::read(Some(f))).collect()
+    }
+}
+
+/// What a command runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobSpec {
+    /// One scenario.
+    Run(Source),
+    /// Several scenarios on one seed.
+    Batch(Vec<Source>),
+    /// A grid of variants of one scenario: each `PATH=VALUES` of `sets` an axis.
+    Sweep {
+        /// The scenario varied.
+        base: Source,
+        /// The `--set` arguments, in order.
+        sets: Vec<String>,
+    },
+}
+
+/// Values given on the command line over the scenarios' `[simulation]` tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overrides {
+    /// Paths of every scenario.
+    pub paths: Option<u64>,
+    /// Seed of every scenario.
+    pub seed: Option<u64>,
+}
+
+/// One scenario of a job, ready to simulate.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The checked scenario.
+    pub scenario: Scenario,
+    /// Its file.
+    pub origin: String,
+    /// Its compiled model (coupled with the other grid points of a sweep).
+    pub model: Model,
+    /// Paths, seed and threads.
+    pub config: RunConfig,
+    /// A sweep point's values of the swept parameters; empty otherwise.
+    pub grid_values: Vec<f64>,
+}
+
+impl Member {
+    /// The `[report]` loss thresholds.
+    pub fn thresholds(&self) -> &[f64] {
+        &self.scenario.spec().report.loss_thresholds
+    }
+
+    /// Simulates the paths of `shard` and reduces them to a partial state.
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] when the engine refuses the run.
+    pub fn simulate(
+        &self,
+        shard: ShardPlan,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Partial, RunError> {
+        reduce_range(
+            &self.model,
+            &self.config,
+            shard.range(self.config.paths),
+            self.thresholds(),
+            progress,
+        )
+        .map_err(|e| RunError::BadInput(format!("{}: {e}", self.origin)))
+    }
+
+    /// The statistics of a complete partial state.
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] when it does not cover the run.
+    pub fn finish(&self, partial: &Partial) -> Result<Results, RunError> {
+        partial
+            .finish(&self.model, self.thresholds())
+            .map_err(|e| RunError::BadInput(format!("{}: {e}", self.origin)))
+    }
+}
+
+/// A command's job, resolved: every scenario checked, every default filled in.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// What was asked for.
+    pub spec: JobSpec,
+    /// The command-line overrides.
+    pub overrides: Overrides,
+    /// The scenarios in order (a sweep's grid points with the last axis fastest).
+    pub members: Vec<Member>,
+    /// A sweep's axes (field paths); empty otherwise.
+    pub parameters: Vec<String>,
+    /// Whether a sweep's models are coupled path by path ([`Model::couple`]).
+    pub coupled: bool,
+    /// Warnings for the user (a sweep that could not be coupled).
+    pub warnings: Vec<String>,
+}
+
+impl Job {
+    /// Checks and compiles `spec` with `overrides`, on `threads` worker threads (0: one
+    /// per core). Nothing is simulated.
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] for a scenario that does not check out, a path count out of
+    /// range, two batch scenarios of one name, a bad `--set` or a grid point that fails
+    /// the scenario's checks.
+    pub fn build(spec: JobSpec, overrides: Overrides, threads: usize) -> Result<Self, RunError> {
+        let config = |s: &Scenario, seed: Option<u64>| -> Result<RunConfig, RunError> {
+            let paths = overrides.paths.unwrap_or(s.spec().simulation.paths);
+            restake_core::scenario::check_paths("--paths", paths)
+                .map_err(|e| RunError::BadInput(e.to_string()))?;
+            Ok(RunConfig {
+                paths,
+                seed: seed.unwrap_or(s.spec().simulation.seed),
+                threads,
+            })
+        };
+        let member = |scenario: Scenario, origin: &str, model: Model, seed, grid_values| {
+            Ok::<_, RunError>(Member {
+                config: config(&scenario, seed)?,
+                scenario,
+                origin: origin.to_string(),
+                model,
+                grid_values,
+            })
+        };
+        let mut job = Self {
+            spec: spec.clone(),
+            overrides,
+            members: Vec::new(),
+            parameters: Vec::new(),
+            coupled: false,
+            warnings: Vec::new(),
+        };
+        match &spec {
+            JobSpec::Run(source) => {
+                let s = source.scenario()?;
+                let model = Model::new(&s);
+                job.members.push(member(
+                    s,
+                    &source.origin,
+                    model,
+                    overrides.seed,
+                    Vec::new(),
+                )?);
+            }
+            JobSpec::Batch(sources) => {
+                let seed = Some(overrides.seed.unwrap_or(DEFAULT_BATCH_SEED));
+                let mut names = BTreeSet::new();
+                for source in sources {
+                    let s = source.scenario()?;
+                    let name = s.spec().name.clone();
+                    if !names.insert(name.clone()) {
+                        return Err(RunError::BadInput(format!(
+                            "{}: scenario name {name:?} is used by another scenario of the batch (it names the output folder)",
+                            source.origin
+                        )));
+                    }
+                    let model = Model::new(&s);
+                    job.members
+                        .push(member(s, &source.origin, model, seed, Vec::new())?);
+                }
+            }
+            JobSpec::Sweep { base, sets } => {
+                let base_scenario = base.scenario()?;
+                let axes: Vec<Axis> = sets
+                    .iter()
+                    .map(|s| parse_axis(s))
+                    .collect::<Result<_, _>>()?;
+                let grid = grid(&axes)?;
+                let mut scenarios = Vec::new();
+                for point in &grid {
+                    let mut spec = base_scenario.spec().clone();
+                    for (axis, x) in axes.iter().zip(point) {
+                        spec = set_value(&spec, &axis.path, *x)?;
+                    }
+                    scenarios.push(Scenario::try_from(spec).map_err(|e| {
+                        RunError::BadInput(format!("{}: grid point {point:?}: {e}", base.origin))
+                    })?);
+                }
+                let mut models: Vec<Model> = scenarios.iter().map(Model::new).collect();
+                job.coupled = Model::couple(&mut models);
+                if !job.coupled {
+                    job.warnings.push(
+                        "the grid changes the scenario's structure, not just probabilities: points share the seed but are not coupled path by path".into(),
+                    );
+                }
+                let seed = Some(
+                    overrides
+                        .seed
+                        .unwrap_or(base_scenario.spec().simulation.seed),
+                );
+                for ((s, model), point) in scenarios.into_iter().zip(models).zip(grid) {
+                    job.members
+                        .push(member(s, &base.origin, model, seed, point)?);
+                }
+                job.parameters = axes.into_iter().map(|a| a.path).collect();
+            }
+        }
+        Ok(job)
+    }
+
+    /// The output folder when none is given: `reports/<name>` for a run,
+    /// `reports/batch` for a batch, `reports/<name>-sweep` for a sweep.
+    pub fn default_out(&self) -> PathBuf {
+        let reports = Path::new("reports");
+        let name = &self.members[0].scenario.spec().name;
+        match self.spec {
+            JobSpec::Run(_) => reports.join(name),
+            JobSpec::Batch(_) => reports.join("batch"),
+            JobSpec::Sweep { .. } => reports.join(format!("{name}-sweep")),
+        }
+    }
+}
+
+/// One axis of a sweep's grid: a scenario path and its values.
+#[derive(Debug, Clone, PartialEq)]
+struct Axis {
+    path: String,
+    values: Vec<f64>,
+}
+
+/// Parses `PATH=VALUES` with VALUES `a,b,c` or `start:stop:count` (count values evenly
+/// spaced from start to stop, both included).
+fn parse_axis(arg: &str) -> Result<Axis, RunError> {
+    let bad = |why: &str| RunError::BadInput(format!("--set {arg}: {why}"));
+    let (path, values) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected PATH=VALUES, e.g. avs.EigenDA.slash_prob=0.005,0.01"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| bad(&format!("{s:?} is not a number")))
+    };
+    let values = if let [start, stop, count] = values.split(':').collect::<Vec<_>>()[..] {
+        let (a, b) = (number(start)?, number(stop)?);
+        let n: usize = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (2..=MAX_SWEEP_POINTS).contains(n))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "count {count:?} must be an integer in [2, {MAX_SWEEP_POINTS}]"
+                ))
+            })?;
+        (0..n)
+            .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+            .collect()
+    } else {
+        values
+            .split(',')
+            .map(number)
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if path.trim().is_empty() || values.is_empty() {
+        return Err(bad("needs a path and at least one value"));
+    }
+    Ok(Axis {
+        path: path.trim().to_string(),
+        values,
+    })
+}
+
+/// The grid points in order, the last axis fastest.
+fn grid(axes: &[Axis]) -> Result<Vec<Vec<f64>>, RunError> {
+    let points = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|n| *n <= MAX_SWEEP_POINTS)
+        .ok_or_else(|| {
+            RunError::BadInput(format!("the grid has more than {MAX_SWEEP_POINTS} points"))
+        })?;
+    let mut grid: Vec<Vec<f64>> = vec![Vec::with_capacity(axes.len())];
+    for axis in axes {
+        grid = grid
+            .into_iter()
+            .flat_map(|p| {
+                axis.values.iter().map(move |x| {
+                    let mut q = p.clone();
+                    q.push(*x);
+                    q
+                })
+            })
+            .collect();
+    }
+    debug_assert_eq!(grid.len(), points);
+    Ok(grid)
+}
+
+/// `spec` with the value at `path` set to `x`. Path segments name table keys; after an
+/// array of tables (`avs`, `operator`, `token`, `incentive`) a segment names an element
+/// by its `name` (`token` for an incentive).
+fn set_value(spec: &ScenarioSpec, path: &str, x: f64) -> Result<ScenarioSpec, RunError> {
+    let bad = |why: String| RunError::BadInput(format!("--set {path}: {why}"));
+    let mut root = toml::Value::try_from(spec).map_err(|e| bad(e.to_string()))?;
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut at = &mut root;
+    let mut i = 0;
+    let mut done = false;
+    while i < segments.len() {
+        let key = segments[i];
+        let table = at
+            .as_table_mut()
+            .ok_or_else(|| bad(format!("{} is not a table", segments[..i].join("."))))?;
+        let last = i + 1 == segments.len();
+        if last {
+            match table.get(key) {
+                Some(toml::Value::Float(_) | toml::Value::Integer(_)) => {
+                    table.insert(key.to_string(), toml::Value::Float(x));
+                    done = true;
+                }
+                Some(_) => return Err(bad(format!("{key} is not a number"))),
+                None => return Err(bad(format!("no field {key:?} here"))),
+            }
+            break;
+        }
+        let next = table
+            .get_mut(key)
+            .ok_or_else(|| bad(format!("no field {key:?}")))?;
+        if let toml::Value::Array(items) = next {
+            let name = segments
+                .get(i + 1)
+                .ok_or_else(|| bad(format!("{key} needs an element name")))?;
+            let name_key = if key == "incentive" { "token" } else { "name" };
+            at = items
+                .iter_mut()
+                .find(|item| item.get(name_key).and_then(|v| v.as_str()) == Some(*name))
+                .ok_or_else(|| bad(format!("no {key} named {name:?}")))?;
+            i += 2;
+        } else {
+            at = next;
+            i += 1;
+        }
+    }
+    if !done {
+        return Err(bad("names a table, not a value".into()));
+    }
+    root.try_into()
+        .map_err(|e: toml::de::Error| bad(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_parse_lists_and_ranges() {
+        let a = parse_axis("avs.EigenDA.slash_prob=0.005, 0.01,0.02").unwrap();
+        assert_eq!(a.path, "avs.EigenDA.slash_prob");
+        assert_eq!(a.values, vec![0.005, 0.01, 0.02]);
+        let r = parse_axis("base.apr_mean=0.02:0.04:3").unwrap();
+        assert_eq!(r.values, vec![0.02, 0.03, 0.04]);
+        for bad in ["nopath", "x=", "x=a,b", "x=0:1:1", "x=0:1:z", "=1"] {
+            assert!(parse_axis(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_grid_too_large_to_count_is_refused() {
+        let axis = parse_axis("base.apr_mean=0:1:10000").unwrap();
+        let axes = vec![axis; 5];
+        assert!(grid(&axes).is_err());
+        assert_eq!(grid(&axes[..1]).unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn values_are_set_by_name_and_unknown_paths_refused() {
+        let s = Scenario::from_toml(DEFAULT_SCENARIO).unwrap();
+        let spec = set_value(s.spec(), "avs.EigenDA.slash_prob", 0.07).unwrap();
+        let eigen_da = spec.avs.iter().find(|a| a.name == "EigenDA").unwrap();
+        assert_eq!(eigen_da.slash_prob, 0.07);
+        let spec = set_value(s.spec(), "base.apr_mean", 0.04).unwrap();
+        assert_eq!(spec.base.apr_mean, 0.04);
+        for (path, why) in [
+            ("avs.Nope.slash_prob", "no avs named"),
+            ("base.nope", "no field"),
+            ("name", "not a number"),
+            ("avs.EigenDA", "not a value"),
+            ("avs", "not a number"),
+        ] {
+            let e = set_value(s.spec(), path, 1.0).unwrap_err().to_string();
+            assert!(e.contains(path) && e.contains(why), "{path}: {e}");
+        }
+    }
+}

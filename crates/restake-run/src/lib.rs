@@ -1,0 +1,175 @@
+//! # restake-run
+//!
+//! Everything that drives a restake-mc run, between a front end (the `restake-mc`
+//! command, bindings) and the core: the bundled scenario and the resolution of every
+//! default ([`job`]), batch and sweep grids with their field-path grammar, the shard plan
+//! and the partial files of sharded runs ([`shard`]), the provenance of `run.json`, and
+//! the writing of a job's output folders. A front end parses its arguments, builds a
+//! [`Job`], simulates its members (whole or as one shard), and calls [`write_job`].
+
+pub mod job;
+pub mod shard;
+
+use std::path::{Path, PathBuf};
+
+use restake_core::stats::{INTERVAL_LEVEL, MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
+use restake_core::{BATCH_PATHS, Results};
+use restake_report::{
+    BatchEntry, CsvStyle, ReportError, RunInfo, SweepPoint, write_batch_tables, write_comparison,
+    write_output_folder, write_sweep_table,
+};
+
+pub use job::{Job, JobSpec, Member, Overrides, Source};
+pub use shard::ShardPlan;
+
+/// What can go wrong in a run: the user's input (exit code 2) or a write (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A scenario, flag, file or partial that does not check out; the message names it.
+    #[error("{0}")]
+    BadInput(String),
+    /// An output that could not be written.
+    #[error("{context}: {source}")]
+    Write {
+        /// What was being written.
+        context: String,
+        /// Why it failed.
+        source: ReportError,
+    },
+}
+
+/// The record of a member's run for `run.json`.
+///
+/// `threads` is the thread count asked for (0: one per core), `shards` the number of
+/// shards it was simulated in, `elapsed_seconds` the wall time of its simulation.
+pub fn run_info(member: &Member, threads: usize, shards: u64, elapsed_seconds: f64) -> RunInfo {
+    let used_threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        threads
+    };
+    let resolution = restake_core::reduce::SKETCH_RESOLUTION;
+    RunInfo {
+        scenario: member.scenario.spec().clone(),
+        seed: member.config.seed,
+        paths: member.config.paths,
+        threads: used_threads,
+        shards,
+        generator: "Xoshiro256++ (rand_xoshiro 0.8)".into(),
+        seeding: format!(
+            "batch b (paths b*{BATCH_PATHS}..) uses Xoshiro256++ seeded with outputs 4b..4b+3 of SplitMix64 started at the seed; batches reduced with exact sums, so the order of batches, threads and shards changes no bit"
+        ),
+        batch_paths: BATCH_PATHS,
+        crate_versions: [
+            "restake-core",
+            "restake-report",
+            "restake-run",
+            "restake-cli",
+        ]
+        .iter()
+        .map(|c| (c.to_string(), env!("CARGO_PKG_VERSION").to_string()))
+        .collect(),
+        interval_level: INTERVAL_LEVEL,
+        histogram_bins: restake_core::stats::HISTOGRAM_BINS,
+        fan_chart_resolution: format!(
+            "HDR histogram of V(t)/P at every checkpoint, relative resolution {resolution}"
+        ),
+        statistics: format!(
+            "one mergeable reduction for every path count: moments, probabilities, VaR, ES, their intervals, contributions and every return quantile exact (equal to sorting every path); the fan chart and the distribution files from HDR histograms with relative resolution {resolution} of V/P"
+        ),
+        elapsed_seconds,
+    }
+}
+
+/// A warning for each VaR level of `results` with fewer than [`MIN_TAIL_PATHS`] paths at
+/// or beyond it, saying how many paths would give that many.
+pub fn thin_tail_warnings(name: &str, results: &Results) -> Vec<String> {
+    TAIL_LEVELS
+        .iter()
+        .zip(results.tail_paths)
+        .filter(|(_, count)| *count < MIN_TAIL_PATHS)
+        .map(|(level, count)| {
+            let needed = MIN_TAIL_PATHS * 10_000 / u64::from(10_000 - level);
+            format!(
+                "{name}: only {count} paths lie at or beyond var_{label}: its VaR and ES rest on few losses; run at least {needed} paths (see convergence.csv)",
+                label = level_label(*level)
+            )
+        })
+        .collect()
+}
+
+/// Writes a job's outputs under `out`: a run's output folder; a batch's folder per
+/// scenario, `batch_summary.csv`, `batch_metrics.csv` and the comparison chart; a
+/// sweep's `sweep.csv`. `results` and `infos` are the members', in order. Returns the
+/// files written.
+///
+/// # Errors
+/// [`RunError::Write`] naming what could not be written.
+pub fn write_job(
+    job: &Job,
+    out: &Path,
+    results: &[Results],
+    infos: &[RunInfo],
+    style: CsvStyle,
+) -> Result<Vec<PathBuf>, RunError> {
+    let context = |what: String| {
+        move |source| RunError::Write {
+            context: what,
+            source,
+        }
+    };
+    match job.spec {
+        JobSpec::Run(_) => write_output_folder(out, &results[0], &infos[0], style).map_err(
+            context(format!("writing the output folder {}", out.display())),
+        ),
+        JobSpec::Batch(_) => {
+            let mut written = Vec::new();
+            for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
+                let dir = out.join(&m.scenario.spec().name);
+                written.extend(write_output_folder(&dir, r, info, style).map_err(context(
+                    format!("writing the output folder {}", dir.display()),
+                ))?);
+            }
+            let entries: Vec<BatchEntry> = job
+                .members
+                .iter()
+                .zip(results)
+                .map(|(m, r)| BatchEntry {
+                    scenario: &m.scenario.spec().name,
+                    file: &m.origin,
+                    paths: m.config.paths,
+                    seed: m.config.seed,
+                    results: r,
+                })
+                .collect();
+            written.extend(
+                write_batch_tables(out, &entries, style).map_err(context(format!(
+                    "writing the batch tables in {}",
+                    out.display()
+                )))?,
+            );
+            written.extend(write_comparison(out, &entries).map_err(context(format!(
+                "writing the comparison chart in {}",
+                out.display()
+            )))?);
+            Ok(written)
+        }
+        JobSpec::Sweep { .. } => {
+            let rows: Vec<SweepPoint> = job
+                .members
+                .iter()
+                .zip(results)
+                .map(|(m, r)| SweepPoint {
+                    values: &m.grid_values,
+                    paths: m.config.paths,
+                    seed: m.config.seed,
+                    coupled: job.coupled,
+                    results: r,
+                })
+                .collect();
+            write_sweep_table(out, &job.parameters, &rows, style)
+                .map(|p| vec![p])
+                .map_err(context(format!("writing sweep.csv in {}", out.display())))
+        }
+    }
+}

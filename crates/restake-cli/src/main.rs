@@ -383,7 +383,7 @@ fn execute(
     let mut infos = Vec::new();
     for member in &job.members {
         let (partial, elapsed) = simulate(member, ShardPlan::WHOLE, options.quiet)?;
-        results.push(member.finish(&partial).map_err(bad_input)?);
+        results.push(member.finish(partial).map_err(bad_input)?);
         infos.push(restake_run::run_info(member, options.threads, 1, elapsed));
     }
     finish(
@@ -407,7 +407,7 @@ fn merge(
     let start = Instant::now();
     let (job, partials) = merge_files(files, threads).map_err(bad_input)?;
     let mut results = Vec::new();
-    for (member, partial) in job.members.iter().zip(&partials) {
+    for (member, partial) in job.members.iter().zip(partials) {
         results.push(member.finish(partial).map_err(bad_input)?);
     }
     let elapsed = start.elapsed().as_secs_f64();

@@ -144,16 +144,23 @@ impl<P: Payload> Window<P> {
         });
     }
 
-    /// `(value, count)` of the distinct values, descending (after [`Window::tidy`]).
+    /// `(value, count)` of the distinct values, descending (the window tidied: its
+    /// singles and atoms each sorted).
     fn entries(&self) -> Vec<(f64, u64)> {
-        let mut e: Vec<(f64, u64)> = self
-            .singles
-            .iter()
-            .map(|s| (s.0, 1))
-            .chain(self.atoms.iter().map(|a| (a.value, a.count)))
-            .collect();
-        e.sort_by(|a, b| b.0.total_cmp(&a.0));
-        e
+        let mut out = Vec::with_capacity(self.singles.len() + self.atoms.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.singles.len() || j < self.atoms.len() {
+            let single_next = j == self.atoms.len()
+                || (i < self.singles.len() && self.singles[i].0 > self.atoms[j].value);
+            if single_next {
+                out.push((self.singles[i].0, 1));
+                i += 1;
+            } else {
+                out.push((self.atoms[j].value, self.atoms[j].count));
+                j += 1;
+            }
+        }
+        out
     }
 }
 
@@ -301,9 +308,7 @@ impl<P: Payload> OrderStats<P> {
     /// Shrinks the windows to [`WINDOW_Z`] binomial standard deviations around where
     /// each rank will fall.
     fn narrow(&mut self) {
-        for w in &mut self.windows {
-            w.tidy();
-        }
+        self.tidy();
         let m = self.seen as f64;
         let mut wanted: Vec<(f64, f64)> = Vec::new();
         for &k in &self.ranks {
@@ -411,7 +416,16 @@ impl<P: Payload> OrderStats<P> {
         Self::rebase(&both, &[self, other])
     }
 
-    /// The value at `rank` from the top (1-based).
+    /// Sorts the kept values, as [`OrderStats::at_rank`] needs (a merge or a narrowing
+    /// leaves them sorted; inserting does not).
+    pub fn tidy(&mut self) {
+        for w in &mut self.windows {
+            w.tidy();
+        }
+    }
+
+    /// The value at `rank` from the top (1-based), of a tidied state
+    /// ([`OrderStats::tidy`]).
     pub fn at_rank(&self, rank: u64) -> Located {
         let mut before = 0u64;
         for (w, g) in self.windows.iter().zip(&self.gaps) {
@@ -537,7 +551,8 @@ mod tests {
         let ranks = [
             1, 2, 100, 8_000, 20_000, 39_999, 48_000, 200_000, 399_000, 400_000,
         ];
-        let whole = fill(&values, n as u64, &ranks);
+        let mut whole = fill(&values, n as u64, &ranks);
+        whole.tidy();
         assert!(whole.kept_values() < 60_000, "kept {}", whole.kept_values());
         let parts: Vec<OrderStats<Id>> = values
             .chunks(57_000)
@@ -568,7 +583,8 @@ mod tests {
     #[test]
     fn a_rank_outside_every_window_is_missed_not_guessed() {
         let values = sample(300_000, 3);
-        let state = fill(&values, 300_000, &[150_000]);
+        let mut state = fill(&values, 300_000, &[150_000]);
+        state.tidy();
         // Rank 10 was never asked for: its value was only counted.
         assert_eq!(state.at_rank(10), Located::Missed);
         assert!(state.split_at(0.9).is_none());
@@ -577,7 +593,8 @@ mod tests {
     #[test]
     fn serialises() {
         let values = sample(100_000, 5);
-        let state = fill(&values, 100_000, &[5_000]);
+        let mut state = fill(&values, 100_000, &[5_000]);
+        state.tidy();
         let bytes = postcard::to_stdvec(&state).unwrap();
         let back: OrderStats<Id> = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.at_rank(5_000), state.at_rank(5_000));

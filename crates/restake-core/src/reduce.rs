@@ -98,16 +98,23 @@ impl Sketch {
         self.0.add(&other.0).expect("auto-resizing sketches add");
     }
 
-    /// The value at 1-based ascending `rank` (the middle of its bucket).
-    fn at_rank(&self, rank: u64) -> f64 {
+    /// The values at 1-based ascending `ranks` (ascending; the middle of each one's
+    /// bucket), in one walk over the buckets.
+    fn at_ranks<const K: usize>(&self, ranks: [u64; K]) -> [f64; K] {
+        let mut out = [self.0.max() as f64 / SKETCH_SCALE; K];
+        let mut next = 0;
         let mut seen = 0;
         for v in self.0.iter_recorded() {
             seen += v.count_at_value();
-            if seen >= rank {
-                return self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
+            while next < K && seen >= ranks[next] {
+                out[next] = self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
+                next += 1;
+            }
+            if next == K {
+                break;
             }
         }
-        self.0.max() as f64 / SKETCH_SCALE
+        out
     }
 
     /// [`stats::HISTOGRAM_BINS`] equal bins over `[lo, hi]` of the recorded values minus
@@ -698,13 +705,6 @@ impl Partial {
         if crc32fast::hash(&body) != u32::from_le_bytes(crc) {
             return Err(bad("corrupted: its checksum does not match".into()));
         }
-        let mut rest = [0u8; 1];
-        if r.read(&mut rest)
-            .map_err(|e| bad(format!("cannot read: {e}")))?
-            != 0
-        {
-            return Err(bad("trailing bytes after the checksum".into()));
-        }
         postcard::from_bytes(&body).map_err(|e| bad(format!("corrupted: {e}")))
     }
 
@@ -713,8 +713,15 @@ impl Partial {
     /// # Errors
     /// [`ScenarioError::Partial`] when the state does not cover all the run's paths, or
     /// (with probability below 1e-10, [`crate::order`]) a rank escaped its window.
-    pub fn finish(&self, model: &Model, loss_thresholds: &[f64]) -> Result<Results, ScenarioError> {
+    pub fn finish(
+        mut self,
+        model: &Model,
+        loss_thresholds: &[f64],
+    ) -> Result<Results, ScenarioError> {
         let n = self.paths;
+        self.tail.tidy();
+        self.body.tidy();
+        self.prefix_tails.iter_mut().for_each(OrderStats::tidy);
         if self.covered != [(0, n)] {
             return Err(ScenarioError::Partial {
                 message: format!(
@@ -803,7 +810,7 @@ impl Partial {
             .zip(&self.checkpoints)
             .map(|(&day, sketch)| FanRow {
                 day,
-                values: FAN_LEVELS.map(|l| sketch.at_rank(quantile_rank(nz, l) as u64)),
+                values: sketch.at_ranks(FAN_LEVELS.map(|l| quantile_rank(nz, l) as u64)),
             })
             .collect();
 

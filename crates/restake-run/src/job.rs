@@ -169,7 +169,7 @@ impl Member {
     ///
     /// # Errors
     /// [`RunError::BadInput`] when it does not cover the run.
-    pub fn finish(&self, partial: &Partial) -> Result<Results, RunError> {
+    pub fn finish(&self, partial: Partial) -> Result<Results, RunError> {
         partial
             .finish(&self.model, self.thresholds())
             .map_err(|e| RunError::BadInput(format!("{}: {e}", self.origin)))

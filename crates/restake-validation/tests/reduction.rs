@@ -195,7 +195,7 @@ fn bad_partials_are_refused() {
     // A missing shard.
     let mut two = parts[0].clone();
     two.merge(&parts[2]).unwrap();
-    let err = two.finish(&model, &[0.1]).unwrap_err().to_string();
+    let err = two.clone().finish(&model, &[0.1]).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
     // A repeated shard.
     let err = two.merge(&parts[2]).unwrap_err().to_string();

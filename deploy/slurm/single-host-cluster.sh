@@ -3,7 +3,8 @@
 # and for trying the scripts out: munged as the munge user, slurmctld and slurmd with
 # SlurmUser=root, process tracking by /proc, no task plugin, no accounting, the node
 # being this host's short name at 127.0.0.1. Needs Debian's slurmctld slurmd
-# slurm-client munge. Idempotent: stops what an earlier call started.
+# slurm-client munge. Idempotent: stops what an earlier call started. With --stop, only
+# stops it.
 set -euo pipefail
 host=$(hostname -s)
 cpus=$(nproc)
@@ -13,6 +14,9 @@ pkill -x slurmd 2>/dev/null || true
 pkill -x slurmctld 2>/dev/null || true
 pkill -x munged 2>/dev/null || true
 sleep 1
+if [[ ${1:-} == --stop ]]; then
+  exit 0
+fi
 
 # munge: a key of its own, its run and log folders owned by the munge user.
 install -d -o munge -g munge -m 0700 /etc/munge /var/lib/munge /var/log/munge

@@ -112,6 +112,16 @@ impl<P: Payload> Window<P> {
     /// Sorts the values descending and folds values seen more than once into atoms.
     fn tidy(&mut self) {
         self.singles.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let repeated = self.singles.windows(2).any(|p| p[0].0 == p[1].0)
+            || (!self.atoms.is_empty()
+                && self
+                    .singles
+                    .iter()
+                    .any(|s| self.atoms.iter().any(|a| a.value == s.0)));
+        if !repeated {
+            self.atoms.sort_by(|a, b| b.value.total_cmp(&a.value));
+            return;
+        }
         let mut kept = Vec::with_capacity(self.singles.len());
         let singles = std::mem::take(&mut self.singles);
         let mut i = 0;
@@ -197,6 +207,9 @@ pub struct OrderStats<P: Payload> {
     /// Kept single values after the last narrowing.
     kept_after_narrowing: u64,
 }
+
+/// A count of values and the sum of their payloads.
+pub type Counted<P> = (u64, <P as Payload>::Sum);
 
 /// Where a rank (from the top) fell.
 #[derive(Debug, Clone, PartialEq)]
@@ -297,10 +310,11 @@ impl<P: Payload> OrderStats<P> {
     }
 
     /// Narrows the windows once enough values have come since the last time (amortised:
-    /// when the kept values have doubled).
+    /// when the kept values have grown by a quarter, so they never exceed 1.25 times
+    /// what the windows need).
     pub fn maybe_narrow(&mut self) {
         let kept = self.kept();
-        if self.seen >= NARROW_AFTER && kept > 2 * self.kept_after_narrowing + 4096 {
+        if self.seen >= NARROW_AFTER && kept > self.kept_after_narrowing * 5 / 4 + 4096 {
             self.narrow();
         }
     }
@@ -328,8 +342,62 @@ impl<P: Payload> OrderStats<P> {
                 _ => merged.push((lo, hi)),
             }
         }
-        *self = Self::rebase(&merged, &[&*self]);
+        self.shrink_to(&merged);
         self.kept_after_narrowing = self.kept();
+    }
+
+    /// Narrows a tidied state to `intervals` (disjoint, descending, each within one
+    /// window) in place: a window's sorted values are cut into the runs that stay, so
+    /// the kept values are moved, not copied, and no second copy of them is ever made.
+    fn shrink_to(&mut self, intervals: &[(f64, f64)]) {
+        let old_windows = std::mem::take(&mut self.windows);
+        let old_gaps = std::mem::take(&mut self.gaps);
+        self.windows = intervals
+            .iter()
+            .map(|&(lo, hi)| Window::new(lo, hi))
+            .collect();
+        self.gaps = intervals.iter().map(|_| Gap::default()).collect();
+        for (w, g) in old_windows.into_iter().zip(old_gaps) {
+            self.place_gap(w.hi, &g);
+            for a in &w.atoms {
+                self.place_atom(a);
+            }
+            let mut singles = w.singles;
+            let inside: Vec<usize> = (0..self.windows.len())
+                .filter(|&j| self.windows[j].lo >= w.lo && self.windows[j].hi <= w.hi)
+                .collect();
+            // From the lowest new window up: what lies below it leaves, its run stays.
+            for (k, &j) in inside.iter().enumerate().rev() {
+                let (lo, hi) = (self.windows[j].lo, self.windows[j].hi);
+                while singles.last().is_some_and(|s| s.0 < lo) {
+                    let (v, p) = singles.pop().expect("a last value");
+                    self.place(v, p);
+                }
+                let start = singles.partition_point(|s| s.0 > hi);
+                let run = if k == 0 {
+                    // The highest: keep the vector, moving out what lies above.
+                    let above: Vec<(f64, P)> = singles.drain(..start).collect();
+                    for (v, p) in above {
+                        self.place(v, p);
+                    }
+                    std::mem::take(&mut singles)
+                } else {
+                    singles.split_off(start)
+                };
+                let kept = &mut self.windows[j].singles;
+                if kept.is_empty() {
+                    *kept = run;
+                } else {
+                    kept.extend(run);
+                }
+            }
+            for (v, p) in singles {
+                self.place(v, p);
+            }
+        }
+        for w in &mut self.windows {
+            w.tidy();
+        }
     }
 
     /// The closed value intervals, one per window, from the value at rank `b` from the
@@ -365,8 +433,8 @@ impl<P: Payload> OrderStats<P> {
 
     /// The state over `intervals` (disjoint, descending, each within the windows of
     /// every source) holding everything the sources hold.
-    fn rebase(intervals: &[(f64, f64)], sources: &[&Self]) -> Self {
-        let first = sources[0];
+    fn rebase(intervals: &[(f64, f64)], sources: Vec<Self>) -> Self {
+        let first = &sources[0];
         let mut out = Self {
             target: first.target,
             ranks: first.ranks.clone(),
@@ -379,11 +447,12 @@ impl<P: Payload> OrderStats<P> {
             below: 0,
             kept_after_narrowing: 0,
         };
+        // The payloads move: a narrowing allocates nothing for what it keeps.
         for s in sources {
-            for (w, g) in s.windows.iter().zip(&s.gaps) {
+            for (w, g) in s.windows.into_iter().zip(&s.gaps) {
                 out.place_gap(w.hi, g);
-                for (v, p) in &w.singles {
-                    out.place(*v, p.clone());
+                for (v, p) in w.singles {
+                    out.place(v, p);
                 }
                 for a in &w.atoms {
                     out.place_atom(a);
@@ -401,7 +470,7 @@ impl<P: Payload> OrderStats<P> {
     ///
     /// # Panics
     /// If the two were made for different targets or ranks.
-    pub fn merge(&self, other: &Self) -> Self {
+    pub fn merge(self, other: Self) -> Self {
         assert!(self.target == other.target && self.ranks == other.ranks);
         let mut both = Vec::new();
         for a in &self.windows {
@@ -413,7 +482,7 @@ impl<P: Payload> OrderStats<P> {
             }
         }
         both.sort_by(|x, y| y.1.total_cmp(&x.1));
-        Self::rebase(&both, &[self, other])
+        Self::rebase(&both, vec![self, other])
     }
 
     /// Sorts the kept values, as [`OrderStats::at_rank`] needs (a merge or a narrowing
@@ -450,7 +519,7 @@ impl<P: Payload> OrderStats<P> {
 
     /// Of the values at or above `v` (a kept value): the count and sum of those above,
     /// and the count and sum of those equal to it. `None` when `v` is not kept.
-    pub fn split_at(&self, v: f64) -> Option<((u64, P::Sum), (u64, P::Sum))> {
+    pub fn split_at(&self, v: f64) -> Option<(Counted<P>, Counted<P>)> {
         let mut above = (0u64, P::Sum::default());
         let mut equal = (0u64, P::Sum::default());
         for (w, g) in self.windows.iter().zip(&self.gaps) {
@@ -558,11 +627,13 @@ mod tests {
             .chunks(57_000)
             .map(|c| fill(c, n as u64, &ranks))
             .collect();
-        let merged = parts[1..].iter().fold(parts[0].clone(), |a, b| a.merge(b));
+        let merged = parts[1..]
+            .iter()
+            .fold(parts[0].clone(), |a, b| a.merge(b.clone()));
         let reversed = parts[..parts.len() - 1]
             .iter()
             .rev()
-            .fold(parts[parts.len() - 1].clone(), |a, b| a.merge(b));
+            .fold(parts[parts.len() - 1].clone(), |a, b| a.merge(b.clone()));
         for state in [&whole, &merged, &reversed] {
             for &k in &ranks {
                 let expect = sorted[k as usize - 1];

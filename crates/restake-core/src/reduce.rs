@@ -151,22 +151,41 @@ impl<'de> Deserialize<'de> for Sketch {
     }
 }
 
-/// What a path in the tail carries: its loss per contribution row (slashing rows, the
-/// depeg, income as negative losses), ETH.
+/// What a path in the tail carries: its loss per contribution row, ETH: the depeg and
+/// the three income streams as negative losses inline, and its slashing rows (none, so no
+/// allocation, on most paths).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TailRows(Box<[(u32, f64)]>);
+pub struct TailRows {
+    /// Depeg loss, then minus base income, AVS fees and token value.
+    other: [f64; 4],
+    /// `(row, loss)` of the slashing rows.
+    slashed: Box<[(u32, f64)]>,
+}
 
-/// Exact sums over tail paths: the loss, its square, and each contribution row.
+/// Exact sums over tail paths: the loss, its square, the depeg and income rows (as in
+/// [`TailRows`]) and each slashing row.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TailSums {
     loss: ExactSum,
     loss_sq: ExactSum,
+    other: [ExactSum; 4],
     rows: Vec<ExactSum>,
 }
 
 impl TailSums {
-    fn row(&self, r: usize) -> f64 {
-        self.rows.get(r).map_or(0.0, ExactSum::value)
+    /// The sum of contribution row `r` of `model`.
+    fn row(&self, r: usize, model: &Model) -> f64 {
+        let other = if r == model.depeg_row {
+            Some(0)
+        } else {
+            (model.income_row..model.income_row + 3)
+                .contains(&r)
+                .then(|| 1 + r - model.income_row)
+        };
+        match other {
+            Some(k) => self.other[k].value(),
+            None => self.rows.get(r).map_or(0.0, ExactSum::value),
+        }
     }
 }
 
@@ -174,9 +193,11 @@ impl Payload for TailRows {
     type Sum = TailSums;
 
     fn add_to(&self, value: f64, sum: &mut TailSums) {
-        sum.loss.add(value);
-        sum.loss_sq.add(value * value);
-        for &(r, x) in self.0.iter() {
+        NoRows.add_to(value, sum);
+        for (a, x) in sum.other.iter_mut().zip(self.other) {
+            a.add(x);
+        }
+        for &(r, x) in self.slashed.iter() {
             let r = r as usize;
             if sum.rows.len() <= r {
                 sum.rows.resize(r + 1, ExactSum::default());
@@ -188,12 +209,33 @@ impl Payload for TailRows {
     fn merge(sum: &mut TailSums, other: &TailSums) {
         sum.loss.merge(&other.loss);
         sum.loss_sq.merge(&other.loss_sq);
+        for (a, b) in sum.other.iter_mut().zip(&other.other) {
+            a.merge(b);
+        }
         if sum.rows.len() < other.rows.len() {
             sum.rows.resize(other.rows.len(), ExactSum::default());
         }
         for (a, b) in sum.rows.iter_mut().zip(&other.rows) {
             a.merge(b);
         }
+    }
+}
+
+/// No payload but the loss: the tails of a convergence prefix need VaR and ES, not
+/// their allocation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoRows;
+
+impl Payload for NoRows {
+    type Sum = TailSums;
+
+    fn add_to(&self, value: f64, sum: &mut TailSums) {
+        sum.loss.add(value);
+        sum.loss_sq.add(value * value);
+    }
+
+    fn merge(sum: &mut TailSums, other: &TailSums) {
+        TailRows::merge(sum, other);
     }
 }
 
@@ -343,7 +385,7 @@ pub struct Partial {
     /// The return quantiles above 5%.
     body: OrderStats<()>,
     /// The tails of each convergence prefix but the whole run.
-    prefix_tails: Vec<OrderStats<TailRows>>,
+    prefix_tails: Vec<OrderStats<NoRows>>,
 }
 
 impl Partial {
@@ -351,7 +393,8 @@ impl Partial {
     /// `thresholds` loss thresholds (path 0 is simulated once for the moment shift).
     ///
     /// # Errors
-    /// [`ScenarioError::Invalid`] for a path count outside [1, [`crate::MAX_PATHS`]] or
+    /// [`ScenarioError::Invalid`] for a path count outside [1,
+    /// [`crate::scenario::MAX_SHARDED_PATHS`]] or
     /// more than [`MAX_SKETCHED_CHECKPOINTS`] checkpoints.
     pub fn new(
         model: &Model,
@@ -359,7 +402,7 @@ impl Partial {
         seed: u64,
         thresholds: usize,
     ) -> Result<Self, ScenarioError> {
-        crate::scenario::check_paths("paths", paths)?;
+        crate::scenario::check_paths_within("paths", paths, crate::scenario::MAX_SHARDED_PATHS)?;
         let checkpoints = model.checkpoints_years.len();
         if checkpoints > MAX_SKETCHED_CHECKPOINTS {
             return Err(ScenarioError::Invalid {
@@ -488,33 +531,38 @@ impl Partial {
         };
         let order_stats = |tail: &mut OrderStats<TailRows>,
                            body: &mut OrderStats<()>,
-                           prefix_tails: &mut [OrderStats<TailRows>]| {
+                           prefix_tails: &mut [OrderStats<NoRows>]| {
             for (i, o) in set.outcomes.iter().enumerate() {
                 let path = range.start + i as u64;
                 let loss = -o.net_return;
                 let rows = || {
-                    let mut r: Vec<(u32, f64)> = set.row_losses[row_start[i]..row_start[i + 1]]
-                        .iter()
-                        .map(|e| (e.row, e.loss_eth))
-                        .collect();
                     let other = OtherRows::of(o);
-                    r.push((model.depeg_row as u32, other.depeg));
-                    for (k, x) in other.income.iter().enumerate() {
-                        r.push(((model.income_row + k) as u32, -x));
+                    TailRows {
+                        other: [
+                            other.depeg,
+                            -other.income[0],
+                            -other.income[1],
+                            -other.income[2],
+                        ],
+                        slashed: set.row_losses[row_start[i]..row_start[i + 1]]
+                            .iter()
+                            .map(|e| (e.row, e.loss_eth))
+                            .collect(),
                     }
-                    TailRows(r.into_boxed_slice())
                 };
-                let offer = |state: &mut OrderStats<TailRows>| {
-                    if state.wants(loss) {
-                        state.insert(loss, rows());
-                    } else {
-                        state.count_below();
-                    }
-                };
-                offer(tail);
+                if tail.wants(loss) {
+                    tail.insert(loss, rows());
+                } else {
+                    tail.count_below();
+                }
+                // The convergence prefixes need VaR and ES, not their allocation.
                 for (p, state) in prefixes.iter().zip(prefix_tails.iter_mut()) {
                     if path < *p {
-                        offer(state);
+                        if state.wants(loss) {
+                            state.insert(loss, NoRows);
+                        } else {
+                            state.count_below();
+                        }
                     }
                 }
                 if body.wants(loss) {
@@ -647,10 +695,13 @@ impl Partial {
         for (a, b) in self.checkpoints.iter_mut().zip(&other.checkpoints) {
             a.merge(b);
         }
-        self.tail = self.tail.merge(&other.tail);
-        self.body = self.body.merge(&other.body);
+        fn take<P: Payload>(s: &mut OrderStats<P>) -> OrderStats<P> {
+            std::mem::replace(s, OrderStats::new(1, &[]))
+        }
+        self.tail = take(&mut self.tail).merge(other.tail.clone());
+        self.body = take(&mut self.body).merge(other.body.clone());
         for (a, b) in self.prefix_tails.iter_mut().zip(&other.prefix_tails) {
-            *a = a.merge(b);
+            *a = take(a).merge(b.clone());
         }
         for &(a, b) in &other.covered {
             self.cover(a, b);
@@ -730,10 +781,9 @@ impl Partial {
                 ),
             });
         }
-        let rows = model.rows.len();
         let tails: Vec<LevelTail> = TAIL_LEVELS
             .iter()
-            .map(|&l| level_tail(&self.tail, n, l, rows))
+            .map(|&l| level_tail(&self.tail, n, l, Some(model)))
             .collect::<Result<_, _>>()?;
         let mut total = SummaryAcc::new(loss_thresholds.len());
         let mut convergence: Vec<ConvergenceRow> = Vec::new();
@@ -742,7 +792,7 @@ impl Partial {
             if p < n {
                 let t: Vec<stats::Tail> = TAIL_LEVELS
                     .iter()
-                    .map(|&l| level_tail(&self.prefix_tails[j], p, l, 0).map(|t| t.tail))
+                    .map(|&l| level_tail(&self.prefix_tails[j], p, l, None).map(|t| t.tail))
                     .collect::<Result<_, _>>()?;
                 let summary = summary_metrics(&total.inputs(&self.shift), &t, &[]);
                 convergence.extend(convergence_rows(p, &summary));
@@ -856,7 +906,8 @@ struct LevelTail {
 }
 
 /// VaR and ES of the loss at `myriad / 10,000` over the `n` paths of `state`
-/// (`MODEL.md` §6), and the Euler allocation of ES over `rows` contribution rows.
+/// (`MODEL.md` §6), and, given the model, the Euler allocation of ES over its
+/// contribution rows.
 ///
 /// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
 /// value weighted by its fraction, paths tied at the boundary sharing that weight
@@ -864,11 +915,11 @@ struct LevelTail {
 /// *North American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES
 /// - VaR)^2] / (n (1 - alpha))`, and its interval `ES ± 1.96 se`. VaR's interval is the
 /// distribution-free one of [`order_statistic_ranks`].
-fn level_tail(
-    state: &OrderStats<TailRows>,
+fn level_tail<P: Payload<Sum = TailSums>>(
+    state: &OrderStats<P>,
     n: u64,
     myriad: u32,
-    rows: usize,
+    model: Option<&Model>,
 ) -> Result<LevelTail, ScenarioError> {
     let nz = n as usize;
     let at = |rank: u64| match state.at_rank(rank) {
@@ -893,9 +944,11 @@ fn level_tail(
     let (var_lo, var_hi) = (from_top(r)?, from_top(s)?);
     let es_se = ((tail_var + alpha * (es - var_value).powi(2)) / m).sqrt();
     let tied_weight = tied_total / count_eq as f64;
-    let es_rows = (0..rows)
-        .map(|r| (gt.row(r) + tied_weight * eq.row(r)) / m)
-        .collect();
+    let es_rows = model.map_or_else(Vec::new, |model| {
+        (0..model.rows.len())
+            .map(|r| (gt.row(r, model) + tied_weight * eq.row(r, model)) / m)
+            .collect()
+    });
     let ((beyond, _), (at_var, _)) = state.split_at(var_value).ok_or_else(|| missed(0))?;
     Ok(LevelTail {
         tail: stats::Tail {
@@ -922,7 +975,8 @@ fn level_tail(
 ///
 /// # Errors
 /// As [`Partial::new`] and [`crate::simulate`]; [`ScenarioError::Invalid`] for a range
-/// outside the run or not starting on a batch boundary.
+/// outside the run, not starting on a batch boundary, or of more than
+/// [`crate::MAX_PATHS`] paths.
 pub fn reduce_range(
     model: &Model,
     config: &RunConfig,
@@ -931,12 +985,25 @@ pub fn reduce_range(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Partial, ScenarioError> {
     let mut state = Partial::new(model, config.paths, config.seed, loss_thresholds.len())?;
-    if range.end > config.paths || range.start > range.end || range.start % BATCH_PATHS != 0 {
+    if range.end > config.paths
+        || range.start > range.end
+        || !range.start.is_multiple_of(BATCH_PATHS)
+    {
         return Err(ScenarioError::Invalid {
             field: "paths".into(),
             message: format!(
                 "range {range:?} is not a batch-aligned part of 0..{}",
                 config.paths
+            ),
+        });
+    }
+    if range.end - range.start > crate::MAX_PATHS {
+        return Err(ScenarioError::Invalid {
+            field: "paths".into(),
+            message: format!(
+                "one process simulates at most {} paths, this one would simulate {}: split the run into shards (--shard-count, docs/scale-out.md)",
+                crate::MAX_PATHS,
+                range.end - range.start
             ),
         });
     }

@@ -16,10 +16,13 @@ use crate::error::ScenarioError;
 /// (must be at most 1): room for decimal fractions such as 0.1 + 0.2, nothing more.
 pub const SUM_TOLERANCE: f64 = 1e-9;
 
-/// Largest number of paths one run accepts. Past [`crate::stream::STREAM_THRESHOLD`]
-/// statistics stream, and what grows with the path count is the exact tail buffer (the
-/// worst 5% or so of the paths, about 60 bytes each): 1e8 paths stay under 1 GiB.
+/// Largest number of paths one process simulates (a run in one piece, or one shard): a
+/// bound on the time a typo can cost, not on memory, which hardly grows with the paths
+/// (`docs/performance.md`).
 pub const MAX_PATHS: u64 = 100_000_000;
+
+/// Largest number of paths of a run split into shards ([`crate::reduce`]).
+pub const MAX_SHARDED_PATHS: u64 = 1_000_000_000_000;
 
 /// A whole scenario file, as written (`SCENARIO.md`). No value is checked yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -795,12 +798,20 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
 /// # Errors
 /// [`ScenarioError::Invalid`] naming `field`.
 pub fn check_paths(field: &str, paths: u64) -> Result<(), ScenarioError> {
-    if (1..=MAX_PATHS).contains(&paths) {
+    check_paths_within(field, paths, MAX_PATHS)
+}
+
+/// Checks a path count: in [1, `max`].
+///
+/// # Errors
+/// [`ScenarioError::Invalid`] naming `field`.
+pub fn check_paths_within(field: &str, paths: u64, max: u64) -> Result<(), ScenarioError> {
+    if (1..=max).contains(&paths) {
         Ok(())
     } else {
         Err(invalid(
             field,
-            format!("must be in [1, {MAX_PATHS}], got {paths}"),
+            format!("must be in [1, {max}], got {paths}"),
         ))
     }
 }

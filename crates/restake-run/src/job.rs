@@ -204,8 +204,12 @@ impl Job {
     pub fn build(spec: JobSpec, overrides: Overrides, threads: usize) -> Result<Self, RunError> {
         let config = |s: &Scenario, seed: Option<u64>| -> Result<RunConfig, RunError> {
             let paths = overrides.paths.unwrap_or(s.spec().simulation.paths);
-            restake_core::scenario::check_paths("--paths", paths)
-                .map_err(|e| RunError::BadInput(e.to_string()))?;
+            restake_core::scenario::check_paths_within(
+                "--paths",
+                paths,
+                restake_core::scenario::MAX_SHARDED_PATHS,
+            )
+            .map_err(|e| RunError::BadInput(e.to_string()))?;
             Ok(RunConfig {
                 paths,
                 seed: seed.unwrap_or(s.spec().simulation.seed),

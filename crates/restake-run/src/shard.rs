@@ -300,7 +300,7 @@ mod tests {
             assert_eq!(ranges.last().unwrap().end, paths);
             for w in ranges.windows(2) {
                 assert_eq!(w[0].end, w[1].start);
-                assert_eq!(w[0].end % BATCH_PATHS == 0 || w[0].end == paths, true);
+                assert!(w[0].end.is_multiple_of(BATCH_PATHS) || w[0].end == paths);
             }
         }
         assert!(ShardPlan::new(3, 3).is_err());

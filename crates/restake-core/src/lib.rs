@@ -46,6 +46,7 @@ pub mod path;
 pub mod reduce;
 pub mod sampling;
 pub mod scenario;
+pub mod sketch;
 pub mod stats;
 
 pub use engine::{BATCH_PATHS, PathSet, RowLoss, RunConfig, simulate};

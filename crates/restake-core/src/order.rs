@@ -154,23 +154,32 @@ impl<P: Payload> Window<P> {
         });
     }
 
-    /// `(value, count)` of the distinct values, descending (the window tidied: its
-    /// singles and atoms each sorted).
-    fn entries(&self) -> Vec<(f64, u64)> {
-        let mut out = Vec::with_capacity(self.singles.len() + self.atoms.len());
-        let (mut i, mut j) = (0, 0);
+    /// The value at 1-based rank `rank` from the top within the window (tidied: its
+    /// singles and atoms each sorted); `None` past its count.
+    fn value_at(&self, rank: u64) -> Option<f64> {
+        if self.atoms.is_empty() {
+            return self
+                .singles
+                .get((rank as usize).checked_sub(1)?)
+                .map(|s| s.0);
+        }
+        let (mut i, mut j, mut c) = (0, 0, 0u64);
         while i < self.singles.len() || j < self.atoms.len() {
             let single_next = j == self.atoms.len()
                 || (i < self.singles.len() && self.singles[i].0 > self.atoms[j].value);
-            if single_next {
-                out.push((self.singles[i].0, 1));
+            let (v, k) = if single_next {
                 i += 1;
+                (self.singles[i - 1].0, 1)
             } else {
-                out.push((self.atoms[j].value, self.atoms[j].count));
                 j += 1;
+                (self.atoms[j - 1].value, self.atoms[j - 1].count)
+            };
+            c += k;
+            if c >= rank {
+                return Some(v);
             }
         }
-        out
+        None
     }
 }
 
@@ -408,20 +417,10 @@ impl<P: Payload> OrderStats<P> {
         let mut before = 0u64;
         for (w, g) in self.windows.iter().zip(&self.gaps) {
             before += g.count;
-            let entries = w.entries();
             let n = w.count();
             let (s, e) = (before + 1, before + n);
             if a <= e && b >= s {
-                let value = |rank: u64| {
-                    let mut c = before;
-                    for (v, k) in &entries {
-                        c += k;
-                        if c >= rank {
-                            return *v;
-                        }
-                    }
-                    w.lo
-                };
+                let value = |rank: u64| w.value_at(rank - before).unwrap_or(w.lo);
                 let hi = if a < s { w.hi } else { value(a) };
                 let lo = if b > e { w.lo } else { value(b) };
                 out.push((lo, hi));
@@ -503,14 +502,8 @@ impl<P: Payload> OrderStats<P> {
                 return Located::Missed;
             }
             let n = w.count();
-            if rank <= before + n {
-                let mut c = before;
-                for (v, k) in w.entries() {
-                    c += k;
-                    if c >= rank {
-                        return Located::Kept(v);
-                    }
-                }
+            if let Some(v) = w.value_at(rank - before).filter(|_| rank <= before + n) {
+                return Located::Kept(v);
             }
             before += n;
         }

@@ -8,19 +8,18 @@
 //!   (a batch, cut at the convergence prefixes) is summed in path order in `f64`, and
 //!   slices are added exactly, so no grouping of slices into chunks, threads or shards
 //!   changes a bit; moments are power sums of deviations from path 0's values;
-//! - counts are integers, sketches have integer counts ([`SKETCH_RESOLUTION`]);
+//! - counts are integers, and so are the sketches' ([`crate::sketch`]);
 //! - the tails and the quantiles come from [`OrderStats`]: exact values at the ranks the
 //!   statistics need, exact sums above them, in memory that grows like the square root
 //!   of the path count.
 //!
 //! Every statistic but the fan chart and the two distribution files is exact: equal to
-//! what keeping and sorting every path gives. Those three come from HDR histograms with
-//! relative resolution [`SKETCH_RESOLUTION`] of `V/P`.
+//! what keeping and sorting every path gives. Those three come from log-bucket sketches
+//! ([`crate::sketch`]) with relative resolution [`SKETCH_RESOLUTION`] of `V/P`.
 
 use std::io::{Read, Write};
 use std::ops::Range;
 
-use hdrhistogram::Histogram as Hdr;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +30,7 @@ use crate::model::Model;
 use crate::order::{Located, OrderStats, Payload};
 use crate::path::{PathOutcome, PathScratch, simulate_path};
 use crate::sampling::batch_rng;
+use crate::sketch::Sketch;
 use crate::stats::{
     self, Bin, ConvergenceRow, Estimate, FAN_LEVELS, FanRow, Histogram, Moments, OtherRows,
     QUANTILE_LEVELS, QuantileRow, ROUNDING_TOLERANCE, Results, SummaryInputs, TAIL_LEVELS, Z_95,
@@ -40,13 +40,12 @@ use crate::stats::{
 /// Paths simulated and reduced at a time.
 pub const CHUNK_PATHS: u64 = 1 << 19;
 
-/// Significant decimal digits of the HDR histograms.
-pub const SKETCH_SIGNIFICANT_DIGITS: u8 = 4;
-
-/// Relative resolution of a value read from a sketch (`V/P` or the loss fraction).
+/// Relative resolution of a value read from a sketch (`V/P` or the loss fraction): at
+/// most this far from the value, relatively (in fact within `2^-14`, [`crate::sketch`]).
 pub const SKETCH_RESOLUTION: f64 = 1e-4;
 
-/// Most checkpoints a run sketches (a sketch each, about 2.6 MB).
+/// Most checkpoints a run sketches (a sketch each: 64 KB per power of two its values
+/// span).
 pub const MAX_SKETCHED_CHECKPOINTS: usize = 400;
 
 /// Version of the byte format of [`Partial::write_to`]; a reader refuses any other.
@@ -54,9 +53,6 @@ pub const PARTIAL_FORMAT_VERSION: u32 = 1;
 
 /// First bytes of a saved partial.
 const MAGIC: &[u8; 8] = b"RSTKPART";
-
-/// Values are recorded in units of 1e-9 (of principal).
-const SKETCH_SCALE: f64 = 1e9;
 
 /// Quantities with moments, in the order of [`SummaryInputs`]: net and excess return,
 /// then slashing loss, base income, AVS fees, token value and depeg loss (ETH).
@@ -72,83 +68,6 @@ fn quantities(o: &PathOutcome) -> [f64; MOMENT_QUANTITIES] {
         o.incentive_value_eth,
         o.depeg_loss_eth,
     ]
-}
-
-/// A mergeable histogram of non-negative values with relative resolution
-/// [`SKETCH_RESOLUTION`] and 64-bit counts.
-#[derive(Debug, Clone)]
-struct Sketch(Hdr<u64>);
-
-impl Sketch {
-    fn new() -> Self {
-        // Up to 2^34 / 1e9 = 17 at first; larger values resize it.
-        let mut h =
-            Hdr::new_with_bounds(1, 1 << 34, SKETCH_SIGNIFICANT_DIGITS).expect("valid HDR bounds");
-        h.auto(true);
-        Self(h)
-    }
-
-    fn record(&mut self, x: f64) {
-        // Rounded to the nearest unit (the cast truncates a non-negative value).
-        self.0
-            .saturating_record((x.max(0.0) * SKETCH_SCALE + 0.5) as u64);
-    }
-
-    fn merge(&mut self, other: &Self) {
-        self.0.add(&other.0).expect("auto-resizing sketches add");
-    }
-
-    /// The values at 1-based ascending `ranks` (ascending; the middle of each one's
-    /// bucket), in one walk over the buckets.
-    fn at_ranks<const K: usize>(&self, ranks: [u64; K]) -> [f64; K] {
-        let mut out = [self.0.max() as f64 / SKETCH_SCALE; K];
-        let mut next = 0;
-        let mut seen = 0;
-        for v in self.0.iter_recorded() {
-            seen += v.count_at_value();
-            while next < K && seen >= ranks[next] {
-                out[next] = self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
-                next += 1;
-            }
-            if next == K {
-                break;
-            }
-        }
-        out
-    }
-
-    /// [`stats::HISTOGRAM_BINS`] equal bins over `[lo, hi]` of the recorded values minus
-    /// `shift`, each bucket counted at its middle value.
-    fn bins(&self, lo: f64, hi: f64, shift: f64) -> Vec<Bin> {
-        let values = self.0.iter_recorded().map(|v| {
-            let x = self.0.median_equivalent(v.value_iterated_to()) as f64 / SKETCH_SCALE;
-            (x - shift, v.count_at_value())
-        });
-        stats::equal_bins(values, lo, hi)
-    }
-}
-
-impl Serialize for Sketch {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let buckets: Vec<(u64, u64)> = self
-            .0
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect();
-        buckets.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Sketch {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let buckets = Vec::<(u64, u64)>::deserialize(deserializer)?;
-        let mut s = Self::new();
-        for (value, count) in buckets {
-            s.0.record_n(value, count)
-                .map_err(|_| serde::de::Error::custom("sketch value out of range"))?;
-        }
-        Ok(s)
-    }
 }
 
 /// What a path in the tail carries: its loss per contribution row, ETH: the depeg and
@@ -437,9 +356,9 @@ impl Partial {
             min_return: f64::INFINITY,
             max_return: f64::NEG_INFINITY,
             max_loss: 0.0,
-            value: Sketch::new(),
-            loss: Sketch::new(),
-            checkpoints: (0..checkpoints).map(|_| Sketch::new()).collect(),
+            value: Sketch::default(),
+            loss: Sketch::default(),
+            checkpoints: (0..checkpoints).map(|_| Sketch::default()).collect(),
             tail: OrderStats::new(paths, &tail_ranks(paths)),
             body: OrderStats::new(
                 paths,
@@ -838,14 +757,18 @@ impl Partial {
             upper: 0.0,
             paths: zero_paths,
         }];
-        loss_bins.extend(self.loss.bins(0.0, upper, 0.0));
+        loss_bins.extend(stats::equal_bins(self.loss.buckets(), 0.0, upper));
         let r_hi = if self.max_return > self.min_return {
             self.max_return
         } else {
             self.min_return + 1e-9
         };
         let return_distribution = Histogram {
-            bins: self.value.bins(self.min_return, r_hi, 1.0),
+            bins: stats::equal_bins(
+                self.value.buckets().map(|(x, c)| (x - 1.0, c)),
+                self.min_return,
+                r_hi,
+            ),
             total: n,
         };
 

@@ -270,9 +270,36 @@ pub(crate) fn quantile_rank(n: usize, myriad: u32) -> usize {
 /// `[1, n]`.
 pub fn order_statistic_ranks(n: usize, q: f64) -> (usize, usize) {
     let b = Binomial::new(q, n as u64).expect("q in (0, 1)");
-    let r = b.inverse_cdf(0.025) as usize;
-    let s = b.inverse_cdf(0.975) as usize + 1;
+    let r = binomial_quantile(&b, n as u64, q, 0.025) as usize;
+    let s = binomial_quantile(&b, n as u64, q, 0.975) as usize + 1;
     (r.clamp(1, n), s.clamp(1, n))
+}
+
+/// The smallest `k` in `[0, n]` with `P(Binomial(n, q) <= k) >= p`: a bisection on the
+/// exact CDF, bracketed by the normal approximation (widened until it brackets), so
+/// that it takes about a dozen CDF evaluations for any `n`.
+fn binomial_quantile(b: &Binomial, n: u64, q: f64, p: f64) -> u64 {
+    let (nf, sd) = (n as f64, (n as f64 * q * (1.0 - q)).sqrt());
+    let guess = nf * q + if p < 0.5 { -Z_95 } else { Z_95 } * sd;
+    let width = (sd + 2.0).ceil() as i64;
+    // Invariant: F(lo) < p <= F(hi), with F(-1) = 0.
+    let mut lo = (guess as i64 - width).clamp(-1, n as i64);
+    let mut hi = (guess as i64 + width).clamp(0, n as i64);
+    while lo >= 0 && b.cdf(lo as u64) >= p {
+        lo = (lo - 4 * width).max(-1);
+    }
+    while (hi as u64) < n && b.cdf(hi as u64) < p {
+        hi = (hi + 4 * width).min(n as i64);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if b.cdf(mid as u64) >= p {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi as u64
 }
 
 /// Count, mean and the central moment sums `M_p = sum (x - mean)^p`, `p = 2, 4`, of a
@@ -939,6 +966,26 @@ mod tests {
         assert!(e.ci_high > 0.03 && e.ci_high < 0.04); // Wilson upper for 0/100: 0.037
         let e = Estimate::proportion(50, 100);
         assert!((e.ci_low - 0.4038).abs() < 1e-3 && (e.ci_high - 0.5962).abs() < 1e-3);
+    }
+
+    #[test]
+    fn binomial_quantiles_match_the_library_search() {
+        for (n, q) in [
+            (1usize, 0.5),
+            (10, 0.95),
+            (1000, 0.5),
+            (20_000, 0.001),
+            (3_000_000, 0.975),
+        ] {
+            let b = Binomial::new(q, n as u64).unwrap();
+            for p in [0.025, 0.975] {
+                assert_eq!(
+                    binomial_quantile(&b, n as u64, q, p),
+                    b.inverse_cdf(p),
+                    "{n} {q} {p}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! A mergeable histogram of non-negative values with fixed log-spaced buckets: the
+//! fan chart's quantiles and the distribution files of a run.
+//!
+//! A bucket is a value's binary exponent and the top [`SUB_BUCKET_BITS`] bits of its
+//! mantissa, read straight off the bits of the `f64` (the log-linear layout of HDR
+//! histograms, Tene 2012, on the float format itself): `2^13` buckets per power of two,
+//! each `2^-13` of its lower edge wide, so a bucket's middle is within `2^-14 = 6.1e-5`
+//! of any value in it. The counts are a dense vector over the buckets between the
+//! smallest and the largest value seen, so recording is a shift, a subtraction and an
+//! increment, and reading walks only the occupied range.
+
+use serde::{Deserialize, Serialize};
+
+/// Mantissa bits that name a bucket within a power of two.
+pub const SUB_BUCKET_BITS: u32 = 13;
+
+/// Values below this (zero included) share the first bucket, read as 0.
+pub const SMALLEST_VALUE: f64 = 1.0 / (1u64 << 40) as f64;
+
+/// A histogram of non-negative values ([module docs](self)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sketch {
+    /// Bucket index of `counts[0]`.
+    offset: u64,
+    counts: Vec<u64>,
+}
+
+const SHIFT: u32 = 52 - SUB_BUCKET_BITS;
+
+/// Bucket of `x`: 0 below [`SMALLEST_VALUE`], else 1 + the bucket of its bits counted
+/// from that of `SMALLEST_VALUE`.
+#[inline]
+fn bucket(x: f64) -> u64 {
+    if x < SMALLEST_VALUE {
+        // Negative values (rounding below 0) and NaN-free zeros alike.
+        0
+    } else {
+        (x.to_bits() >> SHIFT) - (SMALLEST_VALUE.to_bits() >> SHIFT) + 1
+    }
+}
+
+/// The middle of bucket `b` (0 for the first).
+fn middle(b: u64) -> f64 {
+    if b == 0 {
+        return 0.0;
+    }
+    let base = (SMALLEST_VALUE.to_bits() >> SHIFT) + b - 1;
+    let lo = f64::from_bits(base << SHIFT);
+    let hi = f64::from_bits((base + 1) << SHIFT);
+    0.5 * (lo + hi)
+}
+
+impl Sketch {
+    /// Counts `x` (non-negative; finite).
+    #[inline]
+    pub fn record(&mut self, x: f64) {
+        self.add_n(bucket(x), 1);
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Self) {
+        for (i, &c) in other.counts.iter().enumerate() {
+            if c > 0 {
+                self.add_n(other.offset + i as u64, c);
+            }
+        }
+    }
+
+    #[inline]
+    fn add_n(&mut self, b: u64, n: u64) {
+        if self.counts.is_empty() {
+            self.offset = b;
+            self.counts.push(0);
+        } else if b < self.offset {
+            let grow = (self.offset - b) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = b;
+        } else if b >= self.offset + self.counts.len() as u64 {
+            self.counts.resize((b - self.offset + 1) as usize, 0);
+        }
+        self.counts[(b - self.offset) as usize] += n;
+    }
+
+    /// `(middle, count)` of the occupied buckets, ascending.
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (middle(self.offset + i as u64), *c))
+    }
+
+    /// The values at 1-based ascending `ranks` (ascending): each the middle of its
+    /// bucket; past the count, the largest.
+    pub fn at_ranks<const K: usize>(&self, ranks: [u64; K]) -> [f64; K] {
+        let last = self
+            .counts
+            .iter()
+            .rposition(|c| *c > 0)
+            .map_or(0.0, |i| middle(self.offset + i as u64));
+        let mut out = [last; K];
+        let (mut next, mut seen) = (0, 0);
+        for (x, c) in self.buckets() {
+            seen += c;
+            while next < K && seen >= ranks[next] {
+                out[next] = x;
+                next += 1;
+            }
+            if next == K {
+                break;
+            }
+        }
+        out
+    }
+}
+
+impl Serialize for Sketch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let occupied: Vec<(u64, u64)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (self.offset + i as u64, *c))
+            .collect();
+        occupied.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sketch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let occupied = Vec::<(u64, u64)>::deserialize(deserializer)?;
+        let largest = bucket(f64::MAX);
+        let mut s = Self::default();
+        let mut previous = None;
+        for (b, c) in occupied {
+            if b > largest || previous.is_some_and(|p| p >= b) || c == 0 {
+                return Err(serde::de::Error::custom(
+                    "sketch buckets out of order or range",
+                ));
+            }
+            previous = Some(b);
+            s.add_n(b, c);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_reads_back_within_the_resolution() {
+        for &x in &[1e-9, 0.0123, 0.5, 1.0, 1.0271, 3.7, 1234.5, 1e30] {
+            let mut s = Sketch::default();
+            s.record(x);
+            let [back] = s.at_ranks([1]);
+            assert!((back - x).abs() <= x * 2f64.powi(-14), "{x} read as {back}");
+        }
+        let mut s = Sketch::default();
+        s.record(0.0);
+        s.record(1e-20);
+        assert_eq!(s.at_ranks([1, 2]), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn ranks_merge_and_serialise() {
+        let xs: Vec<f64> = (1..=10_000).map(|i| f64::from(i) / 1000.0).collect();
+        let mut whole = Sketch::default();
+        xs.iter().for_each(|x| whole.record(*x));
+        // Recorded in two halves, the second first (the range grows downwards).
+        let (mut a, mut b) = (Sketch::default(), Sketch::default());
+        xs[5000..].iter().for_each(|x| a.record(*x));
+        xs[..5000].iter().rev().for_each(|x| b.record(*x));
+        a.merge(&b);
+        assert_eq!(a, whole);
+        let q = whole.at_ranks([1, 2500, 5000, 10_000, 20_000]);
+        for (got, want) in q.iter().zip([0.001, 2.5, 5.0, 10.0, 10.0]) {
+            assert!(
+                (got - want).abs() <= want * 2f64.powi(-14),
+                "{got} vs {want}"
+            );
+        }
+        let bytes = postcard::to_stdvec(&whole).unwrap();
+        assert_eq!(postcard::from_bytes::<Sketch>(&bytes).unwrap(), whole);
+        let bad = postcard::to_stdvec(&vec![(5u64, 1u64), (3, 1)]).unwrap();
+        assert!(postcard::from_bytes::<Sketch>(&bad).is_err());
+    }
+}

@@ -797,7 +797,7 @@ fn a_run_past_the_first_narrowing_writes_every_file() {
         json["fan_chart_resolution"]
             .as_str()
             .unwrap()
-            .contains("HDR")
+            .contains("sketch")
     );
 }
 

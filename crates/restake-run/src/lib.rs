@@ -72,10 +72,10 @@ pub fn run_info(member: &Member, threads: usize, shards: u64, elapsed_seconds: f
         interval_level: INTERVAL_LEVEL,
         histogram_bins: restake_core::stats::HISTOGRAM_BINS,
         fan_chart_resolution: format!(
-            "HDR histogram of V(t)/P at every checkpoint, relative resolution {resolution}"
+            "log-bucket sketch of V(t)/P at every checkpoint (restake_core::sketch), relative resolution {resolution}"
         ),
         statistics: format!(
-            "one mergeable reduction for every path count: moments, probabilities, VaR, ES, their intervals, contributions and every return quantile exact (equal to sorting every path); the fan chart and the distribution files from HDR histograms with relative resolution {resolution} of V/P"
+            "one mergeable reduction for every path count: moments, probabilities, VaR, ES, their intervals, contributions and every return quantile exact (equal to sorting every path); the fan chart and the distribution files from log-bucket sketches with relative resolution {resolution} of V/P"
         ),
         elapsed_seconds,
     }

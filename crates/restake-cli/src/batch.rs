@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use restake_core::Results;
+use restake_core::stats::MetricId;
 use restake_run::Job;
 
 /// The comparison table printed after a batch.
@@ -15,10 +16,10 @@ pub fn render(job: &Job, results: &[Results], out: &Path) -> String {
         "scenario", "paths", "mean return", "P(loss)", "P(under)", "VaR 99", "ES 99"
     );
     for (m, r) in job.members.iter().zip(results) {
-        let pct = |name: &str| {
+        let pct = |id: MetricId| {
             format!(
                 "{:.3}%",
-                100.0 * r.metric(name).expect("summary metric").value
+                100.0 * r.metric(id).expect("summary metric").value
             )
         };
         let _ = writeln!(
@@ -26,11 +27,11 @@ pub fn render(job: &Job, results: &[Results], out: &Path) -> String {
             "{:<28} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10}",
             m.scenario.spec().name,
             m.config.paths,
-            pct("mean_net_return"),
-            pct("prob_loss"),
-            pct("prob_underperform"),
-            pct("var_99"),
-            pct("es_99"),
+            pct(MetricId::MeanNetReturn),
+            pct(MetricId::ProbLoss),
+            pct(MetricId::ProbUnderperform),
+            pct(MetricId::Var(9900)),
+            pct(MetricId::Es(9900)),
         );
     }
     let _ = writeln!(

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use restake_core::stats::Contribution;
+use restake_core::stats::{Contribution, MetricId};
 use restake_core::{ContributionKind, Estimate, Results, RunConfig, Scenario};
 
 fn pct(x: f64) -> String {
@@ -30,7 +30,7 @@ pub fn render(
 ) -> String {
     let spec = scenario.spec();
     let mut s = String::new();
-    let metric = |name: &str| results.metric(name).expect("summary metric present");
+    let metric = |id: MetricId| results.metric(id).expect("summary metric present");
     let _ = writeln!(
         s,
         "{} ({origin}): {} paths, seed {}, {} thread(s), {:.2} s",
@@ -42,19 +42,19 @@ pub fn render(
         spec.position.principal_eth, spec.position.route, spec.position.horizon_days
     );
     let rows = [
-        ("mean net return", "mean_net_return"),
-        ("mean excess over plain staking", "mean_excess_return"),
-        ("P(loss)", "prob_loss"),
-        ("P(underperform plain staking)", "prob_underperform"),
-        ("VaR 99 (loss, of principal)", "var_99"),
-        ("ES 99 (loss, of principal)", "es_99"),
-        ("VaR 99.9", "var_999"),
-        ("ES 99.9", "es_999"),
+        ("mean net return", MetricId::MeanNetReturn),
+        ("mean excess over plain staking", MetricId::MeanExcessReturn),
+        ("P(loss)", MetricId::ProbLoss),
+        ("P(underperform plain staking)", MetricId::ProbUnderperform),
+        ("VaR 99 (loss, of principal)", MetricId::Var(9900)),
+        ("ES 99 (loss, of principal)", MetricId::Es(9900)),
+        ("VaR 99.9", MetricId::Var(9990)),
+        ("ES 99.9", MetricId::Es(9990)),
     ];
-    for (label, name) in rows {
-        let _ = writeln!(s, "  {label:<32} {}", with_ci(metric(name)));
+    for (label, id) in rows {
+        let _ = writeln!(s, "  {label:<32} {}", with_ci(metric(id)));
     }
-    let slashing = metric("expected_slashing_loss_eth");
+    let slashing = metric(MetricId::ExpectedSlashingLossEth);
     let _ = writeln!(
         s,
         "  {:<32} {:.6} ETH ± {:.6}",

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use restake_core::Results;
+use restake_core::stats::MetricId;
 use restake_run::Job;
 
 /// The lines printed after a sweep.
@@ -20,7 +21,7 @@ pub fn render(job: &Job, results: &[Results], written: &Path) -> String {
         }
     );
     for (m, r) in job.members.iter().zip(results) {
-        let metric = |name: &str| r.metric(name).expect("summary metric").value;
+        let metric = |id: MetricId| r.metric(id).expect("summary metric").value;
         let labels: Vec<String> = job
             .parameters
             .iter()
@@ -30,9 +31,9 @@ pub fn render(job: &Job, results: &[Results], written: &Path) -> String {
         text.push_str(&format!(
             "  {:<40} VaR 99 {:>8.3}%  ES 99 {:>8.3}%  P(underperform) {:>7.3}%\n",
             labels.join(", "),
-            100.0 * metric("var_99"),
-            100.0 * metric("es_99"),
-            100.0 * metric("prob_underperform"),
+            100.0 * metric(MetricId::Var(9900)),
+            100.0 * metric(MetricId::Es(9900)),
+            100.0 * metric(MetricId::ProbUnderperform),
         ));
     }
     text.push_str(&format!("wrote {}\n", written.display()));

@@ -31,7 +31,7 @@
 //! "#).unwrap();
 //! let config = RunConfig { paths: 1000, seed: 1, threads: 1 };
 //! let results = run(&scenario, &config, &|_| {}).unwrap();
-//! let mean = results.metric("mean_net_return").unwrap().value;
+//! let mean = results.metric(restake_core::stats::MetricId::MeanNetReturn).unwrap().value;
 //! assert!((mean - (0.03f64.exp() - 1.0)).abs() < 1e-12);
 //! ```
 

@@ -8,7 +8,7 @@ use crate::sampling::Severity;
 use crate::scenario::{ExitMode, Route, Scenario, StakeMode};
 
 /// Kind of a row of `contributions.csv` (`SCENARIO.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ContributionKind {
     /// Operator–AVS slashings of one AVS, over all operators.
     AvsSlashing,
@@ -51,7 +51,7 @@ impl ContributionKind {
 
 /// One row of the loss attribution: a kind and the AVS, operator or income stream it
 /// belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContributionRow {
     /// AVS name, operator name, `protocol`, `lrt`, or the income stream
     /// (`base_rewards`, `avs_fees`, `token_incentives`).

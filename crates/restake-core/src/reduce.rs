@@ -969,3 +969,44 @@ pub fn reduce_range(
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{RunConfig, Scenario};
+
+    #[test]
+    fn results_serialise_and_read_back_equal() {
+        let scenario = Scenario::from_toml(
+            r#"
+            name = "solo"
+            [position]
+            principal_eth = 32.0
+            route = "native"
+            horizon_days = 365
+            [base]
+            apr_mean = 0.03
+            apr_sd = 0.004
+            slash_prob = 0.2
+            slash_severity = { dist = "uniform", min = 0.0, max = 0.5 }
+            [[operator]]
+            name = "me"
+            weight = 1.0
+            [report]
+            loss_thresholds = [0.1]
+            "#,
+        )
+        .unwrap();
+        let config = RunConfig {
+            paths: 5000,
+            seed: 1,
+            threads: 1,
+        };
+        let r = crate::run(&scenario, &config, &|_| {}).unwrap();
+        let bytes = postcard::to_stdvec(&r).unwrap();
+        let back: crate::Results = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, r);
+        let names: Vec<String> = r.summary.iter().map(|m| m.id.name()).collect();
+        assert!(names.contains(&"prob_loss_gt_0.1".to_string()));
+        assert!(names.contains(&"es_975".to_string()));
+    }
+}

@@ -6,6 +6,7 @@
 //! exact integers over 10,000 and no rounding decides which path is in a tail.
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, DiscreteCDF};
 
 use crate::engine::{PathSet, RowLoss};
@@ -44,20 +45,106 @@ pub const FAN_LEVELS: [u32; 7] = [100, 500, 2500, 5000, 7500, 9500, 9900];
 pub const CONVERGENCE_DIVISORS: [u64; 5] = [16, 8, 4, 2, 1];
 
 /// Metrics of the convergence report, all rows of `summary.csv`.
-pub const CONVERGENCE_METRICS: [&str; 12] = [
-    "mean_net_return",
-    "prob_loss",
-    "prob_underperform",
-    "var_95",
-    "var_975",
-    "var_99",
-    "var_999",
-    "es_95",
-    "es_975",
-    "es_99",
-    "es_999",
-    "expected_slashing_loss_eth",
+pub const CONVERGENCE_METRICS: [MetricId; 12] = [
+    MetricId::MeanNetReturn,
+    MetricId::ProbLoss,
+    MetricId::ProbUnderperform,
+    MetricId::Var(9500),
+    MetricId::Var(9750),
+    MetricId::Var(9900),
+    MetricId::Var(9990),
+    MetricId::Es(9500),
+    MetricId::Es(9750),
+    MetricId::Es(9900),
+    MetricId::Es(9990),
+    MetricId::ExpectedSlashingLossEth,
 ];
+
+/// A row of `summary.csv`, by what it measures; its name in the file is
+/// [`MetricId::name`] (`SCENARIO.md`'s names, never renamed).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum MetricId {
+    /// `mean_net_return`: mean of `R = V/P - 1`, a fraction over the horizon.
+    MeanNetReturn,
+    /// `sd_net_return`.
+    SdNetReturn,
+    /// `mean_excess_return`: mean of `(V - V_plain) / P`.
+    MeanExcessReturn,
+    /// `sd_excess_return`.
+    SdExcessReturn,
+    /// `prob_loss`: `P(R < 0)`.
+    ProbLoss,
+    /// `prob_underperform`: `P(V < V_plain)`.
+    ProbUnderperform,
+    /// `var_<level>`: VaR of the loss at a level of [`TAIL_LEVELS`] (in 1/10,000).
+    Var(u32),
+    /// `es_<level>`: expected shortfall of the loss at a level of [`TAIL_LEVELS`].
+    Es(u32),
+    /// `expected_slashing_loss_eth`.
+    ExpectedSlashingLossEth,
+    /// `mean_base_income_eth`.
+    MeanBaseIncomeEth,
+    /// `mean_avs_fee_income_eth`.
+    MeanAvsFeeIncomeEth,
+    /// `mean_incentive_value_eth`.
+    MeanIncentiveValueEth,
+    /// `mean_depeg_loss_eth`.
+    MeanDepegLossEth,
+    /// `prob_slashing_loss`: share of paths with a positive slashing loss.
+    ProbSlashingLoss,
+    /// `prob_loss_gt_<x>`: `P(L > x)` for a `[report]` loss threshold `x`.
+    ProbLossGt(f64),
+}
+
+impl MetricId {
+    /// The row's name in `summary.csv`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::MeanNetReturn => "mean_net_return".into(),
+            Self::SdNetReturn => "sd_net_return".into(),
+            Self::MeanExcessReturn => "mean_excess_return".into(),
+            Self::SdExcessReturn => "sd_excess_return".into(),
+            Self::ProbLoss => "prob_loss".into(),
+            Self::ProbUnderperform => "prob_underperform".into(),
+            Self::Var(l) => format!("var_{}", level_label(*l)),
+            Self::Es(l) => format!("es_{}", level_label(*l)),
+            Self::ExpectedSlashingLossEth => "expected_slashing_loss_eth".into(),
+            Self::MeanBaseIncomeEth => "mean_base_income_eth".into(),
+            Self::MeanAvsFeeIncomeEth => "mean_avs_fee_income_eth".into(),
+            Self::MeanIncentiveValueEth => "mean_incentive_value_eth".into(),
+            Self::MeanDepegLossEth => "mean_depeg_loss_eth".into(),
+            Self::ProbSlashingLoss => "prob_slashing_loss".into(),
+            Self::ProbLossGt(x) => format!("prob_loss_gt_{x}"),
+        }
+    }
+
+    /// Its unit.
+    pub fn unit(&self) -> Unit {
+        match self {
+            Self::MeanNetReturn
+            | Self::SdNetReturn
+            | Self::MeanExcessReturn
+            | Self::SdExcessReturn
+            | Self::Var(_)
+            | Self::Es(_) => Unit::Fraction,
+            Self::ProbLoss
+            | Self::ProbUnderperform
+            | Self::ProbSlashingLoss
+            | Self::ProbLossGt(_) => Unit::Probability,
+            Self::ExpectedSlashingLossEth
+            | Self::MeanBaseIncomeEth
+            | Self::MeanAvsFeeIncomeEth
+            | Self::MeanIncentiveValueEth
+            | Self::MeanDepegLossEth => Unit::Eth,
+        }
+    }
+}
+
+impl std::fmt::Display for MetricId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
 
 /// Fewer paths than this at or beyond a VaR level make that level's VaR and ES rest on
 /// too few losses to trust; the command line warns.
@@ -70,7 +157,7 @@ pub fn level_label(myriad: u32) -> String {
 }
 
 /// An estimate with its Monte Carlo standard error and 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// The estimate.
     pub value: f64,
@@ -120,7 +207,7 @@ impl Estimate {
 }
 
 /// Unit of a summary metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unit {
     /// A fraction of principal (returns, VaR, ES).
     Fraction,
@@ -142,18 +229,16 @@ impl Unit {
 }
 
 /// A row of `summary.csv`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
-    /// Metric name (`SCENARIO.md`).
-    pub name: String,
+    /// What it measures (its name and unit).
+    pub id: MetricId,
     /// Value, standard error and interval.
     pub estimate: Estimate,
-    /// Unit.
-    pub unit: Unit,
 }
 
 /// A row of `quantiles.csv`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QuantileRow {
     /// Probability level `q`.
     pub probability: f64,
@@ -166,7 +251,7 @@ pub struct QuantileRow {
 }
 
 /// A histogram bin.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Bin {
     /// Lower edge.
     pub lower: f64,
@@ -177,7 +262,7 @@ pub struct Bin {
 }
 
 /// A histogram over all paths.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
     /// Bins in increasing order.
     pub bins: Vec<Bin>,
@@ -186,7 +271,7 @@ pub struct Histogram {
 }
 
 /// A row of `contributions.csv`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
     /// Source and kind.
     pub row: ContributionRow,
@@ -200,7 +285,7 @@ pub struct Contribution {
 }
 
 /// A row of `fan_chart.csv`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FanRow {
     /// Day of the checkpoint.
     pub day: f64,
@@ -209,7 +294,7 @@ pub struct FanRow {
 }
 
 /// A row of `convergence.csv`: a headline metric over the first `paths` paths.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConvergenceRow {
     /// Paths used: `N / d` for a divisor `d` of [`CONVERGENCE_DIVISORS`].
     pub paths: u64,
@@ -218,7 +303,7 @@ pub struct ConvergenceRow {
 }
 
 /// Every statistic of a run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     /// Paths simulated.
     pub paths: u64,
@@ -250,11 +335,11 @@ pub struct Results {
 }
 
 impl Results {
-    /// The summary metric called `name`.
-    pub fn metric(&self, name: &str) -> Option<&Estimate> {
+    /// The summary metric `id`.
+    pub fn metric(&self, id: MetricId) -> Option<&Estimate> {
         self.summary
             .iter()
-            .find(|m| m.name == name)
+            .find(|m| m.id == id)
             .map(|m| &m.estimate)
     }
 }
@@ -548,59 +633,42 @@ pub(crate) fn summary_metrics(
 ) -> Vec<Metric> {
     let nu = inputs.n;
     let mut summary = Vec::new();
-    let mut push = |name: &str, estimate: Estimate, unit: Unit| {
-        summary.push(Metric {
-            name: name.to_string(),
-            estimate,
-            unit,
-        })
-    };
-
+    let mut push = |id: MetricId, estimate: Estimate| summary.push(Metric { id, estimate });
     let (mean_r, sd_r) = inputs.net_return.estimates();
     let (mean_x, sd_x) = inputs.excess_return.estimates();
-    push("mean_net_return", mean_r, Unit::Fraction);
-    push("sd_net_return", sd_r, Unit::Fraction);
-    push("mean_excess_return", mean_x, Unit::Fraction);
-    push("sd_excess_return", sd_x, Unit::Fraction);
+    push(MetricId::MeanNetReturn, mean_r);
+    push(MetricId::SdNetReturn, sd_r);
+    push(MetricId::MeanExcessReturn, mean_x);
+    push(MetricId::SdExcessReturn, sd_x);
+    push(MetricId::ProbLoss, Estimate::proportion(inputs.losses, nu));
     push(
-        "prob_loss",
-        Estimate::proportion(inputs.losses, nu),
-        Unit::Probability,
-    );
-    push(
-        "prob_underperform",
+        MetricId::ProbUnderperform,
         Estimate::proportion(inputs.underperforms, nu),
-        Unit::Probability,
     );
     for (l, t) in TAIL_LEVELS.iter().zip(tails) {
-        push(&format!("var_{}", level_label(*l)), t.var, Unit::Fraction);
+        push(MetricId::Var(*l), t.var);
     }
     for (l, t) in TAIL_LEVELS.iter().zip(tails) {
-        push(&format!("es_{}", level_label(*l)), t.es, Unit::Fraction);
+        push(MetricId::Es(*l), t.es);
     }
-    for (name, m) in [
-        "expected_slashing_loss_eth",
-        "mean_base_income_eth",
-        "mean_avs_fee_income_eth",
-        "mean_incentive_value_eth",
-        "mean_depeg_loss_eth",
+    for (id, m) in [
+        MetricId::ExpectedSlashingLossEth,
+        MetricId::MeanBaseIncomeEth,
+        MetricId::MeanAvsFeeIncomeEth,
+        MetricId::MeanIncentiveValueEth,
+        MetricId::MeanDepegLossEth,
     ]
-    .iter()
+    .into_iter()
     .zip(&inputs.eth)
     {
-        push(name, m.estimates().0, Unit::Eth);
+        push(id, m.estimates().0);
     }
     push(
-        "prob_slashing_loss",
+        MetricId::ProbSlashingLoss,
         Estimate::proportion(inputs.slashed, nu),
-        Unit::Probability,
     );
     for (x, k) in loss_thresholds.iter().zip(&inputs.beyond) {
-        push(
-            &format!("prob_loss_gt_{x}"),
-            Estimate::proportion(*k, nu),
-            Unit::Probability,
-        );
+        push(MetricId::ProbLossGt(*x), Estimate::proportion(*k, nu));
     }
     summary
 }
@@ -609,11 +677,11 @@ pub(crate) fn summary_metrics(
 pub(crate) fn convergence_rows(paths: u64, summary: &[Metric]) -> Vec<ConvergenceRow> {
     CONVERGENCE_METRICS
         .iter()
-        .map(|name| ConvergenceRow {
+        .map(|id| ConvergenceRow {
             paths,
             metric: summary
                 .iter()
-                .find(|x| x.name == *name)
+                .find(|x| x.id == *id)
                 .expect("convergence metrics are summary metrics")
                 .clone(),
         })

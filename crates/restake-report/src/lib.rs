@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use restake_core::stats::Contribution;
-use restake_core::stats::{FAN_LEVELS, Histogram, TAIL_LEVELS, level_label};
+use restake_core::stats::{FAN_LEVELS, Histogram, MetricId, TAIL_LEVELS, level_label};
 use restake_core::{Estimate, Results, ScenarioSpec};
 use serde::Serialize;
 use thiserror::Error;
@@ -134,9 +134,9 @@ pub fn write_summary<W: Write>(w: W, results: &Results) -> Result<(), ReportErro
     let mut out = csv_writer(w);
     out.write_record(["metric", "value", "std_error", "ci_low", "ci_high", "unit"])?;
     for m in &results.summary {
-        let mut record = vec![m.name.clone()];
+        let mut record = vec![m.id.name()];
         record.extend(estimate_fields(&m.estimate)?);
-        record.push(m.unit.as_str().to_string());
+        record.push(m.id.unit().as_str().to_string());
         out.write_record(&record)?;
     }
     out.flush()
@@ -163,10 +163,10 @@ pub fn write_convergence<W: Write>(w: W, results: &Results) -> Result<(), Report
     ])?;
     for row in &results.convergence {
         let (m, e) = (&row.metric, &row.metric.estimate);
-        let mut record = vec![row.paths.to_string(), m.name.clone()];
+        let mut record = vec![row.paths.to_string(), m.id.name()];
         record.extend(estimate_fields(e)?);
         record.push(num("ci_half_width", (e.ci_high - e.ci_low) / 2.0)?);
-        record.push(m.unit.as_str().to_string());
+        record.push(m.id.unit().as_str().to_string());
         out.write_record(&record)?;
     }
     out.flush()
@@ -422,12 +422,12 @@ fn report_html(name: &str, results: &Results, svgs: &[&str]) -> String {
         let e = &m.estimate;
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>[{:.6}, {:.6}]</td><td>{}</td></tr>\n",
-            escape(&m.name),
+            escape(&m.id.name()),
             e.value,
             e.std_error,
             e.ci_low,
             e.ci_high,
-            m.unit.as_str()
+            m.id.unit().as_str()
         ));
     }
     let plots: String = svgs
@@ -520,24 +520,24 @@ pub struct BatchEntry<'a> {
 }
 
 /// Metrics of `batch_summary.csv`, each with its standard error.
-pub const BATCH_SUMMARY_METRICS: [&str; 17] = [
-    "mean_net_return",
-    "sd_net_return",
-    "mean_excess_return",
-    "prob_loss",
-    "prob_underperform",
-    "var_95",
-    "var_975",
-    "var_99",
-    "var_999",
-    "es_95",
-    "es_975",
-    "es_99",
-    "es_999",
-    "expected_slashing_loss_eth",
-    "mean_base_income_eth",
-    "mean_avs_fee_income_eth",
-    "mean_incentive_value_eth",
+pub const BATCH_SUMMARY_METRICS: [MetricId; 17] = [
+    MetricId::MeanNetReturn,
+    MetricId::SdNetReturn,
+    MetricId::MeanExcessReturn,
+    MetricId::ProbLoss,
+    MetricId::ProbUnderperform,
+    MetricId::Var(9500),
+    MetricId::Var(9750),
+    MetricId::Var(9900),
+    MetricId::Var(9990),
+    MetricId::Es(9500),
+    MetricId::Es(9750),
+    MetricId::Es(9900),
+    MetricId::Es(9990),
+    MetricId::ExpectedSlashingLossEth,
+    MetricId::MeanBaseIncomeEth,
+    MetricId::MeanAvsFeeIncomeEth,
+    MetricId::MeanIncentiveValueEth,
 ];
 
 /// `batch_summary.csv`: one row per scenario, `scenario,file,paths,seed`, then for each
@@ -592,9 +592,9 @@ pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
     ])?;
     for e in entries {
         for m in &e.results.summary {
-            let mut record = vec![e.scenario.to_string(), m.name.clone()];
+            let mut record = vec![e.scenario.to_string(), m.id.name()];
             record.extend(estimate_fields(&m.estimate)?);
-            record.push(m.unit.as_str().to_string());
+            record.push(m.id.unit().as_str().to_string());
             out.write_record(&record)?;
         }
     }

@@ -10,7 +10,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use restake_core::Results;
-use restake_core::stats::FAN_LEVELS;
+use restake_core::stats::{FAN_LEVELS, MetricId};
 
 use crate::ReportError;
 
@@ -231,8 +231,11 @@ impl Chart for ReturnDistribution<'_> {
     {
         let r = self.0;
         let h = &r.return_distribution;
-        let metric = |name: &str| r.metric(name).map_or(0.0, |e| e.value);
-        let (var, es) = (-100.0 * metric("var_99"), -100.0 * metric("es_99"));
+        let metric = |id: MetricId| r.metric(id).map_or(0.0, |e| e.value);
+        let (var, es) = (
+            -100.0 * metric(MetricId::Var(9900)),
+            -100.0 * metric(MetricId::Es(9900)),
+        );
         let x0 = (100.0 * h.bins[0].lower).min(es);
         let x1 = 100.0 * h.bins.last().map_or(0.0, |b| b.upper);
         let (mut chart, p_min) = log_histogram(
@@ -418,10 +421,14 @@ impl Chart for Comparison<'_> {
     {
         let (top, bottom) = root.split_vertically(PLOT_SIZE.1 / 2);
         for (area, metric, title) in [
-            (&top, "es_99", "99% expected shortfall (% of principal)"),
+            (
+                &top,
+                MetricId::Es(9900),
+                "99% expected shortfall (% of principal)",
+            ),
             (
                 &bottom,
-                "prob_underperform",
+                MetricId::ProbUnderperform,
                 "probability of doing worse than plain staking (%)",
             ),
         ] {

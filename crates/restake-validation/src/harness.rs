@@ -1,5 +1,6 @@
 //! The small steps every validation test takes: parse a scenario, run it, read a metric.
 
+use restake_core::stats::MetricId;
 use restake_core::{Estimate, Results, RunConfig, Scenario, run};
 
 /// A checked scenario from its TOML text.
@@ -23,10 +24,10 @@ pub fn results(s: &Scenario, paths: u64, seed: u64) -> Results {
     run(s, &config, &|_| {}).unwrap()
 }
 
-/// The summary metric `name` of `r`.
+/// The summary metric `id` of `r`.
 ///
 /// # Panics
 /// If there is no such metric.
-pub fn metric(r: &Results, name: &str) -> Estimate {
-    *r.metric(name).unwrap_or_else(|| panic!("no metric {name}"))
+pub fn metric(r: &Results, id: MetricId) -> Estimate {
+    *r.metric(id).unwrap_or_else(|| panic!("no metric {id}"))
 }

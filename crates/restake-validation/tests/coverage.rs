@@ -11,6 +11,7 @@
 //! statistics), and ES 95 / 97.5 (delta method of Manistre and Hancock, 2005: see
 //! `restake_core::stats`).
 
+use restake_core::stats::MetricId;
 use restake_core::{Results, RunConfig, Scenario, run};
 use restake_validation::oracle::{
     ENUMERATION_SCENARIO, LOGNORMAL_SCENARIO, LognormalReturn, enumeration_atoms,
@@ -23,8 +24,8 @@ const PATHS: u64 = 20_000;
 /// results, and the exact value.
 type Target = (&'static str, fn(&Results) -> (f64, f64), f64);
 
-fn summary_ci(r: &Results, name: &str) -> (f64, f64) {
-    let e = r.metric(name).unwrap_or_else(|| panic!("no metric {name}"));
+fn summary_ci(r: &Results, id: MetricId) -> (f64, f64) {
+    let e = r.metric(id).unwrap_or_else(|| panic!("no metric {id}"));
     (e.ci_low, e.ci_high)
 }
 
@@ -84,7 +85,7 @@ fn intervals_cover_the_lognormal_truth() {
     let targets: [Target; 6] = [
         (
             "mean_net_return",
-            |r| summary_ci(r, "mean_net_return"),
+            |r| summary_ci(r, MetricId::MeanNetReturn),
             law.mean(),
         ),
         (
@@ -93,9 +94,17 @@ fn intervals_cover_the_lognormal_truth() {
             law.quantile(0.05),
         ),
         ("quantile 0.5", |r| quantile_ci(r, 0.5), law.quantile(0.5)),
-        ("var_95", |r| summary_ci(r, "var_95"), -law.quantile(0.05)),
-        ("es_95", |r| summary_ci(r, "es_95"), law.es(0.95)),
-        ("es_975", |r| summary_ci(r, "es_975"), law.es(0.975)),
+        (
+            "var_95",
+            |r| summary_ci(r, MetricId::Var(9500)),
+            -law.quantile(0.05),
+        ),
+        ("es_95", |r| summary_ci(r, MetricId::Es(9500)), law.es(0.95)),
+        (
+            "es_975",
+            |r| summary_ci(r, MetricId::Es(9750)),
+            law.es(0.975),
+        ),
     ];
     let shares = coverage(LOGNORMAL_SCENARIO, &targets);
     assert_band(&targets, &shares);
@@ -107,10 +116,14 @@ fn intervals_cover_the_enumerated_truth() {
     let prob_loss: f64 = atoms.iter().filter(|a| a.0 > 1e-15).map(|a| a.1).sum();
     let mean_return: f64 = -atoms.iter().map(|a| a.0 * a.1).sum::<f64>();
     let targets: [Target; 2] = [
-        ("prob_loss", |r| summary_ci(r, "prob_loss"), prob_loss),
+        (
+            "prob_loss",
+            |r| summary_ci(r, MetricId::ProbLoss),
+            prob_loss,
+        ),
         (
             "mean_net_return",
-            |r| summary_ci(r, "mean_net_return"),
+            |r| summary_ci(r, MetricId::MeanNetReturn),
             mean_return,
         ),
     ];

@@ -4,6 +4,7 @@
 //! loss in an AVS's slashing probability, and bit-identical results for any thread count.
 
 use proptest::prelude::*;
+use restake_core::stats::MetricId;
 use restake_core::stats::TAIL_LEVELS;
 use restake_core::{ContributionKind, Model, PathSet, RunConfig, Scenario, analyse, simulate};
 use restake_validation::harness::metric;
@@ -35,12 +36,9 @@ proptest! {
     fn tail_measures_are_ordered(scenario in small_scenario()) {
         let model = Model::new(&scenario);
         let r = analyse(&model, &simulate_with(&model, 1, 0), &[]);
-        let levels: Vec<String> = TAIL_LEVELS
-            .iter()
-            .map(|l| restake_core::stats::level_label(*l))
-            .collect();
-        let var: Vec<f64> = levels.iter().map(|l| metric(&r, &format!("var_{l}")).value).collect();
-        let es: Vec<f64> = levels.iter().map(|l| metric(&r, &format!("es_{l}")).value).collect();
+        let levels = TAIL_LEVELS;
+        let var: Vec<f64> = levels.iter().map(|l| metric(&r, MetricId::Var(*l)).value).collect();
+        let es: Vec<f64> = levels.iter().map(|l| metric(&r, MetricId::Es(*l)).value).collect();
         for i in 0..levels.len() {
             // ES is a mean of losses at or beyond VaR; allow the last bits of its sum.
             prop_assert!(es[i] >= var[i] - 1e-12, "es < var at {}: {:?} {:?}", levels[i], es, var);
@@ -70,7 +68,7 @@ proptest! {
         let model = Model::new(&scenario);
         let r = analyse(&model, &simulate_with(&model, 3, 0), &[]);
         let p = scenario.spec().position.principal_eth;
-        let total_loss = -metric(&r, "mean_net_return").value * p;
+        let total_loss = -metric(&r, MetricId::MeanNetReturn).value * p;
         let sum = |rows: &[restake_core::stats::Contribution], f: &dyn Fn(&restake_core::stats::Contribution) -> f64| {
             rows.iter().map(f).sum::<f64>()
         };
@@ -92,13 +90,13 @@ proptest! {
         });
         prop_assert!(close(sum(&r.avs_contributions, &|c| c.expected_loss_eth), through_avs, p));
         for (i, l) in TAIL_LEVELS.iter().enumerate() {
-            let es = metric(&r, &format!("es_{}", restake_core::stats::level_label(*l))).value * p;
+            let es = metric(&r, MetricId::Es(*l)).value * p;
             prop_assert!(close(sum(&r.contributions, &|c| c.es_contribution_eth[i]), es, p));
             let by_operator = sum(&r.operator_contributions, &|c| c.es_contribution_eth[i])
                 + sum(&not_slashing, &|c| c.es_contribution_eth[i]);
             prop_assert!(close(by_operator, es, p));
         }
-        let slashing = metric(&r, "expected_slashing_loss_eth").value;
+        let slashing = metric(&r, MetricId::ExpectedSlashingLossEth).value;
         prop_assert!(close(sum(&r.operator_contributions, &|c| c.expected_loss_eth), slashing, p));
     }
 }

@@ -6,6 +6,7 @@
 //! Statistical tolerances are 4 Monte Carlo standard errors (a false failure has
 //! probability about 6e-5 per check), and every seed is fixed, so nothing can flake.
 
+use restake_core::stats::MetricId;
 use restake_core::{ContributionKind, Model, RunConfig, analyse, run, simulate};
 use restake_validation::harness::{metric, results, scenario};
 use restake_validation::stat::assert_within;
@@ -84,7 +85,7 @@ weight = 1.0
     let exact = -(-0.15 * -(0.99f64).ln()).exp_m1();
     assert!((exact - 0.001506).abs() < 5e-7);
     let r = results(&s, 1_000_000, 3);
-    let e = metric(&r, "expected_slashing_loss_eth");
+    let e = metric(&r, MetricId::ExpectedSlashingLossEth);
     assert_within("E[slashing loss]", e.value, exact, e.std_error, 0.0);
 }
 
@@ -120,7 +121,7 @@ allocations = { X = 1.0, Y = 0.5 }
     let r = results(&s, 1_000_000, 5);
     let (lx, ly) = (-(0.8f64).ln(), -(0.7f64).ln());
     let exact = (-lx * 0.5 - ly * 0.1).exp() - 1.0;
-    let e = metric(&r, "mean_net_return");
+    let e = metric(&r, MetricId::MeanNetReturn);
     assert_within("E[R] shared", e.value, exact, e.std_error, 0.0);
 }
 
@@ -171,16 +172,16 @@ fn accounting_identity_and_contributions_add_up() {
     }
     let r = analyse(&model, &set, &[]);
     let total: f64 = r.contributions.iter().map(|c| c.expected_loss_eth).sum();
-    assert!((total + metric(&r, "mean_net_return").value * p).abs() <= 1e-9 * p);
+    assert!((total + metric(&r, MetricId::MeanNetReturn).value * p).abs() <= 1e-9 * p);
     for (j, label) in ["95", "975", "99", "999"].iter().enumerate() {
-        let es = metric(&r, &format!("es_{label}")).value * p;
+        let es = metric(&r, MetricId::Es(restake_core::stats::TAIL_LEVELS[j])).value * p;
         let sum: f64 = r
             .contributions
             .iter()
             .map(|c| c.es_contribution_eth[j])
             .sum();
         assert!((sum - es).abs() <= 1e-9 * p, "es_{label}: {sum} vs {es}");
-        let var = metric(&r, &format!("var_{label}")).value;
+        let var = metric(&r, MetricId::Var(restake_core::stats::TAIL_LEVELS[j])).value;
         assert!(es / p >= var, "ES {es} below VaR {var} at {label}");
         // Operators' rows with the depeg and income rows add up to ES x P as well.
         let by_operator: f64 = r
@@ -229,7 +230,7 @@ weight = 1.0
     let k = g - lambda * sev;
     let exact = lambda * sev * (k * t).exp_m1() / k;
     let r = results(&s, 1_000_000, 17);
-    let e = metric(&r, "expected_slashing_loss_eth");
+    let e = metric(&r, MetricId::ExpectedSlashingLossEth);
     assert_within(
         "E[slashing loss] with growth",
         e.value,

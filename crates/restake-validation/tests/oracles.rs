@@ -3,6 +3,7 @@
 //! standard errors of the engine's estimate (plus a stated bound on any truncation of
 //! the exact value); seeds are fixed. Run with `--nocapture` to see each comparison.
 
+use restake_core::stats::MetricId;
 use restake_core::{Model, RunConfig, analyse, simulate};
 use restake_validation::harness::{metric, results, scenario};
 use restake_validation::oracle::{
@@ -26,7 +27,13 @@ fn assert_quantile(what: &str, q: f64, level: f64, cdf: &dyn Fn(f64) -> f64, sla
 fn fixed_severities_match_the_exact_enumeration() {
     let r = results(&scenario(ENUMERATION_SCENARIO), PATHS, 20_261_121);
     let lines = check_enumeration(PATHS, &|name| {
-        let e = metric(&r, name);
+        // The oracle names metrics as summary.csv does.
+        let e = r
+            .summary
+            .iter()
+            .find(|m| m.id.name() == name)
+            .unwrap_or_else(|| panic!("no metric {name}"))
+            .estimate;
         Reported {
             value: e.value,
             std_error: e.std_error,
@@ -104,7 +111,7 @@ loss_thresholds = [0.05, 0.1, 0.2, 0.3, 0.5]
     };
     let r = results(&s, PATHS, 31);
     for x in [0.05, 0.1, 0.2, 0.3, 0.5] {
-        let e = metric(&r, &format!("prob_loss_gt_{x}"));
+        let e = metric(&r, MetricId::ProbLossGt(x));
         let exact = 1.0 - cdf(x);
         println!(
             "P(L > {x}): engine {} ± {} [{}, {}], exact {exact}",
@@ -113,7 +120,7 @@ loss_thresholds = [0.05, 0.1, 0.2, 0.3, 0.5]
         assert_within(&format!("P(L > {x})"), e.value, exact, e.std_error, slack);
     }
     for (label, level) in [("95", 0.95), ("975", 0.975), ("99", 0.99), ("999", 0.999)] {
-        let v = metric(&r, &format!("var_{label}"));
+        let v = metric(&r, MetricId::Var((level * 10_000.0_f64).round() as u32));
         assert_quantile(&format!("var_{label}"), v.value, level, &cdf, slack);
     }
 }
@@ -122,7 +129,7 @@ loss_thresholds = [0.05, 0.1, 0.2, 0.3, 0.5]
 fn token_incentive_alone_gives_a_lognormal_return() {
     let law = LognormalReturn::default();
     let r = results(&scenario(LOGNORMAL_SCENARIO), PATHS, 41);
-    let e = metric(&r, "mean_net_return");
+    let e = metric(&r, MetricId::MeanNetReturn);
     println!(
         "mean_net_return: engine {} ± {}, exact {}",
         e.value,
@@ -142,9 +149,10 @@ fn token_incentive_alone_gives_a_lognormal_return() {
     }
     // VaR of the loss is minus the (1 - alpha)-quantile of the return.
     for (label, alpha) in [("95", 0.95), ("975", 0.975), ("99", 0.99), ("999", 0.999)] {
-        let v = metric(&r, &format!("var_{label}"));
+        let myriad = (alpha * 10_000.0_f64).round() as u32;
+        let v = metric(&r, MetricId::Var(myriad));
         assert_quantile(&format!("var_{label}"), -v.value, 1.0 - alpha, &cdf, 0.0);
-        let e = metric(&r, &format!("es_{label}"));
+        let e = metric(&r, MetricId::Es(myriad));
         let es = law.es(alpha);
         println!(
             "es_{label}: engine {} ± {}, exact {es}",
@@ -255,7 +263,7 @@ loss_thresholds = [0.1, 0.17, 0.26, 0.33, 0.52]
             .fold(f64::INFINITY, f64::min);
         assert!(gap > 1e-6, "an atom sits at {x}");
         let exact: f64 = atoms.iter().filter(|a| a.0 > x).map(|a| a.1).sum();
-        let e = metric(&r, &format!("prob_loss_gt_{x}"));
+        let e = metric(&r, MetricId::ProbLossGt(x));
         println!(
             "P(L > {x}): engine {} ± {} [{}, {}], exact {exact}",
             e.value, e.std_error, e.ci_low, e.ci_high
@@ -263,7 +271,7 @@ loss_thresholds = [0.1, 0.17, 0.26, 0.33, 0.52]
         assert_within(&format!("P(L > {x})"), e.value, exact, e.std_error, 0.0);
     }
     let exact_mean: f64 = atoms.iter().map(|a| a.0 * a.1).sum();
-    let e = metric(&r, "expected_slashing_loss_eth");
+    let e = metric(&r, MetricId::ExpectedSlashingLossEth);
     println!(
         "E[L]: engine {} ± {}, exact {exact_mean}",
         e.value, e.std_error
@@ -337,5 +345,5 @@ checkpoint_days = 50
         }
     }
     let r = analyse(&model, &set, &[]);
-    assert_eq!(metric(&r, "sd_net_return").value, 0.0);
+    assert_eq!(metric(&r, MetricId::SdNetReturn).value, 0.0);
 }

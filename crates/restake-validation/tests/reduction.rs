@@ -5,6 +5,7 @@
 //! merged in any order is bit-identical to the run in one piece, for any thread count.
 
 use restake_core::reduce::{CHUNK_PATHS, Partial, SKETCH_RESOLUTION, reduce_range};
+use restake_core::stats::{MetricId, Unit};
 use restake_core::{BATCH_PATHS, Model, Results, RunConfig, Scenario, analyse, simulate};
 use restake_validation::oracle::ENUMERATION_SCENARIO;
 
@@ -39,11 +40,11 @@ fn check(text: &str) {
     assert_eq!(exact.sketch_resolution, None);
     assert_eq!(streamed.sketch_resolution, Some(SKETCH_RESOLUTION));
     for (e, s) in exact.summary.iter().zip(&streamed.summary) {
-        assert_eq!(e.name, s.name);
-        let order_statistic = e.name.starts_with("var_");
-        let counted = e.name.starts_with("prob_");
+        assert_eq!(e.id, s.id);
+        let order_statistic = matches!(e.id, MetricId::Var(_));
+        let counted = e.id.unit() == Unit::Probability;
         if order_statistic || counted {
-            assert_eq!(e, s, "{}", e.name);
+            assert_eq!(e, s, "{}", e.id);
         } else {
             // Exact sums against sums in path order (ES: and the tail variance from
             // power sums).
@@ -51,7 +52,7 @@ fn check(text: &str) {
                 (e.estimate.value, s.estimate.value),
                 (e.estimate.std_error, s.estimate.std_error),
             ] {
-                assert!(close(a, b, 1e-9), "{}: {a} vs {b}", e.name);
+                assert!(close(a, b, 1e-9), "{}: {a} vs {b}", e.id);
             }
         }
     }
@@ -100,9 +101,9 @@ fn check(text: &str) {
     // Convergence: the same prefixes; VaR and probabilities exact, the rest to 1e-9.
     assert_eq!(exact.convergence.len(), streamed.convergence.len());
     for (e, s) in exact.convergence.iter().zip(&streamed.convergence) {
-        assert_eq!((e.paths, &e.metric.name), (s.paths, &s.metric.name));
-        if e.metric.name.starts_with("var_") || e.metric.name.starts_with("prob_") {
-            assert_eq!(e, s, "{} at {}", e.metric.name, e.paths);
+        assert_eq!((e.paths, e.metric.id), (s.paths, s.metric.id));
+        if matches!(e.metric.id, MetricId::Var(_)) || e.metric.id.unit() == Unit::Probability {
+            assert_eq!(e, s, "{} at {}", e.metric.id, e.paths);
         } else {
             assert!(close(
                 e.metric.estimate.value,

@@ -53,6 +53,14 @@ struct RunOptions {
     /// scenario on this one seed, 42 when not given).
     #[arg(long)]
     seed: Option<u64>,
+    #[command(flatten)]
+    output: OutputOptions,
+}
+
+/// Threads and the terminal and file output: shared by `run`, `batch`, `sweep` and
+/// `merge`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct OutputOptions {
     /// Worker threads; 0 = one per core. Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -65,12 +73,14 @@ struct RunOptions {
     excel: bool,
 }
 
-impl RunOptions {
+impl OutputOptions {
     /// How the output CSVs are encoded.
     fn csv_style(self) -> CsvStyle {
         CsvStyle::for_excel(self.excel)
     }
+}
 
+impl RunOptions {
     fn overrides(self) -> Overrides {
         Overrides {
             paths: self.paths,
@@ -161,15 +171,8 @@ enum Command {
         /// Output folder (default: the job's own default).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Worker threads; 0 = one per core.
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        /// No summary on the terminal.
-        #[arg(long)]
-        quiet: bool,
-        /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
-        #[arg(long)]
-        excel: bool,
+        #[command(flatten)]
+        output: OutputOptions,
     },
     /// Write a scenario's AVSs and operators as `avs.csv` and `operators.csv`, to keep
     /// in a spreadsheet.
@@ -252,13 +255,7 @@ fn main() -> ExitCode {
         } => Source::read(scenario.as_deref())
             .map_err(bad_input)
             .and_then(|base| execute(JobSpec::Sweep { base, sets: set }, options, out, &shard)),
-        Command::Merge {
-            files,
-            out,
-            threads,
-            quiet,
-            excel,
-        } => merge(&files, out, threads, quiet, CsvStyle::for_excel(excel)),
+        Command::Merge { files, out, output } => merge(&files, out, output),
         Command::Export {
             scenario,
             out,
@@ -362,17 +359,18 @@ fn execute(
     out: Option<PathBuf>,
     shard: &ShardArgs,
 ) -> Result<()> {
-    let job = Job::build(spec, options.overrides(), options.threads).map_err(bad_input)?;
+    let output = options.output;
+    let job = Job::build(spec, options.overrides(), output.threads).map_err(bad_input)?;
     for w in &job.warnings {
         eprintln!("warning: {w}");
     }
     if let Some((plan, file)) = shard.plan()? {
         let mut partials = Vec::new();
         for member in &job.members {
-            partials.push(simulate(member, plan, options.quiet)?.0);
+            partials.push(simulate(member, plan, output.quiet)?.0);
         }
         write_partial(file, &Header::new(&job, plan), &partials)?;
-        if options.quiet {
+        if output.quiet {
             return Ok(());
         }
         let range = plan.range(job.members[0].config.paths);
@@ -389,28 +387,16 @@ fn execute(
     let mut results = Vec::new();
     let mut infos = Vec::new();
     for member in &job.members {
-        let (partial, elapsed) = simulate(member, ShardPlan::WHOLE, options.quiet)?;
+        let (partial, elapsed) = simulate(member, ShardPlan::WHOLE, output.quiet)?;
         results.push(member.finish(partial).map_err(bad_input)?);
-        infos.push(restake_run::run_info(member, options.threads, 1, elapsed));
+        infos.push(restake_run::run_info(member, output.threads, 1, elapsed));
     }
-    finish(
-        &job,
-        out,
-        &results,
-        &infos,
-        options.csv_style(),
-        options.quiet,
-    )
+    finish(&job, out, &results, &infos, output)
 }
 
 /// Merges the partial files of a sharded job and writes its outputs.
-fn merge(
-    files: &[PathBuf],
-    out: Option<PathBuf>,
-    threads: usize,
-    quiet: bool,
-    style: CsvStyle,
-) -> Result<()> {
+fn merge(files: &[PathBuf], out: Option<PathBuf>, output: OutputOptions) -> Result<()> {
+    let threads = output.threads;
     let start = Instant::now();
     let (job, partials) = merge_files(files, threads).map_err(bad_input)?;
     let mut results = Vec::new();
@@ -423,7 +409,7 @@ fn merge(
         .iter()
         .map(|m| restake_run::run_info(m, threads, files.len() as u64, elapsed))
         .collect();
-    finish(&job, out, &results, &infos, style, quiet)
+    finish(&job, out, &results, &infos, output)
 }
 
 /// Warns of thin tails, writes the job's outputs and prints its summary.
@@ -432,8 +418,7 @@ fn finish(
     out: Option<PathBuf>,
     results: &[Results],
     infos: &[RunInfo],
-    style: CsvStyle,
-    quiet: bool,
+    output: OutputOptions,
 ) -> Result<()> {
     for (member, r) in job.members.iter().zip(results) {
         for w in restake_run::thin_tail_warnings(&member.scenario.spec().name, r) {
@@ -441,8 +426,9 @@ fn finish(
         }
     }
     let out = out.unwrap_or_else(|| job.default_out());
-    let written = restake_run::write_job(job, &out, results, infos, style).map_err(bad_input)?;
-    if quiet {
+    let written =
+        restake_run::write_job(job, &out, results, infos, output.csv_style()).map_err(bad_input)?;
+    if output.quiet {
         return Ok(());
     }
     let text = match job.spec {

@@ -628,18 +628,14 @@ impl Partial {
         Ok(())
     }
 
-    /// Writes the state: 8 magic bytes, the format version (u32 LE), the body's length
-    /// (u64 LE), the body (postcard), and its CRC-32 (u32 LE).
+    /// Writes the state as a frame ([`write_frame`]) with magic `RSTKPART`, format
+    /// [`PARTIAL_FORMAT_VERSION`] and the state in postcard as its body.
     ///
     /// # Errors
     /// The writer's.
-    pub fn write_to(&self, mut w: impl Write) -> std::io::Result<()> {
+    pub fn write_to(&self, w: impl Write) -> std::io::Result<()> {
         let body = postcard::to_stdvec(self).map_err(std::io::Error::other)?;
-        w.write_all(MAGIC)?;
-        w.write_all(&PARTIAL_FORMAT_VERSION.to_le_bytes())?;
-        w.write_all(&(body.len() as u64).to_le_bytes())?;
-        w.write_all(&body)?;
-        w.write_all(&crc32fast::hash(&body).to_le_bytes())
+        write_frame(w, MAGIC, PARTIAL_FORMAT_VERSION, &body)
     }
 
     /// Reads a state written by [`Partial::write_to`], and nothing after it (a file may
@@ -648,34 +644,12 @@ impl Partial {
     /// # Errors
     /// [`ScenarioError::Partial`] for a truncated, corrupted or foreign file, or one of
     /// another format version.
-    pub fn read_from(mut r: impl Read) -> Result<Self, ScenarioError> {
-        let bad = |message: String| ScenarioError::Partial { message };
-        let mut head = [0u8; 20];
-        r.read_exact(&mut head)
-            .map_err(|_| bad("truncated: shorter than its header".into()))?;
-        if &head[..8] != MAGIC {
-            return Err(bad("not a restake-mc partial file".into()));
-        }
-        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
-        if version != PARTIAL_FORMAT_VERSION {
-            return Err(bad(format!(
-                "format version {version}, this restake-mc reads version {PARTIAL_FORMAT_VERSION}"
-            )));
-        }
-        let len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
-        let mut body = Vec::new();
-        r.by_ref()
-            .take(len)
-            .read_to_end(&mut body)
-            .map_err(|e| bad(format!("cannot read: {e}")))?;
-        let mut crc = [0u8; 4];
-        if body.len() as u64 != len || r.read_exact(&mut crc).is_err() {
-            return Err(bad("truncated".into()));
-        }
-        if crc32fast::hash(&body) != u32::from_le_bytes(crc) {
-            return Err(bad("corrupted: its checksum does not match".into()));
-        }
-        postcard::from_bytes(&body).map_err(|e| bad(format!("corrupted: {e}")))
+    pub fn read_from(r: impl Read) -> Result<Self, ScenarioError> {
+        let body = read_frame(r, MAGIC, PARTIAL_FORMAT_VERSION, u64::MAX)
+            .map_err(|message| ScenarioError::Partial { message })?;
+        postcard::from_bytes(&body).map_err(|e| ScenarioError::Partial {
+            message: format!("corrupted: {e}"),
+        })
     }
 
     /// Every statistic of the run.
@@ -890,6 +864,67 @@ fn level_tail<P: Payload<Sum = TailSums>>(
         rows: es_rows,
         at_or_beyond: beyond + at_var,
     })
+}
+
+/// Writes a frame: 8 magic bytes, the format version (u32 LE), the body's length (u64
+/// LE), the body, and its CRC-32 (IEEE, u32 LE).
+///
+/// # Errors
+/// The writer's.
+pub fn write_frame(
+    mut w: impl Write,
+    magic: &[u8; 8],
+    version: u32,
+    body: &[u8],
+) -> std::io::Result<()> {
+    w.write_all(magic)?;
+    w.write_all(&version.to_le_bytes())?;
+    w.write_all(&(body.len() as u64).to_le_bytes())?;
+    w.write_all(body)?;
+    w.write_all(&crc32fast::hash(body).to_le_bytes())
+}
+
+/// Reads the body of a frame written by [`write_frame`] with `magic` and `version`, of
+/// at most `max_len` bytes, and nothing after it.
+///
+/// # Errors
+/// A message for a foreign frame (magic), another version, an implausible length, a
+/// truncated body or a checksum that does not match.
+pub fn read_frame(
+    mut r: impl Read,
+    magic: &[u8; 8],
+    version: u32,
+    max_len: u64,
+) -> Result<Vec<u8>, String> {
+    let mut head = [0u8; 20];
+    r.read_exact(&mut head)
+        .map_err(|_| "truncated: shorter than its header".to_string())?;
+    if &head[..8] != magic {
+        return Err("not a restake-mc partial file".into());
+    }
+    let found = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+    if found != version {
+        return Err(format!(
+            "format version {found}, this restake-mc reads version {version}"
+        ));
+    }
+    let len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+    if len > max_len {
+        return Err("corrupted: its length is implausible".into());
+    }
+    let mut body = Vec::new();
+    r.by_ref()
+        .take(len)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let mut crc = [0u8; 4];
+    if body.len() as u64 != len || r.read_exact(&mut crc).is_err() {
+        return Err("truncated".into());
+    }
+    if crc32fast::hash(&body) != u32::from_le_bytes(crc) {
+        return Err("corrupted: its checksum does not match".into());
+    }
+    Ok(body)
 }
 
 /// Simulates paths `range` of a run (`config.paths` paths, seed `config.seed`) and

@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use restake_core::BATCH_PATHS;
-use restake_core::reduce::Partial;
+use restake_core::reduce::{Partial, read_frame, write_frame};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -114,8 +114,9 @@ fn digest(spec: &JobSpec, overrides: &Overrides) -> String {
         .collect()
 }
 
-/// Writes a partial file: magic, format version (u32 LE), header length (u64 LE), the
-/// header (JSON) and its CRC-32, then each scenario's partial ([`Partial::write_to`]).
+/// Writes a partial file: the header (JSON) as a frame with magic `RSTKSHRD` and
+/// [`SHARD_FORMAT_VERSION`] ([`write_frame`]), then each scenario's partial
+/// ([`Partial::write_to`]).
 ///
 /// # Errors
 /// The writer's.
@@ -125,11 +126,7 @@ pub fn write_partial_file(
     partials: &[Partial],
 ) -> std::io::Result<()> {
     let head = serde_json::to_vec(header).map_err(std::io::Error::other)?;
-    w.write_all(MAGIC)?;
-    w.write_all(&SHARD_FORMAT_VERSION.to_le_bytes())?;
-    w.write_all(&(head.len() as u64).to_le_bytes())?;
-    w.write_all(&head)?;
-    w.write_all(&crc32fast::hash(&head).to_le_bytes())?;
+    write_frame(&mut w, MAGIC, SHARD_FORMAT_VERSION, &head)?;
     for p in partials {
         p.write_to(&mut w)?;
     }
@@ -144,34 +141,7 @@ pub fn write_partial_file(
 /// of another format version.
 pub fn read_partial_file(name: &str, mut r: impl Read) -> Result<(Header, Vec<Partial>), RunError> {
     let bad = |why: String| RunError::BadInput(format!("{name}: {why}"));
-    let mut head = [0u8; 20];
-    r.read_exact(&mut head)
-        .map_err(|_| bad("truncated: shorter than its header".into()))?;
-    if &head[..8] != MAGIC {
-        return Err(bad("not a restake-mc partial file".into()));
-    }
-    let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
-    if version != SHARD_FORMAT_VERSION {
-        return Err(bad(format!(
-            "partial file format {version}, this restake-mc reads format {SHARD_FORMAT_VERSION}"
-        )));
-    }
-    let len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
-    if len > MAX_HEADER_BYTES {
-        return Err(bad("corrupted: its header length is implausible".into()));
-    }
-    let mut json = Vec::new();
-    r.by_ref()
-        .take(len)
-        .read_to_end(&mut json)
-        .map_err(|e| bad(e.to_string()))?;
-    let mut crc = [0u8; 4];
-    if json.len() as u64 != len || r.read_exact(&mut crc).is_err() {
-        return Err(bad("truncated".into()));
-    }
-    if crc32fast::hash(&json) != u32::from_le_bytes(crc) {
-        return Err(bad("corrupted: its header checksum does not match".into()));
-    }
+    let json = read_frame(&mut r, MAGIC, SHARD_FORMAT_VERSION, MAX_HEADER_BYTES).map_err(bad)?;
     let header: Header =
         serde_json::from_slice(&json).map_err(|e| bad(format!("corrupted header: {e}")))?;
     if header.digest != digest(&header.job, &header.overrides) {

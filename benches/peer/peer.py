@@ -1,7 +1,7 @@
 """The numpy peer: restake-mc's model written as a quant would in a notebook.
 
 Vectorised over paths, one time step a day, every risk source drawn every day for every
-path, reading the same scenario TOML as restake-mc (docs/model.md, MODEL.md). It is the
+path, reading the same scenario TOML as restake-mc (docs/model.md). It is the
 alternative restake-mc is benchmarked against, and a second, independent implementation
 whose mean and 99% VaR must agree with the engine's within Monte Carlo error.
 

@@ -20,15 +20,15 @@ use serde::Deserialize;
 
 use crate::BadInput;
 
-/// Fee `phi` on base and restaking rewards of ether.fi and Renzo (MODEL.md §8).
+/// Fee `phi` on base and restaking rewards of ether.fi and Renzo (docs/model.md#calibration-references).
 const LRT_FEE: f64 = 0.10;
-/// EigenLayer's default operator commission (MODEL.md §8).
+/// EigenLayer's default operator commission (docs/model.md#calibration-references).
 const COMMISSION: f64 = 0.10;
 /// Block length of the base-APR spread estimator, days.
 const APR_BLOCK_DAYS: f64 = 30.0;
 /// The beacon-chain deposit contract's strategy address in EigenLayer (native ETH).
 const BEACON_STRATEGY: &str = "0xbeac0eeeeeeeeeeeeeeeeeeeeeeeeeeeeeebeac0";
-/// ezETH depeg of 24 April 2024 (MODEL.md §8): lowest DEX price 0.22 ETH, about 13%
+/// ezETH depeg of 24 April 2024 (docs/model.md#calibration-references): lowest DEX price 0.22 ETH, about 13%
 /// below on aggregate prices; largest market discount seen by one risk manager: 3.75%.
 const EZETH_DEX_LOW_ETH: f64 = 0.22;
 const EZETH_AGGREGATE_DISCOUNT: f64 = 0.13;
@@ -403,7 +403,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         max_discount,
     )
     .ok_or_else(|| anyhow!("depeg figures inconsistent"))?;
-    let why = "beta on [0, 0.78] (DEX low 0.22 ETH) with mean 3.75% (largest discount seen by a risk manager) and 95% quantile 13% (aggregate price on 2024-04-24), MODEL.md section 8";
+    let why = "beta on [0, 0.78] (DEX low 0.22 ETH) with mean 3.75% (largest discount seen by a risk manager) and 95% quantile 13% (aggregate price on 2024-04-24), docs/model.md#calibration-references";
     add(
         &mut out,
         &[EZETH],

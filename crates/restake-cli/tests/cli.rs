@@ -1,5 +1,5 @@
 //! The `restake-mc` command as a user runs it: every preset end to end with every output
-//! file parsed against the contract of SCENARIO.md, byte-identical output for 1 and 2
+//! file parsed against the contract of the README's "Output files", byte-identical output for 1 and 2
 //! threads, bad input refused with exit code 2 and nothing written, `calibrate`
 //! reproducing the presets' calibrated numbers, the exact-enumeration oracle read from
 //! `summary.csv`, and the warning about thin tails.
@@ -71,7 +71,7 @@ fn columns(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// Checks one output folder against SCENARIO.md.
+/// Checks one output folder against the README's "Output files".
 fn check_output(dir: &Path, scenario: &toml::Value) {
     let principal = scenario["position"]["principal_eth"].as_float().unwrap();
     let horizon = scenario["position"]["horizon_days"].as_integer().unwrap() as f64;
@@ -727,7 +727,7 @@ fn summary_estimates(dir: &Path) -> BTreeMap<String, restake_validation::oracle:
 
 #[test]
 fn summary_csv_matches_the_exact_enumeration() {
-    // The oracle of MODEL.md §7 read from the CSV a user gets, not from the library.
+    // The oracle of docs/model.md#independent-checks read from the CSV a user gets, not from the library.
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("enumeration.toml");
     fs::write(&scenario, restake_validation::oracle::ENUMERATION_SCENARIO).unwrap();

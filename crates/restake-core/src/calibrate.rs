@@ -128,7 +128,7 @@ pub fn token_rate_per_eth_year(periods: &[RewardPeriod]) -> Option<f64> {
 
 /// Annual probability of at least one event from `events` seen over `exposure` units
 /// (validator-years, or years): `p = 1 - exp(-events / exposure)`, the Poisson rate's
-/// maximum-likelihood estimate turned into a probability (`MODEL.md` §3).
+/// maximum-likelihood estimate turned into a probability (`docs/model.md#a-path`).
 pub fn annual_probability(events: f64, exposure: f64) -> f64 {
     -(-events / exposure).exp_m1()
 }

@@ -56,7 +56,7 @@ pub use path::PathOutcome;
 pub use scenario::{MAX_PATHS, Scenario, ScenarioSpec, SeveritySpec};
 pub use stats::{Estimate, Results, analyse};
 
-/// Days in a year: the model's time unit is the 365-day year (`MODEL.md` §1).
+/// Days in a year: the model's time unit is the 365-day year (`docs/model.md#a-path`).
 pub const DAYS_PER_YEAR: f64 = 365.0;
 
 /// Compiles `scenario`, simulates `config.paths` paths and computes their statistics

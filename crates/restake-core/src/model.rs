@@ -7,7 +7,7 @@ use crate::DAYS_PER_YEAR;
 use crate::sampling::Severity;
 use crate::scenario::{ExitMode, Route, Scenario, StakeMode};
 
-/// Kind of a row of `contributions.csv` (`SCENARIO.md`).
+/// Kind of a row of `contributions.csv` (README, "Output files").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ContributionKind {
     /// Operator–AVS slashings of one AVS, over all operators.
@@ -61,7 +61,7 @@ pub struct ContributionRow {
 }
 
 /// Where a slashing lands: stake pool `pool` loses `share × s` of its amount, for a
-/// severity `s` (`share` is 1 under `unique`, `a_{k,i}` under `shared`; `MODEL.md` §3).
+/// severity `s` (`share` is 1 under `unique`, `a_{k,i}` under `shared`; `docs/model.md#a-path`).
 #[derive(Debug, Clone, Copy)]
 pub struct Hit {
     /// Index into the path's pool vector.
@@ -70,7 +70,7 @@ pub struct Hit {
     pub share: f64,
 }
 
-/// What an event of a risk source does (`MODEL.md` §3, the table of sources).
+/// What an event of a risk source does (`docs/model.md#a-path`, the table of sources).
 #[derive(Debug, Clone)]
 pub enum SourceKind {
     /// Operator–AVS slashing `(k, i)`: one request to AVS `avs`, severity from its
@@ -144,7 +144,7 @@ pub struct TokenModel {
 }
 
 /// Converts an annual probability of at least one event into a Poisson intensity a year,
-/// `lambda = -ln(1 - p)` (`MODEL.md` §3). `p` must be in [0, 1).
+/// `lambda = -ln(1 - p)` (`docs/model.md#a-path`). `p` must be in [0, 1).
 pub fn intensity(p: f64) -> f64 {
     -(-p).ln_1p()
 }
@@ -235,7 +235,7 @@ impl Model {
     /// Offset of the token-incentive row from [`Model::income_row`].
     pub const ROW_TOKENS: usize = 2;
 
-    /// Compiles a checked scenario (`MODEL.md` §2–§5).
+    /// Compiles a checked scenario (`docs/model.md#a-path`).
     pub fn new(scenario: &Scenario) -> Self {
         let spec = scenario.spec();
         let pos = &spec.position;
@@ -565,7 +565,7 @@ impl Model {
     /// Couples models of scenarios that differ only in their probabilities (a sweep):
     /// each source is sampled at the largest of its intensities over the models and its
     /// candidate events thinned to its own, every event drawing its veto and severity
-    /// from its own generator (`MODEL.md` §3; thinning: Lewis and Shedler 1979). With
+    /// from its own generator (`docs/model.md#a-path`; thinning: Lewis and Shedler 1979). With
     /// one seed, the models then see the same candidate events, and a model whose
     /// probabilities are all at least another's has, path by path, a superset of its
     /// events with the same severities: its loss is never smaller. Returns `false`, and
@@ -612,7 +612,7 @@ impl Model {
     }
 
     /// Income stream rates `sum_p c_{m,p} A~_p` of the discounted `pools` into `rates`
-    /// (one per stream), and the discounted stake `sum_p A~_p` (`MODEL.md` §4).
+    /// (one per stream), and the discounted stake `sum_p A~_p` (`docs/model.md#a-path`).
     pub fn stream_rates(&self, pools: &[f64], rates: &mut [f64]) -> f64 {
         let n = pools.len();
         for (m, rate) in rates.iter_mut().enumerate() {

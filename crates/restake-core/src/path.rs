@@ -1,4 +1,4 @@
-//! One path of the position (`MODEL.md` §3–§5): the events in time order, the accrual
+//! One path of the position (`docs/model.md#a-path`): the events in time order, the accrual
 //! between them in closed form, and the outcome against plain staking.
 //!
 //! Between events every pool grows at the same rate `g = r_b (1 - phi_b)`, so the path
@@ -7,7 +7,7 @@
 //! - base income is `sum A~ (e^{g t1} - e^{g t0})`;
 //! - an income stream with rate `sum c_p A_p(t)` accrues `sum c_p A~_p (G(t1) - G(t0))`
 //!   with `G(t) = (e^{g t} - 1) / g` (and `G(t) = t` when `g = 0`), the closed form of
-//!   `integral e^{g s} ds` (`MODEL.md` §4).
+//!   `integral e^{g s} ds` (`docs/model.md#a-path`).
 //!
 //! The draws of a path, in order: the base APR; each token's Brownian increments at the
 //! checkpoints; the total event count `N ~ Poisson(Lambda T)` of all sources superposed,
@@ -203,7 +203,7 @@ fn checkpoint_growth(model: &Model, g: f64, growth_e: &mut [f64], growth_g: &mut
 }
 
 /// Simulates one path of `model` with `rng`, leaving the checkpoint values and the
-/// per-row slashing losses in `scratch` (`MODEL.md` §3–§5). Generic over the generator
+/// per-row slashing losses in `scratch` (`docs/model.md#a-path`). Generic over the generator
 /// so that a benchmark can count the draws; the engine uses [`crate::sampling::PathRng`].
 pub fn simulate_path<R: Rng + ?Sized>(
     model: &Model,
@@ -359,7 +359,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
             &mut base_income,
         );
 
-        // The event (MODEL.md §3): cut the pools it reaches. Each cut is the stake it
+        // The event (`docs/model.md#a-path`): cut the pools it reaches. Each cut is the stake it
         // destroys, in ETH at the event's time, charged to the source, the AVS and the
         // operator it went through.
         let rng = &mut rng;
@@ -439,7 +439,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
         &mut base_income,
     );
 
-    // The horizon (MODEL.md §5): the clock stands at T, the last checkpoint.
+    // The horizon (`docs/model.md#a-path`): the clock stands at T, the last checkpoint.
     let stake_eth = stake * clock.e;
     let avs_fees = scratch.accrued[0];
     let last = n_checkpoints - 1;
@@ -508,7 +508,7 @@ stake_mode = "{stake_mode}"
         (out, scratch)
     }
 
-    /// ELIP-002's example (MODEL.md §2, §7): 200 with 20% to AVS_1, 25% to AVS_2, 20% to
+    /// ELIP-002's example (`docs/model.md#independent-checks`): 200 with 20% to AVS_1, 25% to AVS_2, 20% to
     /// EigenDA; AVS_1 slashes 50% → 180; then AVS_2 slashes 50% → 155 under `unique`.
     #[test]
     fn elip002_unique_stake_example() {
@@ -568,7 +568,7 @@ stake_mode = "{stake_mode}"
         assert_eq!(pools, vec![20.0, 25.0, 40.0, 70.0]);
     }
 
-    /// EigenLayer's dual-slashing example (MODEL.md §3): 32 ETH, a 75% AVS slash of the
+    /// EigenLayer's dual-slashing example (`docs/model.md#a-path`): 32 ETH, a 75% AVS slash of the
     /// fully allocated stake leaves 8, a beacon-chain slash of half leaves 4.
     #[test]
     fn dual_slashing_example() {
@@ -598,7 +598,7 @@ stake_mode = "{stake_mode}"
         assert_eq!(shared[0], 16.0);
     }
 
-    /// No risk, no spread: V = P e^{r (1 - phi_b) T} + fees exactly (MODEL.md §7).
+    /// No risk, no spread: V = P e^{r (1 - phi_b) T} + fees exactly (docs/model.md#independent-checks).
     #[test]
     fn no_risk_growth_is_closed_form() {
         let extra = r#"

@@ -803,7 +803,7 @@ struct LevelTail {
 }
 
 /// VaR and ES of the loss at `myriad / 10,000` over the `n` paths of `state`
-/// (`MODEL.md` §6), and, given the model, the Euler allocation of ES over its
+/// (`docs/model.md#statistics`), and, given the model, the Euler allocation of ES over its
 /// contribution rows.
 ///
 /// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary

@@ -239,7 +239,7 @@ impl BetaSampler {
 }
 
 /// Base APR `r_b ~ Normal(mean, sd)` conditioned on `r_b >= 0`, by redrawing
-/// (`MODEL.md` §4). With `sd = 0` it is `mean` and takes no draw. `mean >= 0` (checked
+/// (`docs/model.md#a-path`). With `sd = 0` it is `mean` and takes no draw. `mean >= 0` (checked
 /// by the scenario) keeps the acceptance rate at 1/2 or more.
 #[inline]
 pub fn truncated_normal<R: Rng + ?Sized>(mean: f64, sd: f64, rng: &mut R) -> f64 {

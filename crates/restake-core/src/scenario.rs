@@ -1,9 +1,9 @@
 //! What a scenario file says, and the checks that turn it into a valid [`Scenario`].
 //!
-//! Parsing happens in two stages (`SCENARIO.md` is the contract for the names):
+//! Parsing happens in two stages (the README's "Scenario files" is the contract for the names):
 //! [`ScenarioSpec`] mirrors the TOML file field for field (`deny_unknown_fields`), and
 //! [`Scenario::from_toml`] / [`Scenario::try_from`] check every value against the model's
-//! ranges (`MODEL.md` §2–§5). A `Scenario` can only be built through those checks, so
+//! ranges (`docs/model.md#a-path`). A `Scenario` can only be built through those checks, so
 //! the engine never sees an invalid value.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +24,7 @@ pub const MAX_PATHS: u64 = 100_000_000;
 /// Largest number of paths of a run split into shards ([`crate::reduce`]).
 pub const MAX_SHARDED_PATHS: u64 = 1_000_000_000_000;
 
-/// A whole scenario file, as written (`SCENARIO.md`). No value is checked yet.
+/// A whole scenario file, as written (README, "Output files"). No value is checked yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
@@ -64,7 +64,7 @@ pub struct ScenarioSpec {
     pub simulation: SimulationSpec,
 }
 
-/// Route into restaking (`MODEL.md` §1).
+/// Route into restaking (`docs/model.md#a-path`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Route {
@@ -74,7 +74,7 @@ pub enum Route {
     Liquid,
 }
 
-/// How an operator's allocations slash (`MODEL.md` §2).
+/// How an operator's allocations slash (`docs/model.md#a-path`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StakeMode {
@@ -86,7 +86,7 @@ pub enum StakeMode {
     Shared,
 }
 
-/// How the holder leaves a liquid position at the horizon (`MODEL.md` §5).
+/// How the holder leaves a liquid position at the horizon (`docs/model.md#a-path`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExitMode {
@@ -165,7 +165,7 @@ pub struct ProtocolSpec {
     pub exploit_severity: Option<SeveritySpec>,
 }
 
-/// `[[token]]`: a reward token whose ETH price follows a GBM (`MODEL.md` §4).
+/// `[[token]]`: a reward token whose ETH price follows a GBM (`docs/model.md#a-path`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
@@ -297,7 +297,7 @@ fn default_checkpoint_days() -> f64 {
     30.0
 }
 
-/// A severity or discount distribution on [0, 1] (`MODEL.md` §3), tagged by `dist`.
+/// A severity or discount distribution on [0, 1] (`docs/model.md#a-path`), tagged by `dist`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SeveritySpec {
@@ -534,7 +534,7 @@ fn in_range(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), ScenarioError> 
 }
 
 /// A Poisson source's annual probability: in [0, 1), since `p = 1` is an infinite
-/// intensity (`MODEL.md` §3).
+/// intensity (`docs/model.md#a-path`).
 fn poisson_prob(field: &str, p: f64) -> Result<(), ScenarioError> {
     if p.is_finite() && (0.0..1.0).contains(&p) {
         Ok(())

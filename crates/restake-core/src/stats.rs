@@ -1,4 +1,4 @@
-//! What the paths say (`MODEL.md` §6): moments, quantiles, VaR and expected shortfall with
+//! What the paths say (`docs/model.md#statistics`): moments, quantiles, VaR and expected shortfall with
 //! their intervals, probabilities, distributions, the fan chart and the Euler allocation
 //! of the loss to its sources.
 //!
@@ -31,7 +31,7 @@ pub const HISTOGRAM_BINS: usize = 100;
 /// Tail levels of VaR and ES, in 1/10,000: 0.95, 0.975 (Basel FRTB), 0.99, 0.999.
 pub const TAIL_LEVELS: [u32; 4] = [9500, 9750, 9900, 9990];
 
-/// Probability levels of `quantiles.csv`, in 1/10,000 (`MODEL.md` §6).
+/// Probability levels of `quantiles.csv`, in 1/10,000 (`docs/model.md#statistics`).
 pub const QUANTILE_LEVELS: [u32; 13] = [
     10, 50, 100, 250, 500, 1000, 2500, 5000, 7500, 9000, 9500, 9900, 9990,
 ];
@@ -61,7 +61,7 @@ pub const CONVERGENCE_METRICS: [MetricId; 12] = [
 ];
 
 /// A row of `summary.csv`, by what it measures; its name in the file is
-/// [`MetricId::name`] (`SCENARIO.md`'s names, never renamed).
+/// [`MetricId::name`] (the names of the README's "Output files", never renamed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum MetricId {
     /// `mean_net_return`: mean of `R = V/P - 1`, a fraction over the horizon.
@@ -551,7 +551,7 @@ pub(crate) struct Tail {
 
 /// VaR and ES of the loss at `myriad / 10,000` over `n` paths, from `desc`, the largest
 /// losses in descending order: all `n`, or at least the worst [`tail_capacity`]`(n)`
-/// (`MODEL.md` §6).
+/// (`docs/model.md#statistics`).
 ///
 /// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
 /// value weighted by its fraction; paths tied at the boundary share that weight equally
@@ -724,7 +724,7 @@ fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceR
     rows
 }
 
-/// Computes every statistic of `MODEL.md` §6 from every path of a run kept in memory,
+/// Computes every statistic of `docs/model.md#statistics` from every path of a run kept in memory,
 /// by sorting: the brute-force reference that the validation tests hold
 /// [`crate::reduce`] (what runs use) to.
 ///
@@ -958,7 +958,7 @@ pub(crate) fn contribution_rows(
         .collect()
 }
 
-/// Expected loss and Euler ES allocation per contribution row (`MODEL.md` §6): the mean
+/// Expected loss and Euler ES allocation per contribution row (`docs/model.md#statistics`): the mean
 /// of each row's loss over the same weighted worst paths that define ES, so that the
 /// rows add up to `ES × P` (the accounting identity of §5).
 fn contributions(

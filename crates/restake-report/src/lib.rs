@@ -1,6 +1,6 @@
 //! # restake-report
 //!
-//! Writers of restake-mc's output files (`SCENARIO.md`, "Output folder"): each CSV is
+//! Writers of restake-mc's output files (the README's "Output files"): each CSV is
 //! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]), and
 //! [`write_output_folder`] writes the whole folder so that a failed run leaves no partial
 //! file behind. Batch and sweep tables are written the same way.

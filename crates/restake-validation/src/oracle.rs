@@ -1,4 +1,4 @@
-//! The exact-enumeration oracle (`MODEL.md` §7): independent sources with fixed
+//! The exact-enumeration oracle (docs/model.md#independent-checks): independent sources with fixed
 //! severities and no income, whose loss distribution is a finite mixture over the event
 //! counts of each source. Shared by the library-level test and the command-line test,
 //! which read the same metrics from `Results` and from `summary.csv`.
@@ -132,7 +132,7 @@ pub fn enumeration_atoms() -> Vec<(f64, f64)> {
 
 /// VaR and ES at level `alpha` of a discrete law given as sorted `(x, probability)`
 /// atoms: VaR the smallest `x` with `F(x) >= alpha`, ES `1/(1 - alpha) integral_alpha^1
-/// VaR_u du` (`MODEL.md` §6). Also returns the distance from `alpha` to the nearest value
+/// VaR_u du` (`docs/model.md#statistics`). Also returns the distance from `alpha` to the nearest value
 /// of the CDF, which must be many standard deviations of the empirical CDF for the
 /// sample VaR to land on the exact atom.
 ///
@@ -253,7 +253,7 @@ commission = 0.1
 
 /// The exact law of the net return of [`LOGNORMAL_SCENARIO`]: the stake ends at
 /// `P e^{gT}` (`g = r (1 - fee)`), and the tokens, `units = (1 - c) a P (e^{gT} - 1) /
-/// (g X0)`, are worth `units X(T)` with `X` a GBM (`MODEL.md` §4). So `R = c0 + a0 Y`,
+/// (g X0)`, are worth `units X(T)` with `X` a GBM (`docs/model.md#a-path`). So `R = c0 + a0 Y`,
 /// `Y = exp(m + s Z)`, `m = (mu - sigma^2/2) T`, `s = sigma sqrt(T)`, `c0 = e^{gT} - 1`,
 /// `a0 = units X0 / P`.
 #[derive(Debug, Clone, Copy)]

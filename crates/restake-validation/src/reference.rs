@@ -1,4 +1,4 @@
-//! A slow reference simulation of the model, written to be read against `MODEL.md`
+//! A slow reference simulation of the model, written to be read against `docs/model.md`
 //! line by line rather than to be fast. It shares no code with the engine's path
 //! simulation: it keeps every pool in ETH (not discounted), samples each risk source's
 //! Poisson process on its own (not superposed), walks the horizon day by day with the
@@ -26,7 +26,7 @@ pub struct Outcome {
 /// A risk event: which source, at what time (years).
 #[derive(Debug, Clone, Copy)]
 enum Event {
-    /// Operator `k` slashed by AVS `i` (`MODEL.md` §3, first row of the table).
+    /// Operator `k` slashed by AVS `i` (`docs/model.md#a-path`, first row of the table).
     OperatorAvs { k: usize, i: usize },
     /// AVS `i`'s incident hitting every operator allocated to it.
     Incident { i: usize },
@@ -86,7 +86,7 @@ impl Operator {
     }
 }
 
-/// A severity draw (`MODEL.md` §3); no severity is 0.
+/// A severity draw (`docs/model.md#a-path`); no severity is 0.
 fn severity(spec: Option<&restake_core::SeveritySpec>, rng: &mut Xoshiro256PlusPlus) -> f64 {
     use restake_core::SeveritySpec as S;
     match spec {
@@ -133,7 +133,7 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
     };
     let reward_fee = liquid.map_or(0.0, |l| l.reward_fee);
 
-    // Base APR: Normal(mean, sd) redrawn until >= 0 (MODEL.md §4).
+    // Base APR: Normal(mean, sd) redrawn until >= 0 (`docs/model.md#a-path`).
     let r_b = if spec.base.apr_sd == 0.0 {
         spec.base.apr_mean
     } else {
@@ -181,7 +181,7 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         })
         .collect();
 
-    // Every source's events, each source on its own (MODEL.md §3).
+    // Every source's events, each source on its own (`docs/model.md#a-path`).
     let mut events: Vec<(f64, Event)> = Vec::new();
     let mut add = |p: f64, e: Event, rng: &mut Xoshiro256PlusPlus| {
         for t in poisson_times(p, horizon, rng) {
@@ -215,7 +215,7 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
     let mut token_units = vec![0.0; spec.tokens.len()];
     let token_index = |name: &str| spec.tokens.iter().position(|t| t.name == name);
     // Accrual over `d` years without events: every stake grows by e^{g d}; a rate on a
-    // stake S earns S (e^{g d} - 1) / g (MODEL.md §4).
+    // stake S earns S (e^{g d} - 1) / g (`docs/model.md#a-path`).
     let accrue = |operators: &mut [Operator], fees: &mut f64, units: &mut [f64], d: f64| {
         let factor = (growth_rate * d).exp();
         let integral = if growth_rate == 0.0 {
@@ -260,7 +260,7 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         t = day_end;
     }
 
-    // The horizon (MODEL.md §5): tokens at X(T), then the market exit.
+    // The horizon (`docs/model.md#a-path`): tokens at X(T), then the market exit.
     let tokens_eth: f64 = spec
         .tokens
         .iter()

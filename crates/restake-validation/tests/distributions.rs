@@ -207,7 +207,7 @@ fn event_counts_sources_and_times_follow_the_poisson_processes() {
 fn token_price_at_the_horizon_is_lognormal() {
     // Token incentives only, no base growth: the tokens' value is units × X(T) with
     // units = (1 - c) g P T / X0, so ln(value / (units X0)) ~ Normal((mu - sigma^2/2) T,
-    // sigma^2 T) (MODEL.md §4).
+    // sigma^2 T) (`docs/model.md#a-path`).
     let s = scenario(
         r#"
 name = "gbm"

@@ -1,4 +1,4 @@
-//! Further checks of MODEL.md §7 through the public API: event frequencies with vetoes,
+//! Further checks of docs/model.md#independent-checks through the public API: event frequencies with vetoes,
 //! the 0.15%-a-year rule of thumb, shared-stake slashing in closed form, the accounting
 //! identity and contributions adding up, event-time valuation, and the fan chart's memory
 //! bound. (The oracles of `oracles.rs` cover enumeration, mixtures and closed forms.)
@@ -64,7 +64,7 @@ allocations = { A = 0.5, V = 0.5 }
 
 #[test]
 fn one_percent_with_fifteen_percent_penalty_loses_0_1506_percent() {
-    // MODEL.md §7: p = 1%/yr, 15% of the whole stake per event: E[L] = 1 - exp(-0.15 lambda).
+    // docs/model.md#independent-checks: p = 1%/yr, 15% of the whole stake per event: E[L] = 1 - exp(-0.15 lambda).
     let s = scenario(
         r#"
 name = "rule-of-thumb"
@@ -91,7 +91,7 @@ weight = 1.0
 
 #[test]
 fn shared_stake_slashes_the_allocated_share_of_the_whole_stake() {
-    // Shared mode (MODEL.md §2): X slashes up to 1.0 x S with severity 0.5, Y up to
+    // Shared mode (`docs/model.md#a-path`): X slashes up to 1.0 x S with severity 0.5, Y up to
     // 0.5 x S with severity 0.2, so each event multiplies S by 0.5 or 0.9, and
     // E[V/P] = exp(-lambda_X 0.5) exp(-lambda_Y 0.1) (E[c^N] = exp(-lambda (1 - c))).
     let s = scenario(
@@ -127,7 +127,7 @@ allocations = { X = 1.0, Y = 0.5 }
 
 #[test]
 fn accounting_identity_and_contributions_add_up() {
-    // MODEL.md §5–§6 on the bundled weETH preset: every path's value is principal plus
+    // docs/model.md#a-path and #statistics on the bundled weETH preset: every path's value is principal plus
     // income minus losses; the per-row slashing losses sum to the path's slashing loss;
     // the contributions add up to E[L] x P and to ES x P at every level.
     let s = scenario(include_str!("../../../data/scenarios/etherfi-weeth.toml"));

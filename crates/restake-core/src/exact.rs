@@ -21,7 +21,7 @@ const ADDS_BEFORE_NORMALISING: u32 = 1 << 30;
 /// The exact sum of finitely many finite `f64` values.
 ///
 /// [`ExactSum::add`] costs a few nanoseconds; [`ExactSum::value`] rounds the exact sum
-/// to a double (faithfully: within one unit in the last place). Merging two sums
+/// to a double (within a few units in the last place). Merging two sums
 /// ([`ExactSum::merge`]) is exact, so any grouping and order of the same terms gives the
 /// same value, bit for bit.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,7 +110,8 @@ impl ExactSum {
     }
 
     /// The sum rounded to a double: the limbs added from the most significant down, so
-    /// the result is within one unit in the last place of the exact sum, and the same
+    /// the result is within a few units in the last place of the exact sum (each limb is
+    /// exact in a double; only the additions round), and the same
     /// for the same exact sum however it was built.
     pub fn value(&self) -> f64 {
         let mut s = self.clone();

@@ -32,9 +32,9 @@ use crate::path::{PathOutcome, PathScratch, simulate_path};
 use crate::sampling::batch_rng;
 use crate::sketch::Sketch;
 use crate::stats::{
-    self, Bin, ConvergenceRow, Estimate, FAN_LEVELS, FanRow, Histogram, Moments, OtherRows,
-    QUANTILE_LEVELS, QuantileRow, ROUNDING_TOLERANCE, Results, SummaryInputs, TAIL_LEVELS, Z_95,
-    convergence_rows, convergence_sizes, order_statistic_ranks, quantile_rank, summary_metrics,
+    self, Bin, ConvergenceRow, FAN_LEVELS, FanRow, Histogram, Moments, OtherRows, QUANTILE_LEVELS,
+    QuantileRow, ROUNDING_TOLERANCE, Results, SummaryInputs, TAIL_LEVELS, convergence_rows,
+    convergence_sizes, order_statistic_ranks, quantile_rank, summary_metrics,
 };
 
 /// Paths simulated and reduced at a time.
@@ -802,65 +802,44 @@ struct LevelTail {
     at_or_beyond: u64,
 }
 
+/// An [`OrderStats`] state as a [`stats::TailSource`]: it fails at a rank that escaped
+/// its window.
+impl<P: Payload<Sum = TailSums>> stats::TailSource for OrderStats<P> {
+    type Error = ScenarioError;
+
+    fn at(&self, rank: u64) -> Result<f64, ScenarioError> {
+        match self.at_rank(rank) {
+            Located::Kept(v) => Ok(v),
+            Located::Missed => Err(missed(rank)),
+        }
+    }
+
+    fn around(&self, v: f64) -> Result<(u64, f64, f64, u64), ScenarioError> {
+        let ((gt, sums), (eq, _)) = self.split_at(v).ok_or_else(|| missed(0))?;
+        Ok((gt, sums.loss.value(), sums.loss_sq.value(), eq))
+    }
+}
+
 /// VaR and ES of the loss at `myriad / 10,000` over the `n` paths of `state`
-/// (`docs/model.md#statistics`), and, given the model, the Euler allocation of ES over its
-/// contribution rows.
-///
-/// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
-/// value weighted by its fraction, paths tied at the boundary sharing that weight
-/// equally. Its standard error is the asymptotic one of Manistre and Hancock (2005,
-/// *North American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES
-/// - VaR)^2] / (n (1 - alpha))`, and its interval `ES ± 1.96 se`. VaR's interval is the
-/// distribution-free one of [`order_statistic_ranks`].
+/// ([`stats::tail`]), and, given the model, the Euler allocation of ES over its
+/// contribution rows: the exact row sums above the boundary plus the tied paths' share.
 fn level_tail<P: Payload<Sum = TailSums>>(
     state: &OrderStats<P>,
     n: u64,
     myriad: u32,
     model: Option<&Model>,
 ) -> Result<LevelTail, ScenarioError> {
-    let nz = n as usize;
-    let at = |rank: u64| match state.at_rank(rank) {
-        Located::Kept(v) => Ok(v),
-        Located::Missed => Err(missed(rank)),
-    };
-    let alpha = f64::from(myriad) / 10_000.0;
-    let m_num = n * u64::from(10_000 - myriad);
-    let m = m_num as f64 / 10_000.0;
-    let v = at(m_num.div_ceil(10_000).max(1))?;
-    let ((count_gt, gt), (count_eq, eq)) = state.split_at(v).ok_or_else(|| missed(0))?;
-    let tied_total = m - count_gt as f64;
-    let sum_gt = gt.loss.value();
-    let es = (sum_gt + tied_total * v) / m;
-    let k = count_gt as f64;
-    let tail_var = ((gt.loss_sq.value() - 2.0 * es * sum_gt + k * es * es).max(0.0)
-        + tied_total * (v - es).powi(2))
-        / m;
-    let from_top = |rank: usize| at(n + 1 - rank as u64);
-    let var_value = from_top(quantile_rank(nz, myriad))?;
-    let (r, s) = order_statistic_ranks(nz, alpha);
-    let (var_lo, var_hi) = (from_top(r)?, from_top(s)?);
-    let es_se = ((tail_var + alpha * (es - var_value).powi(2)) / m).sqrt();
-    let tied_weight = tied_total / count_eq as f64;
+    let tail = stats::tail(state, n, myriad)?;
+    let ((_, gt), (_, eq)) = state.split_at(tail.boundary).ok_or_else(|| missed(0))?;
+    let (tied_weight, m) = (tail.tied_weight, tail.m);
     let es_rows = model.map_or_else(Vec::new, |model| {
         (0..model.rows.len())
             .map(|r| (gt.row(r, model) + tied_weight * eq.row(r, model)) / m)
             .collect()
     });
-    let ((beyond, _), (at_var, _)) = state.split_at(var_value).ok_or_else(|| missed(0))?;
+    let ((beyond, _), (at_var, _)) = state.split_at(tail.var.value).ok_or_else(|| missed(0))?;
     Ok(LevelTail {
-        tail: stats::Tail {
-            var: Estimate {
-                value: var_value,
-                std_error: (var_hi - var_lo) / (2.0 * Z_95),
-                ci_low: var_lo,
-                ci_high: var_hi,
-            },
-            es: Estimate::normal(es, es_se),
-            count_gt: count_gt as usize,
-            count_eq: count_eq as usize,
-            tied_weight,
-            m,
-        },
+        tail,
         rows: es_rows,
         at_or_beyond: beyond + at_var,
     })

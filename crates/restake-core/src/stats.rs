@@ -539,6 +539,8 @@ pub(crate) fn equal_bins(xs: impl Iterator<Item = (f64, u64)>, lo: f64, hi: f64)
 pub(crate) struct Tail {
     pub(crate) var: Estimate,
     pub(crate) es: Estimate,
+    /// The loss at the boundary rank `ceil(m)`.
+    pub(crate) boundary: f64,
     /// Paths fully in the tail: the first `count_gt` of the descending order.
     pub(crate) count_gt: usize,
     /// Paths tied at the boundary value: the next `count_eq`.
@@ -549,41 +551,77 @@ pub(crate) struct Tail {
     pub(crate) m: f64,
 }
 
-/// VaR and ES of the loss at `myriad / 10,000` over `n` paths, from `desc`, the largest
-/// losses in descending order: all `n`, or at least the worst [`tail_capacity`]`(n)`
+/// What the tail of the loss at one level is estimated from: a sample of losses that can
+/// tell the value at a rank (from the largest) and, of the losses above a value, their
+/// count, sum and sum of squares, and the count equal to it.
+pub(crate) trait TailSource {
+    /// Why it cannot answer.
+    type Error;
+    /// The loss at 1-based `rank` from the largest.
+    fn at(&self, rank: u64) -> Result<f64, Self::Error>;
+    /// `(count above v, sum above, sum of squares above, count equal to v)`.
+    fn around(&self, v: f64) -> Result<(u64, f64, f64, u64), Self::Error>;
+}
+
+/// The largest losses in descending order: all `n`, or as many as the ranks need.
+impl TailSource for [f64] {
+    type Error = std::convert::Infallible;
+
+    fn at(&self, rank: u64) -> Result<f64, Self::Error> {
+        Ok(self[rank as usize - 1])
+    }
+
+    fn around(&self, v: f64) -> Result<(u64, f64, f64, u64), Self::Error> {
+        let gt = self.partition_point(|&x| x > v);
+        let eq = self.partition_point(|&x| x >= v) - gt;
+        let above = &self[..gt];
+        Ok((
+            gt as u64,
+            above.iter().sum(),
+            above.iter().map(|x| x * x).sum(),
+            eq as u64,
+        ))
+    }
+}
+
+/// VaR and ES of the loss at `myriad / 10,000` over `n` paths of `source`
 /// (`docs/model.md#statistics`).
 ///
 /// ES is the Acerbi–Tasche tail mean: the worst `m = n (1 - alpha)` losses, the boundary
-/// value weighted by its fraction; paths tied at the boundary share that weight equally
-/// (those within `desc`, when ties run past its end).
+/// value weighted by its fraction; paths tied at the boundary share that weight equally.
 /// Its standard error is the asymptotic one of Manistre and Hancock (2005, *North
 /// American Actuarial Journal* 9(2)): `Var(ES^) ~ [Var(L | L >= VaR) + alpha (ES - VaR)^2]
-/// / (n (1 - alpha))`, and its interval `ES ± 1.96 se`.
-pub(crate) fn tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
+/// / (n (1 - alpha))`, the tail variance from the sums above the boundary, and its
+/// interval `ES ± 1.96 se`. VaR's interval is the distribution-free one of
+/// [`order_statistic_ranks`].
+///
+/// # Errors
+/// The source's, when it cannot tell a value the estimate needs.
+pub(crate) fn tail<S: TailSource + ?Sized>(
+    source: &S,
+    n: u64,
+    myriad: u32,
+) -> Result<Tail, S::Error> {
+    let nz = n as usize;
     let alpha = f64::from(myriad) / 10_000.0;
-    let m_num = n * (10_000 - myriad as usize);
+    let m_num = n * u64::from(10_000 - myriad);
     let m = m_num as f64 / 10_000.0;
-    let c = m_num.div_ceil(10_000).max(1); // worst ceil(m) positions reach the boundary
-    let v = desc[c - 1];
-    let count_gt = desc.partition_point(|&x| x > v);
-    let count_eq = desc.partition_point(|&x| x >= v) - count_gt;
+    // The worst ceil(m) positions reach the boundary.
+    let v = source.at(m_num.div_ceil(10_000).max(1))?;
+    let (count_gt, sum_gt, sum_sq_gt, count_eq) = source.around(v)?;
     let tied_total = m - count_gt as f64;
-    let sum_gt: f64 = desc[..count_gt].iter().sum();
     let es = (sum_gt + tied_total * v) / m;
-    let tail_var = (desc[..count_gt]
-        .iter()
-        .map(|x| (x - es).powi(2))
-        .sum::<f64>()
+    let k = count_gt as f64;
+    let tail_var = ((sum_sq_gt - 2.0 * es * sum_gt + k * es * es).max(0.0)
         + tied_total * (v - es).powi(2))
         / m;
-
     // The k-th smallest of n is the (n - k + 1)-th largest.
-    let from_top = |rank: usize| desc[n - rank];
-    let var_value = from_top(quantile_rank(n, myriad));
-    let (r, s) = order_statistic_ranks(n, alpha);
-    let (var_lo, var_hi) = (from_top(r), from_top(s));
+    let from_top = |rank: usize| source.at(n + 1 - rank as u64);
+    let var_value = from_top(quantile_rank(nz, myriad))?;
+    let (r, s) = order_statistic_ranks(nz, alpha);
+    let (var_lo, var_hi) = (from_top(r)?, from_top(s)?);
     let es_se = ((tail_var + alpha * (es - var_value).powi(2)) / m).sqrt();
-    Tail {
+    Ok(Tail {
         var: Estimate {
             value: var_value,
             std_error: (var_hi - var_lo) / (2.0 * Z_95),
@@ -591,10 +629,19 @@ pub(crate) fn tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
             ci_high: var_hi,
         },
         es: Estimate::normal(es, es_se),
-        count_gt,
-        count_eq,
+        boundary: v,
+        count_gt: count_gt as usize,
+        count_eq: count_eq as usize,
         tied_weight: tied_total / count_eq as f64,
         m,
+    })
+}
+
+/// [`tail`] of the largest losses in descending order (they cannot fail to answer).
+pub(crate) fn sorted_tail(desc: &[f64], n: usize, myriad: u32) -> Tail {
+    match tail(desc, n as u64, myriad) {
+        Ok(t) => t,
+        Err(never) => match never {},
     }
 }
 
@@ -715,7 +762,7 @@ fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceR
             desc.par_sort_unstable_by(|a, b| b.total_cmp(a));
             let tails: Vec<Tail> = TAIL_LEVELS
                 .iter()
-                .map(|&l| tail(&desc, prefix.len(), l))
+                .map(|&l| sorted_tail(&desc, prefix.len(), l))
                 .collect();
             let inputs = SummaryInputs::of(prefix, &[]);
             rows.extend(convergence_rows(m, &summary_metrics(&inputs, &tails, &[])));
@@ -747,7 +794,10 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         .collect();
     order.par_sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let desc: Vec<f64> = order.iter().map(|p| p.0).collect();
-    let tails: Vec<Tail> = TAIL_LEVELS.iter().map(|&l| tail(&desc, n, l)).collect();
+    let tails: Vec<Tail> = TAIL_LEVELS
+        .iter()
+        .map(|&l| sorted_tail(&desc, n, l))
+        .collect();
     let summary = summary_metrics(
         &SummaryInputs::of(outcomes, loss_thresholds),
         &tails,
@@ -1005,11 +1055,11 @@ mod tests {
     fn tail_mean_weights_the_boundary_path() {
         // n = 10, alpha = 0.95: m = 0.5, the worst value weighted 1/2 → ES = worst value.
         let xs: Vec<f64> = (1..=10).rev().map(f64::from).collect();
-        let t = tail(&xs, 10, 9500);
+        let t = sorted_tail(&xs, 10, 9500);
         assert_eq!(t.es.value, 10.0);
         assert_eq!(t.var.value, 10.0); // ceil(9.5) = 10th smallest
         // alpha = 0.75 on n = 10: m = 2.5 → (10 + 9 + 0.5 × 8) / 2.5 = 9.2
-        let t = tail(&xs, 10, 7500);
+        let t = sorted_tail(&xs, 10, 7500);
         assert!((t.es.value - 9.2).abs() < 1e-12);
         assert_eq!(t.var.value, 8.0);
     }
@@ -1019,7 +1069,7 @@ mod tests {
         // 0,0,...,0 (8 zeros), 5, 5: alpha = 0.85, m = 1.5 → (5 + 0.5 × 5) / 1.5 = 5.
         let mut xs = vec![5.0, 5.0];
         xs.extend([0.0; 8]);
-        let t = tail(&xs, 10, 8500);
+        let t = sorted_tail(&xs, 10, 8500);
         assert_eq!(t.count_gt, 0);
         assert_eq!(t.count_eq, 2);
         assert!((t.tied_weight - 0.75).abs() < 1e-15);

@@ -14,11 +14,12 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use restake_core::{Results, Scenario};
 use restake_report::{CsvStyle, RunInfo};
+use restake_run::publish::Output;
 use restake_run::shard::{Header, merge_files, write_partial_file};
 use restake_run::{Job, JobSpec, Member, Overrides, RunError, ShardPlan, Source};
 
@@ -229,6 +230,9 @@ impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = stop_cleanly_on_signals() {
+        warn(&format!("cannot install the signal handler: {e}"));
+    }
     let result = match cli.command {
         Command::Run {
             scenario,
@@ -272,22 +276,91 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<BadInput>().is_some() => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+        Err(e) if matches!(e.downcast_ref::<RunError>(), Some(RunError::Interrupted)) => {
+            // The signal thread is removing what was temporary and ends the process with
+            // the signal; nothing more to do here.
+            loop {
+                std::thread::park();
+            }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            warn(&format!("error: {}", message(&e)));
+            ExitCode::from(if e.downcast_ref::<BadInput>().is_some() {
+                2
+            } else {
+                1
+            })
         }
     }
 }
 
-/// A run library error as the command's: bad input exits with 2, a failed write with 1.
+/// An error and its causes on one line, each cause added only if the text so far does
+/// not already say it (so that an OS error appears once).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Writes a line to stderr: control characters shown escaped, a closed or full stderr
+/// ignored (a warning is never worth a crash).
+fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{}", terminal_text(line));
+}
+
+/// `text` safe for a terminal: every control character but the line feed and the tab
+/// shown as `\u{..}`, so that no escape sequence from a file or a name reaches it.
+fn terminal_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// On SIGINT, SIGTERM and SIGHUP: removes every temporary file and folder and the lock
+/// (waiting for a folder being swapped into place), leaves every output as it was, and
+/// ends the process with the signal (exit status 128 + its number).
+fn stop_cleanly_on_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                restake_run::publish::interrupt();
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                std::process::exit(128 + signal);
+            }
+        })?;
+    Ok(())
+}
+
+/// A run library error as the command's: bad input exits with 2, anything else with 1.
 fn bad_input(e: RunError) -> anyhow::Error {
     match e {
         RunError::BadInput(m) => BadInput(m).into(),
-        e @ RunError::Write { .. } => e.into(),
+        e => e.into(),
     }
 }
 
@@ -362,9 +435,10 @@ fn execute(
     let output = options.output;
     let job = Job::build(spec, options.overrides(), output.threads).map_err(bad_input)?;
     for w in &job.warnings {
-        eprintln!("warning: {w}");
+        warn(&format!("warning: {w}"));
     }
     if let Some((plan, file)) = shard.plan()? {
+        restake_run::publish::check_file(file).map_err(bad_input)?;
         let mut partials = Vec::new();
         for member in &job.members {
             partials.push(simulate(member, plan, output.quiet)?.0);
@@ -384,6 +458,7 @@ fn execute(
             file.display()
         ));
     }
+    let target = Output::prepare(&out.unwrap_or_else(|| job.default_out())).map_err(bad_input)?;
     let mut results = Vec::new();
     let mut infos = Vec::new();
     for member in &job.members {
@@ -391,7 +466,7 @@ fn execute(
         results.push(member.finish(partial).map_err(bad_input)?);
         infos.push(restake_run::run_info(member, output.threads, 1, elapsed));
     }
-    finish(&job, out, &results, &infos, output)
+    finish(&job, target, &results, &infos, output)
 }
 
 /// Merges the partial files of a sharded job and writes its outputs.
@@ -399,6 +474,7 @@ fn merge(files: &[PathBuf], out: Option<PathBuf>, output: OutputOptions) -> Resu
     let threads = output.threads;
     let start = Instant::now();
     let (job, partials) = merge_files(files, threads).map_err(bad_input)?;
+    let target = Output::prepare(&out.unwrap_or_else(|| job.default_out())).map_err(bad_input)?;
     let mut results = Vec::new();
     for (member, partial) in job.members.iter().zip(partials) {
         results.push(member.finish(partial).map_err(bad_input)?);
@@ -409,25 +485,25 @@ fn merge(files: &[PathBuf], out: Option<PathBuf>, output: OutputOptions) -> Resu
         .iter()
         .map(|m| restake_run::run_info(m, threads, files.len() as u64, elapsed))
         .collect();
-    finish(&job, out, &results, &infos, output)
+    finish(&job, target, &results, &infos, output)
 }
 
 /// Warns of thin tails, writes the job's outputs and prints its summary.
 fn finish(
     job: &Job,
-    out: Option<PathBuf>,
+    target: Output,
     results: &[Results],
     infos: &[RunInfo],
     output: OutputOptions,
 ) -> Result<()> {
     for (member, r) in job.members.iter().zip(results) {
         for w in restake_run::thin_tail_warnings(&member.scenario.spec().name, r) {
-            eprintln!("warning: {w}");
+            warn(&format!("warning: {w}"));
         }
     }
-    let out = out.unwrap_or_else(|| job.default_out());
-    let written =
-        restake_run::write_job(job, &out, results, infos, output.csv_style()).map_err(bad_input)?;
+    let out = target.path().to_path_buf();
+    let written = restake_run::write_job(job, target, results, infos, output.csv_style())
+        .map_err(bad_input)?;
     if output.quiet {
         return Ok(());
     }
@@ -455,36 +531,28 @@ fn finish(
     print_stdout(&text)
 }
 
-/// Writes a partial file atomically: to a fresh temporary file beside it, renamed into
-/// place once complete.
+/// Writes a partial file atomically (`restake_run::publish::write_files`).
 fn write_partial(
     file: &Path,
     header: &Header,
     partials: &[restake_core::reduce::Partial],
 ) -> Result<()> {
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    write_partial_file(std::io::BufWriter::new(tmp.as_file_mut()), header, partials)
-        .with_context(|| format!("writing the partial file {}", file.display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("writing the partial file {}", file.display()))?;
-    tmp.persist(file)
-        .with_context(|| format!("writing the partial file {}", file.display()))?;
-    Ok(())
+    let write = |w: &mut dyn std::io::Write| write_partial_file(w, header, partials);
+    restake_run::publish::write_files(vec![(file, Box::new(write))]).map_err(bad_input)
 }
 
-/// Prints to stdout; a closed pipe (`restake-mc run | head`) is a normal end.
+/// Prints to stdout, control characters escaped ([`terminal_text`]); a closed pipe
+/// (`restake-mc run | head`) is a normal end.
 fn print_stdout(text: &str) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+    match out
+        .write_all(terminal_text(text).as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
         _ => Ok(()),
     }
 }

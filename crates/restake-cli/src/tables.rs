@@ -13,13 +13,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use std::io::Write;
+
+use anyhow::Result;
 use restake_core::scenario::{AvsSpec, OperatorSpec};
 use restake_core::{Scenario, SeveritySpec};
 
-use restake_report::{CsvStyle, write_atomically};
+use restake_report::excel_csv;
+use restake_run::publish::write_files;
 
-use crate::{BadInput, load, print_stdout};
+use crate::{BadInput, bad_input, load, print_stdout};
 
 const SEVERITY_FIELDS: [&str; 6] = ["dist", "value", "min", "max", "alpha", "beta"];
 
@@ -137,12 +140,23 @@ pub fn export(scenario: Option<&Path>, out: &Path, excel: bool) -> Result<()> {
         })
         .collect();
     let operators = csv_bytes(&header, &rows)?;
-    write_atomically(
-        out,
-        &[("avs.csv", avs), ("operators.csv", operators)],
-        CsvStyle::for_excel(excel),
-    )
-    .with_context(|| format!("writing the tables in {}", out.display()))?;
+    let (avs, operators) = if excel {
+        (excel_csv(&avs)?, excel_csv(&operators)?)
+    } else {
+        (avs, operators)
+    };
+    let (avs_path, operators_path) = (out.join("avs.csv"), out.join("operators.csv"));
+    write_files(vec![
+        (
+            avs_path.as_path(),
+            Box::new(|w: &mut dyn Write| w.write_all(&avs)),
+        ),
+        (
+            operators_path.as_path(),
+            Box::new(|w: &mut dyn Write| w.write_all(&operators)),
+        ),
+    ])
+    .map_err(bad_input)?;
     print_stdout(&format!(
         "wrote avs.csv ({} AVSs) and operators.csv ({} operators) of {origin} to {}\n",
         spec.avs.len(),
@@ -312,9 +326,11 @@ pub fn import(
     match out {
         None => print_stdout(&text),
         Some(path) => {
-            let tmp = path.with_extension("toml.tmp");
-            std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            write_files(vec![(
+                path.as_path(),
+                Box::new(|w: &mut dyn Write| w.write_all(text.as_bytes())),
+            )])
+            .map_err(bad_input)?;
             print_stdout(&format!(
                 "wrote {} ({} AVSs, {} operators)\n",
                 path.display(),

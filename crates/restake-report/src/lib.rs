@@ -1,9 +1,8 @@
 //! # restake-report
 //!
 //! Writers of restake-mc's output files (the README's "Output files"): each CSV is
-//! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]), and
-//! [`write_output_folder`] writes the whole folder so that a failed run leaves no partial
-//! file behind. Batch and sweep tables are written the same way.
+//! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]); the files of an output folder, a batch's tables and a sweep's table are
+//! rendered as [`OutputFile`]s, which the run library writes (`restake_run::publish`).
 //!
 //! CSVs are RFC 4180 with a header row and LF line ends; numbers are plain decimals
 //! (Rust's shortest round-trip form, never an exponent), and a non-finite number is an
@@ -11,10 +10,7 @@
 
 pub mod plots;
 
-use std::borrow::Cow;
-use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 
 use restake_core::stats::Contribution;
 use restake_core::stats::{FAN_LEVELS, Histogram, MetricId, TAIL_LEVELS, level_label};
@@ -332,6 +328,32 @@ pub const OUTPUT_FILES: [&str; 10] = [
     "run.json",
 ];
 
+/// Whether `name` is a file restake-mc writes into an output folder (a run's, a batch's
+/// or a sweep's): [`OUTPUT_FILES`], the plots, `report.html`, the batch tables and chart,
+/// `sweep.csv`. An existing folder holding only such files (and batch member folders of
+/// them) is one the run library may replace.
+pub fn is_output_file_name(name: &str) -> bool {
+    const OTHERS: [&str; 4] = [
+        "report.html",
+        "batch_summary.csv",
+        "batch_metrics.csv",
+        "sweep.csv",
+    ];
+    const CHARTS: [&str; 5] = [
+        "loss_distribution",
+        "return_distribution",
+        "fan_chart",
+        "contributions",
+        "comparison",
+    ];
+    OUTPUT_FILES.contains(&name)
+        || OTHERS.contains(&name)
+        || name
+            .strip_suffix(".svg")
+            .or_else(|| name.strip_suffix(".png"))
+            .is_some_and(|stem| CHARTS.contains(&stem))
+}
+
 fn io_error(path: impl Into<String>, source: io::Error) -> ReportError {
     ReportError::Io {
         path: path.into(),
@@ -359,25 +381,26 @@ fn render(name: &str, results: &Results, info: &RunInfo) -> Result<Vec<u8>, Repo
     Ok(buf)
 }
 
-/// Writes every file of [`OUTPUT_FILES`] into `dir` (created if needed). Every file is
-/// rendered in memory first, then written under a temporary name (`.<name>.tmp`) and
-/// renamed into place only once all of them are written: on any error the temporary
-/// files are removed and no existing output is touched. Returns the paths written.
+/// A file of an output, in memory: its path relative to the output folder (`/` between
+/// the parts of a batch member's file, e.g. `etherfi-weeth/summary.csv`) and its bytes.
+pub type OutputFile = (String, Vec<u8>);
+
+/// Renders every file of a run's output folder: [`OUTPUT_FILES`], the plots and
+/// `report.html`, in that order, CSVs encoded in `style`.
 ///
 /// # Errors
-/// [`ReportError::Io`] naming the file or folder, or a rendering error.
-pub fn write_output_folder(
-    dir: &Path,
+/// A rendering error ([`ReportError::NonFinite`], [`ReportError::Plot`], ...).
+pub fn render_output_folder(
     results: &Results,
     info: &RunInfo,
     style: CsvStyle,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<OutputFile>, ReportError> {
     let mut rendered = OUTPUT_FILES
         .iter()
         .map(|name| render(name, results, info).map(|bytes| (name.to_string(), bytes)))
         .collect::<Result<Vec<_>, _>>()?;
     rendered.extend(run_plots(results, &info.scenario.name)?);
-    write_atomically(dir, &rendered, style)
+    encode(rendered, style)
 }
 
 /// A chart's SVG and PNG files.
@@ -441,67 +464,32 @@ fn report_html(name: &str, results: &Results, svgs: &[&str]) -> String {
     )
 }
 
-/// Writes a batch's comparison chart (`comparison.svg`, `comparison.png`) into `dir`.
+/// Renders a batch's comparison chart: `comparison.svg` and `comparison.png`.
 ///
 /// # Errors
-/// [`ReportError::Io`] naming the file, or [`ReportError::Plot`].
-pub fn write_comparison(dir: &Path, entries: &[BatchEntry]) -> Result<Vec<PathBuf>, ReportError> {
+/// [`ReportError::Plot`].
+pub fn render_comparison(entries: &[BatchEntry]) -> Result<Vec<OutputFile>, ReportError> {
     let pairs: Vec<(&str, &Results)> = entries.iter().map(|e| (e.scenario, e.results)).collect();
-    write_atomically(
-        dir,
-        &chart_files(&plots::Comparison(&pairs))?,
-        CsvStyle::Plain,
-    )
+    Ok(chart_files(&plots::Comparison(&pairs))?.into())
 }
 
-/// Writes `files` (name, bytes) into `dir` (created if needed): each under a temporary
-/// name first, then all renamed into place; on an error the temporary files are removed
-/// and nothing in `dir` is replaced. The `.csv` files are encoded in `style`. Returns the
-/// paths written.
+/// `files` with every `.csv` file encoded in `style`.
 ///
 /// # Errors
-/// [`ReportError::Io`] naming the file or folder, or [`ReportError::Csv`] for a `.csv`
-/// file that is not valid CSV when re-encoding for Excel.
-pub fn write_atomically<N: AsRef<str>>(
-    dir: &Path,
-    files: &[(N, Vec<u8>)],
-    style: CsvStyle,
-) -> Result<Vec<PathBuf>, ReportError> {
-    let files = files
-        .iter()
+/// [`ReportError::Csv`] for a `.csv` file that is not valid CSV when re-encoding for
+/// Excel.
+fn encode(files: Vec<OutputFile>, style: CsvStyle) -> Result<Vec<OutputFile>, ReportError> {
+    files
+        .into_iter()
         .map(|(name, bytes)| {
-            let name = name.as_ref();
             let bytes = if style == CsvStyle::Excel && name.ends_with(".csv") {
-                Cow::Owned(excel_csv(bytes)?)
+                excel_csv(&bytes)?
             } else {
-                Cow::Borrowed(bytes.as_slice())
+                bytes
             };
             Ok((name, bytes))
         })
-        .collect::<Result<Vec<_>, ReportError>>()?;
-    fs::create_dir_all(dir).map_err(|e| io_error(dir.display().to_string(), e))?;
-    let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
-    let cleanup = || {
-        for (name, _) in &files {
-            let _ = fs::remove_file(tmp(name));
-        }
-    };
-    for (name, bytes) in &files {
-        if let Err(e) = fs::write(tmp(name), bytes) {
-            cleanup();
-            return Err(io_error(tmp(name).display().to_string(), e));
-        }
-    }
-    let mut written = Vec::new();
-    for (name, _) in &files {
-        let target = dir.join(name);
-        if let Err(e) = fs::rename(tmp(name), &target) {
-            cleanup();
-            return Err(io_error(target.display().to_string(), e));
-        }
-        written.push(target);
-    }
-    Ok(written)
+        .collect()
 }
 
 /// One scenario of a batch: its name, file, path count, seed and results.
@@ -602,25 +590,22 @@ pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
         .map_err(|source| io_error("batch_metrics.csv", source))
 }
 
-/// Writes `batch_summary.csv` and `batch_metrics.csv` into `dir`, atomically as
-/// [`write_output_folder`] does. Returns the paths written.
+/// Renders `batch_summary.csv` and `batch_metrics.csv`, encoded in `style`.
 ///
 /// # Errors
-/// [`ReportError::Io`] naming the file or folder, or a rendering error.
-pub fn write_batch_tables(
-    dir: &Path,
+/// A rendering error.
+pub fn render_batch_tables(
     entries: &[BatchEntry],
     style: CsvStyle,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<OutputFile>, ReportError> {
     let mut summary = Vec::new();
     write_batch_summary(&mut summary, entries)?;
     let mut metrics = Vec::new();
     write_batch_metrics(&mut metrics, entries)?;
-    write_atomically(
-        dir,
-        &[
-            ("batch_summary.csv", summary),
-            ("batch_metrics.csv", metrics),
+    encode(
+        vec![
+            ("batch_summary.csv".into(), summary),
+            ("batch_metrics.csv".into(), metrics),
         ],
         style,
     )
@@ -681,21 +666,18 @@ pub fn write_sweep<W: Write>(
     out.flush().map_err(|source| io_error("sweep.csv", source))
 }
 
-/// Writes `sweep.csv` into `dir`, atomically as [`write_output_folder`] does. Returns
-/// its path.
+/// Renders `sweep.csv`, encoded in `style`.
 ///
 /// # Errors
-/// [`ReportError::Io`] naming the file or folder, or a rendering error.
-pub fn write_sweep_table(
-    dir: &Path,
+/// A rendering error.
+pub fn render_sweep_table(
     parameters: &[String],
     points: &[SweepPoint],
     style: CsvStyle,
-) -> Result<PathBuf, ReportError> {
+) -> Result<Vec<OutputFile>, ReportError> {
     let mut bytes = Vec::new();
     write_sweep(&mut bytes, parameters, points)?;
-    let mut written = write_atomically(dir, &[("sweep.csv", bytes)], style)?;
-    Ok(written.remove(0))
+    encode(vec![("sweep.csv".into(), bytes)], style)
 }
 
 #[cfg(test)]

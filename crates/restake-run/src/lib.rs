@@ -4,31 +4,34 @@
 //! command, bindings) and the core: the bundled scenario and the resolution of every
 //! default ([`job`]), batch and sweep grids with their field-path grammar, the shard plan
 //! and the partial files of sharded runs ([`shard`]), the provenance of `run.json`, and
-//! the writing of a job's output folders. A front end parses its arguments, builds a
+//! the writing of a job's output folders ([`publish`]: whole or not at all, locked, safe
+//! under signals). A front end parses its arguments, builds a
 //! [`Job`], simulates its members (whole or as one shard), and calls [`write_job`].
 
 pub mod job;
+pub mod publish;
 pub mod shard;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use restake_core::stats::{INTERVAL_LEVEL, MIN_TAIL_PATHS, TAIL_LEVELS, level_label};
 use restake_core::{BATCH_PATHS, Results};
 use restake_report::{
-    BatchEntry, CsvStyle, ReportError, RunInfo, SweepPoint, write_batch_tables, write_comparison,
-    write_output_folder, write_sweep_table,
+    BatchEntry, CsvStyle, ReportError, RunInfo, SweepPoint, render_batch_tables, render_comparison,
+    render_output_folder, render_sweep_table,
 };
 
 pub use job::{Job, JobSpec, Member, Overrides, Source};
 pub use shard::ShardPlan;
 
-/// What can go wrong in a run: the user's input (exit code 2) or a write (exit 1).
+/// What can go wrong in a run: the user's input (exit code 2), a write (exit 1), or a
+/// signal that stopped it.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A scenario, flag, file or partial that does not check out; the message names it.
     #[error("{0}")]
     BadInput(String),
-    /// An output that could not be written.
+    /// An output that could not be rendered.
     #[error("{context}: {source}")]
     Write {
         /// What was being written.
@@ -36,6 +39,18 @@ pub enum RunError {
         /// Why it failed.
         source: ReportError,
     },
+    /// A file or folder that could not be written or read; `context` names it, `source`
+    /// is the one OS error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What failed, naming the path.
+        context: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// [`publish::interrupt`] was called (a signal): the write stopped, nothing changed.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// The record of a member's run for `run.json`.
@@ -98,37 +113,38 @@ pub fn thin_tail_warnings(name: &str, results: &Results) -> Vec<String> {
         .collect()
 }
 
-/// Writes a job's outputs under `out`: a run's output folder; a batch's folder per
-/// scenario, `batch_summary.csv`, `batch_metrics.csv` and the comparison chart; a
-/// sweep's `sweep.csv`. `results` and `infos` are the members', in order. Returns the
-/// files written.
+/// Renders a job's outputs and writes them as one folder, replacing `output` whole: a
+/// run's output folder; a batch's folder per scenario, `batch_summary.csv`,
+/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv`. `results` and
+/// `infos` are the members', in order. Returns the files written.
 ///
 /// # Errors
-/// [`RunError::Write`] naming what could not be written.
+/// [`RunError::Write`] naming what could not be rendered, or the errors of
+/// [`publish::Output::publish`].
 pub fn write_job(
     job: &Job,
-    out: &Path,
+    output: publish::Output,
     results: &[Results],
     infos: &[RunInfo],
     style: CsvStyle,
 ) -> Result<Vec<PathBuf>, RunError> {
-    let context = |what: String| {
+    let context = |what: &str| {
+        let what = what.to_string();
         move |source| RunError::Write {
             context: what,
             source,
         }
     };
-    match job.spec {
-        JobSpec::Run(_) => write_output_folder(out, &results[0], &infos[0], style).map_err(
-            context(format!("writing the output folder {}", out.display())),
-        ),
+    let files = match job.spec {
+        JobSpec::Run(_) => render_output_folder(&results[0], &infos[0], style)
+            .map_err(context("rendering the output folder"))?,
         JobSpec::Batch(_) => {
-            let mut written = Vec::new();
+            let mut files = Vec::new();
             for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
-                let dir = out.join(&m.scenario.spec().name);
-                written.extend(write_output_folder(&dir, r, info, style).map_err(context(
-                    format!("writing the output folder {}", dir.display()),
-                ))?);
+                let name = &m.scenario.spec().name;
+                let folder = render_output_folder(r, info, style)
+                    .map_err(context(&format!("rendering the output folder of {name}")))?;
+                files.extend(folder.into_iter().map(|(f, b)| (format!("{name}/{f}"), b)));
             }
             let entries: Vec<BatchEntry> = job
                 .members
@@ -142,17 +158,14 @@ pub fn write_job(
                     results: r,
                 })
                 .collect();
-            written.extend(
-                write_batch_tables(out, &entries, style).map_err(context(format!(
-                    "writing the batch tables in {}",
-                    out.display()
-                )))?,
+            files.extend(
+                render_batch_tables(&entries, style)
+                    .map_err(context("rendering the batch tables"))?,
             );
-            written.extend(write_comparison(out, &entries).map_err(context(format!(
-                "writing the comparison chart in {}",
-                out.display()
-            )))?);
-            Ok(written)
+            files.extend(
+                render_comparison(&entries).map_err(context("drawing the comparison chart"))?,
+            );
+            files
         }
         JobSpec::Sweep { .. } => {
             let rows: Vec<SweepPoint> = job
@@ -167,9 +180,9 @@ pub fn write_job(
                     results: r,
                 })
                 .collect();
-            write_sweep_table(out, &job.parameters, &rows, style)
-                .map(|p| vec![p])
-                .map_err(context(format!("writing sweep.csv in {}", out.display())))
+            render_sweep_table(&job.parameters, &rows, style)
+                .map_err(context("rendering sweep.csv"))?
         }
-    }
+    };
+    output.publish(&files)
 }

@@ -558,8 +558,11 @@ impl Model {
                 total
             })
             .collect();
-        self.event_count = (total > 0.0)
-            .then(|| Poisson::new(total * self.horizon_years).expect("finite positive event mean"));
+        // The mean can underflow to 0 for a tiny probability over a short horizon: no
+        // event then, as for no risk.
+        let mean = total * self.horizon_years;
+        self.event_count = (mean > 0.0 && mean.is_finite())
+            .then(|| Poisson::new(mean).expect("finite positive event mean"));
     }
 
     /// Couples models of scenarios that differ only in their probabilities (a sweep):

@@ -101,11 +101,11 @@ pub enum ExitMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PositionSpec {
-    /// Principal `P` in ETH, in (0, 1e15].
+    /// Principal `P` in ETH, in [[`MIN_PRINCIPAL_ETH`] = 1e-9, 1e15].
     pub principal_eth: f64,
     /// `native` or `liquid`.
     pub route: Route,
-    /// Horizon `T` in days (a year is 365 days), in (0, 36500].
+    /// Horizon `T` in days (a year is 365 days), in [[`MIN_HORIZON_DAYS`] = 0.001, 36500].
     pub horizon_days: f64,
     /// `unique` (default) or `shared`.
     #[serde(default)]
@@ -559,15 +559,38 @@ fn severity_if(
     }
 }
 
+/// Longest name (bytes) of a scenario, AVS, operator or token: names become folder
+/// names, CSV cells, plot labels and column names (`allocation_<AVS>`).
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// A name: not empty, at most [`MAX_NAME_BYTES`] bytes, no control character (names
+/// reach terminals, SVGs and CSVs), no leading or trailing whitespace (a spreadsheet
+/// would drop it, so it could not round-trip).
+fn check_name(field: &str, name: &str) -> Result<(), ScenarioError> {
+    let problem = if name.is_empty() {
+        "must not be empty".to_string()
+    } else if name.len() > MAX_NAME_BYTES {
+        format!(
+            "is {} bytes long, at most {MAX_NAME_BYTES} are allowed",
+            name.len()
+        )
+    } else if let Some(c) = name.chars().find(|c| c.is_control()) {
+        format!("must not contain control characters, found {c:?} in {name:?}")
+    } else if name.trim() != name {
+        format!("must not start or end with whitespace, got {name:?}")
+    } else {
+        return Ok(());
+    };
+    Err(invalid(field, problem))
+}
+
 fn unique_names<'a>(
     what: &str,
     names: impl Iterator<Item = &'a String>,
 ) -> Result<BTreeSet<&'a str>, ScenarioError> {
     let mut seen = BTreeSet::new();
     for (i, name) in names.enumerate() {
-        if name.is_empty() {
-            return Err(invalid(format!("{what}[{i}].name"), "must not be empty"));
-        }
+        check_name(&format!("{what}[{i}].name"), name)?;
         if !seen.insert(name.as_str()) {
             return Err(invalid(
                 format!("{what}[{i}].name"),
@@ -579,6 +602,17 @@ fn unique_names<'a>(
 }
 
 fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
+    check_name("name", &spec.name)?;
+    if let Some(c) = spec
+        .description
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        return Err(invalid(
+            "description",
+            format!("must not contain control characters, found {c:?}"),
+        ));
+    }
     if spec.name.is_empty()
         || spec.name.starts_with('.')
         || !spec
@@ -595,18 +629,20 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
         ));
     }
     let pos = &spec.position;
-    if !(pos.principal_eth.is_finite() && pos.principal_eth > 0.0 && pos.principal_eth <= 1e15) {
-        return Err(invalid(
-            "position.principal_eth",
-            format!("must be in (0, 1e15], got {}", pos.principal_eth),
-        ));
-    }
-    if !(pos.horizon_days.is_finite() && pos.horizon_days > 0.0 && pos.horizon_days <= 36_500.0) {
-        return Err(invalid(
-            "position.horizon_days",
-            format!("must be in (0, 36500], got {}", pos.horizon_days),
-        ));
-    }
+    // Bounded below so that every derived quantity (intensities times the horizon in
+    // years, ETH amounts per path, V/P) stays a normal, finite double.
+    in_range(
+        "position.principal_eth",
+        pos.principal_eth,
+        MIN_PRINCIPAL_ETH,
+        1e15,
+    )?;
+    in_range(
+        "position.horizon_days",
+        pos.horizon_days,
+        MIN_HORIZON_DAYS,
+        36_500.0,
+    )?;
 
     let base = &spec.base;
     in_range("base.apr_mean", base.apr_mean, 0.0, 0.999)?;
@@ -655,11 +691,32 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     )?;
 
     let tokens = unique_names("token", spec.tokens.iter().map(|t| &t.name))?;
+    let years = pos.horizon_days / crate::DAYS_PER_YEAR;
     for t in &spec.tokens {
         let f = format!("token[{}]", t.name);
         in_range(&format!("{f}.price_eth"), t.price_eth, 1e-12, 1e12)?;
         in_range(&format!("{f}.drift"), t.drift, -10.0, 10.0)?;
         in_range(&format!("{f}.volatility"), t.volatility, 0.0, 10.0)?;
+        // ln S_T = ln S_0 + (mu - sigma^2/2) T + sigma W_T: its reach over the horizon, 40
+        // sd of W_T (never exceeded in 1e12 paths) either way, must stay within the
+        // doubles' ~±708 (a price and its product with a principal of 1e15 ETH).
+        let drift_term = (t.drift - 0.5 * t.volatility * t.volatility) * years;
+        let reach = drift_term.abs() + 40.0 * t.volatility * years.sqrt();
+        if t.price_eth.ln().abs() + reach > MAX_LOG_PRICE {
+            let field = if t.volatility * t.volatility * years > t.drift.abs() * years {
+                "volatility"
+            } else {
+                "drift"
+            };
+            return Err(invalid(
+                format!("{f}.{field}"),
+                format!(
+                    "over a horizon of {} days the token price can reach e^±{:.0} ETH, beyond what a double holds: lower the drift or the volatility, or shorten the horizon",
+                    pos.horizon_days,
+                    t.price_eth.ln().abs() + reach
+                ),
+            ));
+        }
     }
     for (i, inc) in spec.incentives.iter().enumerate() {
         if !tokens.contains(inc.token.as_str()) {
@@ -784,14 +841,28 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             format!("must be > 0, got {}", sim.checkpoint_days),
         ));
     }
-    if pos.horizon_days / sim.checkpoint_days > 10_000.0 {
+    let max = crate::reduce::MAX_SKETCHED_CHECKPOINTS;
+    if pos.horizon_days / sim.checkpoint_days > max as f64 {
         return Err(invalid(
             "simulation.checkpoint_days",
-            "gives more than 10,000 checkpoints over the horizon",
+            format!(
+                "gives {:.0} checkpoints over the horizon; a run keeps a fan-chart sketch per checkpoint, at most {max}: use a larger checkpoint_days",
+                (pos.horizon_days / sim.checkpoint_days).ceil()
+            ),
         ));
     }
     Ok(())
 }
+
+/// Smallest principal, ETH: one gwei.
+pub const MIN_PRINCIPAL_ETH: f64 = 1e-9;
+
+/// Shortest horizon, days (about 86 seconds).
+pub const MIN_HORIZON_DAYS: f64 = 1e-3;
+
+/// Largest `|ln|` of a token price in ETH the engine accepts over a horizon: e^600 leaves
+/// room for a principal of 1e15 ETH (e^35) below the largest double (e^709.8).
+const MAX_LOG_PRICE: f64 = 600.0;
 
 /// Checks a path count: in [1, [`MAX_PATHS`]].
 ///
@@ -846,7 +917,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "position.principal_eth: must be in (0, 1e15], got 0 (line 3, column 17)"
+            "position.principal_eth: must be in [0.000000001, 1000000000000000], got 0 (line 3, column 17)"
         );
     }
 }

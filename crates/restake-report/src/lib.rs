@@ -4,12 +4,14 @@
 //! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]); the files of an output folder, a batch's tables and a sweep's table are
 //! rendered as [`OutputFile`]s, which the run library writes (`restake_run::publish`).
 //!
-//! CSVs are RFC 4180 with a header row and LF line ends; numbers are plain decimals
+//! CSVs are RFC 4180 with a header row and LF line ends; text that a spreadsheet would
+//! take for a formula is neutralised ([`text_cell`]); numbers are plain decimals
 //! (Rust's shortest round-trip form, never an exponent), and a non-finite number is an
 //! error rather than a `NaN` in a spreadsheet.
 
 pub mod plots;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use restake_core::stats::Contribution;
@@ -104,6 +106,33 @@ pub fn excel_csv(lf_csv: &[u8]) -> Result<Vec<u8>, ReportError> {
             .map_err(|source| io_error("an Excel CSV", source))?;
     }
     Ok(out)
+}
+
+/// A text cell as written to a CSV: one that a spreadsheet would read as a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV-injection
+/// rule) gets a leading `'`, and so does one that starts with `'`, so that
+/// [`read_text_cell`] gives back exactly the text. Numbers are never passed here.
+pub fn text_cell(text: &str) -> Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
+/// The text of a cell written by [`text_cell`]: one leading `'` dropped when a
+/// formula character or another `'` follows it.
+pub fn read_text_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest)
+            if matches!(
+                rest.chars().next(),
+                Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'')
+            ) =>
+        {
+            rest
+        }
+        _ => cell,
+    }
 }
 
 fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
@@ -238,7 +267,7 @@ pub fn write_contributions<W: Write>(w: W, rows: &[Contribution]) -> Result<(), 
     out.write_record(&header)?;
     for c in rows {
         let mut record = vec![
-            c.row.source.clone(),
+            text_cell(&c.row.source).into_owned(),
             c.row.kind.as_str().to_string(),
             num("event_probability", c.event_probability)?,
             num("expected_loss_eth", c.expected_loss_eth)?,
@@ -546,8 +575,8 @@ pub fn write_batch_summary<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
     out.write_record(&header)?;
     for e in entries {
         let mut record = vec![
-            e.scenario.to_string(),
-            e.file.to_string(),
+            text_cell(e.scenario).into_owned(),
+            text_cell(e.file).into_owned(),
             e.paths.to_string(),
             e.seed.to_string(),
         ];
@@ -580,7 +609,7 @@ pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
     ])?;
     for e in entries {
         for m in &e.results.summary {
-            let mut record = vec![e.scenario.to_string(), m.id.name()];
+            let mut record = vec![text_cell(e.scenario).into_owned(), m.id.name()];
             record.extend(estimate_fields(&m.estimate)?);
             record.push(m.id.unit().as_str().to_string());
             out.write_record(&record)?;
@@ -638,7 +667,10 @@ pub fn write_sweep<W: Write>(
     points: &[SweepPoint],
 ) -> Result<(), ReportError> {
     let mut out = csv_writer(w);
-    let mut header: Vec<String> = parameters.to_vec();
+    let mut header: Vec<String> = parameters
+        .iter()
+        .map(|p| text_cell(p).into_owned())
+        .collect();
     header.extend(["paths", "seed", "coupled"].map(String::from));
     for m in BATCH_SUMMARY_METRICS {
         header.push(m.to_string());
@@ -683,6 +715,29 @@ pub fn render_sweep_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_read_back() {
+        for text in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "'quoted",
+            "''",
+            "'",
+        ] {
+            let cell = text_cell(text);
+            assert!(cell.starts_with('\''), "{text:?} -> {cell:?}");
+            assert_eq!(read_text_cell(&cell), text);
+        }
+        for text in ["EigenDA", "ether.fi-1 - Pier Two", "a=b", ""] {
+            assert_eq!(text_cell(text), text);
+            assert_eq!(read_text_cell(text), text);
+        }
+    }
 
     #[test]
     fn numbers_are_plain_decimals() {

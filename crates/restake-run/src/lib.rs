@@ -3,7 +3,7 @@
 //! Everything that drives a restake-mc run, between a front end (the `restake-mc`
 //! command, bindings) and the core: the bundled scenario and the resolution of every
 //! default ([`job`]), batch and sweep grids with their field-path grammar, the shard plan
-//! and the partial files of sharded runs ([`shard`]), the provenance of `run.json`, and
+//! and the partial files of sharded runs ([`shard`]), the spreadsheet tables ([`tables`]), the provenance of `run.json`, and
 //! the writing of a job's output folders ([`publish`]: whole or not at all, locked, safe
 //! under signals). A front end parses its arguments, builds a
 //! [`Job`], simulates its members (whole or as one shard), and calls [`write_job`].
@@ -11,6 +11,7 @@
 pub mod job;
 pub mod publish;
 pub mod shard;
+pub mod tables;
 
 use std::path::PathBuf;
 

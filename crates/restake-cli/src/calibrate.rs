@@ -353,7 +353,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
             .collect(),
         "4 largest ether.fi operators",
         total_native,
-    );
+    )?;
     operator_lines(
         &mut out,
         EZETH,
@@ -364,14 +364,14 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
             .collect(),
         "5 largest Renzo operators",
         total_native,
-    );
+    )?;
     operator_lines(
         &mut out,
         NATIVE,
         native.iter().take(5).collect(),
         "5 largest operators by native ETH",
         total_native,
-    );
+    )?;
 
     // ezETH market exit: April 2024 depeg.
     let panel: Vec<BTreeMap<String, String>> = read_csv(dir, "econodlt_restaking_panel_daily.csv")?
@@ -459,11 +459,18 @@ fn operator_lines(
     chosen: Vec<&(String, f64, u32)>,
     why: &str,
     total_native: f64,
-) {
+) -> Result<()> {
     let snapshot =
         "eigenlayer_operator_tvl_staker_snapshot.json (EigenLayer app API, before 2024-10-31)";
     let stakes: Vec<f64> = chosen.iter().map(|o| o.1).collect();
-    let w = weights(&stakes).expect("positive stakes");
+    let w = weights(&stakes)
+        .filter(|w| w.iter().all(|x| x.is_finite()))
+        .ok_or_else(|| {
+            anyhow!(
+                "{snapshot}: no native ETH among the {why} ({} operator(s) found)",
+                chosen.len()
+            )
+        })?;
     let mut micros: Vec<i64> = w.iter().map(|x| (x * 1e6).round() as i64).collect();
     let last = micros.len() - 1;
     micros[last] = 1_000_000 - micros[..last].iter().sum::<i64>();
@@ -481,6 +488,7 @@ fn operator_lines(
             ),
         });
     }
+    Ok(())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T> {

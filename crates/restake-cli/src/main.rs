@@ -272,7 +272,10 @@ fn main() -> ExitCode {
             out,
         } => tables::import(base.as_deref(), &avs, &operators, out),
         Command::Validate { scenario } => validate(&scenario),
-        Command::Calibrate { data } => calibrate::print(&data),
+        // Whatever is wrong with the data files is the user's input.
+        Command::Calibrate { data } => {
+            calibrate::print(&data).map_err(|e| BadInput(message(&e)).into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -372,9 +375,13 @@ fn load(path: Option<&Path>) -> Result<(Scenario, String)> {
     Ok((scenario, source.origin))
 }
 
+/// `restake-mc validate`: the checks `run` makes of the scenario before simulating (its
+/// values, the derived quantities, its compile, its memory), without an output folder.
 fn validate(path: &Path) -> Result<()> {
-    let (scenario, origin) = load(Some(path))?;
-    let spec = scenario.spec();
+    let source = Source::read(Some(path)).map_err(bad_input)?;
+    let job = Job::build(JobSpec::Run(source), Overrides::default(), 0).map_err(bad_input)?;
+    let member = &job.members[0];
+    let (spec, origin) = (member.scenario.spec(), &member.origin);
     print_stdout(&format!(
         "ok: {origin}: scenario {:?}, {:?} route, {} operator(s), {} AVS(s), {} token(s)\n",
         spec.name,

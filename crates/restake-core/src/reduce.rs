@@ -906,6 +906,44 @@ pub fn read_frame(
     Ok(body)
 }
 
+/// Paths per chunk of [`reduce_range`] for `model`: [`CHUNK_PATHS`], fewer when the
+/// checkpoint values would pass [`MAX_CHECKPOINT_VALUES`], a whole number of batches.
+fn chunk_paths(model: &Model) -> u64 {
+    let checkpoints = model.checkpoints_years.len() as u64;
+    (CHUNK_PATHS.min(MAX_CHECKPOINT_VALUES / checkpoints.max(1)) / BATCH_PATHS).max(1) * BATCH_PATHS
+}
+
+/// An upper estimate, in bytes, of the memory one process takes to reduce `paths` paths
+/// of `model` (at most [`crate::MAX_PATHS`]), by the terms of `docs/performance.md`
+/// ("What the memory is, as a formula"), each rounded up: the two chunk buffers (outcome,
+/// checkpoint values and slashing rows of each path), the sketches, the exact tail
+/// windows (about `2 × 7 × sqrt(n q (1 - q))` values per needed rank, 1.25 times that
+/// between narrowings) and the exact sums between them (`(6 + rows) × 544` bytes each),
+/// plus 64 MB for the program itself. A check before the run, not a measurement: the
+/// README's memory table gives measured figures.
+pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
+    let n = paths.min(crate::MAX_PATHS) as f64;
+    let checkpoints = model.checkpoints_years.len() as f64;
+    let rows = model.rows.len() as f64;
+    // Slashing rows of an average path: its expected events, each touching at most the
+    // rows of one operator-AVS pair and its AVS and operator (3), never more than all.
+    let events = model.cumulative_intensity.last().copied().unwrap_or(0.0) * model.horizon_years;
+    let per_path_rows = (3.0 * events).min(rows) + 1.0;
+    let chunk = chunk_paths(model).min(paths.max(1)) as f64;
+    let buffers = 2.0 * chunk * (56.0 + 8.0 * checkpoints + 16.0 * per_path_rows);
+    // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss.
+    let sketches = (checkpoints + 2.0) * 65_536.0 * 40.0;
+    // Tail ranks (q = 0.05 .. 0.001: 8.1 sqrt(n)), the other quantiles (32.5 sqrt(n)),
+    // the convergence prefixes (8.1 sqrt(n) × 1.7), 1.25 times between narrowings; a
+    // tail path keeps its rows, a tail path being one with at least one event.
+    let root = n.sqrt();
+    let tail_row_bytes = 56.0 + 16.0 * ((3.0 * (events + 1.0)).min(rows) + 1.0);
+    let windows = 1.25 * (8.1 * root * tail_row_bytes + (32.5 + 13.8) * root * 8.0);
+    // Gaps and atoms with exact sums: two per window and level, generously 64.
+    let sums = 64.0 * (6.0 + rows) * 544.0;
+    (64e6 + buffers + sketches + windows + sums).ceil() as u64
+}
+
 /// Simulates paths `range` of a run (`config.paths` paths, seed `config.seed`) and
 /// reduces them into a fresh [`Partial`], chunk by chunk, each chunk reduced while the
 /// next is simulated. `progress` gets the paths of the range done so far.
@@ -948,9 +986,7 @@ pub fn reduce_range(
         return Ok(state);
     }
     let pool = crate::engine::thread_pool(config.threads)?;
-    let checkpoints = model.checkpoints_years.len() as u64;
-    let chunk = (CHUNK_PATHS.min(MAX_CHECKPOINT_VALUES / checkpoints.max(1)) / BATCH_PATHS).max(1)
-        * BATCH_PATHS;
+    let chunk = chunk_paths(model);
     let ranges: Vec<Range<u64>> = (range.start..range.end)
         .step_by(chunk as usize)
         .map(|a| a..(a + chunk).min(range.end))

@@ -354,7 +354,7 @@ impl SeveritySpec {
             } else {
                 Err(invalid(
                     format!("{field}.{name}"),
-                    format!("must be in [0, 1], got {x}"),
+                    format!("must be in [0, 1], got {x:?}"),
                 ))
             }
         };
@@ -375,7 +375,7 @@ impl SeveritySpec {
                     if !(shape.is_finite() && shape > 0.0) {
                         return Err(invalid(
                             format!("{field}.{name}"),
-                            format!("a beta shape must be > 0, got {shape}"),
+                            format!("a beta shape must be > 0, got {shape:?}"),
                         ));
                     }
                 }
@@ -529,7 +529,10 @@ fn in_range(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), ScenarioError> 
     if x.is_finite() && x >= lo && x <= hi {
         Ok(())
     } else {
-        Err(invalid(field, format!("must be in [{lo}, {hi}], got {x}")))
+        Err(invalid(
+            field,
+            format!("must be in [{lo:?}, {hi:?}], got {x:?}"),
+        ))
     }
 }
 
@@ -541,7 +544,7 @@ fn poisson_prob(field: &str, p: f64) -> Result<(), ScenarioError> {
     } else {
         Err(invalid(
             field,
-            format!("an annual event probability must be in [0, 1), got {p}"),
+            format!("an annual event probability must be in [0, 1), got {p:?}"),
         ))
     }
 }
@@ -797,7 +800,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             return Err(invalid(
                 format!("{f}.allocations"),
                 format!(
-                    "under stake_mode = \"unique\" the allocations are magnitudes of one stake and must sum to at most 1, got {alloc_sum}"
+                    "under stake_mode = \"unique\" the allocations are magnitudes of one stake and must sum to at most 1, got {alloc_sum:?}"
                 ),
             ));
         }
@@ -815,7 +818,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     if (weight_sum - 1.0).abs() > SUM_TOLERANCE {
         return Err(invalid(
             "operator.weight",
-            format!("operator weights must sum to 1, got {weight_sum}"),
+            format!("operator weights must sum to 1, got {weight_sum:?}"),
         ));
     }
 
@@ -823,7 +826,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
         if !(x.is_finite() && *x > 0.0) {
             return Err(invalid(
                 format!("report.loss_thresholds[{i}]"),
-                format!("must be > 0, got {x}"),
+                format!("must be > 0, got {x:?}"),
             ));
         }
         if spec.report.loss_thresholds[..i].contains(x) {
@@ -838,7 +841,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     if !(sim.checkpoint_days.is_finite() && sim.checkpoint_days > 0.0) {
         return Err(invalid(
             "simulation.checkpoint_days",
-            format!("must be > 0, got {}", sim.checkpoint_days),
+            format!("must be > 0, got {:?}", sim.checkpoint_days),
         ));
     }
     let max = crate::reduce::MAX_SKETCHED_CHECKPOINTS;
@@ -917,7 +920,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "position.principal_eth: must be in [0.000000001, 1000000000000000], got 0 (line 3, column 17)"
+            "position.principal_eth: must be in [1e-9, 1000000000000000.0], got 0.0 (line 3, column 17)"
         );
     }
 }

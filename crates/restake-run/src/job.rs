@@ -100,6 +100,38 @@ impl Source {
     }
 }
 
+/// Most worker threads per core a run may ask for.
+pub const MAX_THREADS_PER_CORE: usize = 64;
+
+/// Most worker threads a run may ask for on any machine.
+pub const MAX_THREADS: usize = 1024;
+
+/// Checks a thread count: 0 (one per core) or at most [`MAX_THREADS_PER_CORE`] per core
+/// and [`MAX_THREADS`] in all. Threads never change a result; thousands of them only
+/// exhaust the machine.
+///
+/// # Errors
+/// [`RunError::BadInput`] naming `--threads` and the limit.
+pub fn check_threads(threads: usize) -> Result<(), RunError> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let max = (MAX_THREADS_PER_CORE * cores).min(MAX_THREADS);
+    if threads > max {
+        return Err(RunError::BadInput(format!(
+            "--threads: at most {max} on this machine ({MAX_THREADS_PER_CORE} per core, {MAX_THREADS} in all), got {threads}; results do not depend on it"
+        )));
+    }
+    Ok(())
+}
+
+/// The memory available to a new process (`MemAvailable` of `/proc/meminfo`), `None`
+/// where that cannot be read.
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 /// What a command runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobSpec {
@@ -202,6 +234,7 @@ impl Job {
     /// range, two batch scenarios of one name, a bad `--set` or a grid point that fails
     /// the scenario's checks.
     pub fn build(spec: JobSpec, overrides: Overrides, threads: usize) -> Result<Self, RunError> {
+        check_threads(threads)?;
         let config = |s: &Scenario, seed: Option<u64>| -> Result<RunConfig, RunError> {
             let paths = overrides.paths.unwrap_or(s.spec().simulation.paths);
             restake_core::scenario::check_paths_within(
@@ -298,7 +331,34 @@ impl Job {
                 job.parameters = axes.into_iter().map(|a| a.path).collect();
             }
         }
+        job.check_memory(available_memory_bytes())?;
         Ok(job)
+    }
+
+    /// Checks that the largest member's run fits in `available` bytes
+    /// ([`restake_core::reduce::memory_estimate_bytes`] of one process's share: a sharded
+    /// run's shard, at most [`restake_core::MAX_PATHS`] paths).
+    ///
+    /// # Errors
+    /// [`RunError::BadInput`] with the estimate and what is available.
+    pub fn check_memory(&self, available: Option<u64>) -> Result<(), RunError> {
+        let Some(available) = available else {
+            return Ok(());
+        };
+        for m in &self.members {
+            let need = restake_core::reduce::memory_estimate_bytes(&m.model, m.config.paths);
+            if need > available {
+                return Err(RunError::BadInput(format!(
+                    "{}: the run would take about {:.1} GB of memory ({} contribution rows, {} checkpoints), more than the {:.1} GB available: use fewer operators, AVSs or checkpoints, or a machine with more memory",
+                    m.origin,
+                    need as f64 / 1e9,
+                    m.model.rows.len(),
+                    m.model.checkpoints_years.len(),
+                    available as f64 / 1e9
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The output folder when none is given: `reports/<name>` for a run,

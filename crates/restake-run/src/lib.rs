@@ -8,6 +8,7 @@
 //! under signals). A front end parses its arguments, builds a
 //! [`Job`], simulates its members (whole or as one shard), and calls [`write_job`].
 
+pub mod fuzz;
 pub mod job;
 pub mod publish;
 pub mod shard;

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    restake_run::fuzz::import(data);
+    let _ = restake_run::fuzz::import(data);
 });

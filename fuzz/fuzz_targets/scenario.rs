@@ -9,5 +9,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    restake_run::fuzz::scenario(text);
+    let _ = restake_run::fuzz::scenario(text);
 });

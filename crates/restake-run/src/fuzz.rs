@@ -12,12 +12,12 @@ const FUZZ_PATHS: u64 = 64;
 /// `text` as a scenario file, as `restake-mc run` takes it: parsed, checked, compiled
 /// with the run's own checks ([`Job::build`]), then, when it checks out, [`FUZZ_PATHS`]
 /// paths simulated, reduced and finished, and its TOML (as `import` writes it) parsed
-/// back.
+/// back. Returns whether it checked out.
 ///
 /// # Panics
 /// When the engine panics, or when the TOML of a scenario that checked out does not
 /// parse back to the same scenario.
-pub fn scenario(text: &str) {
+pub fn scenario(text: &str) -> bool {
     let source = Source {
         text: text.to_string(),
         origin: "fuzz.toml".into(),
@@ -27,7 +27,7 @@ pub fn scenario(text: &str) {
         seed: None,
     };
     let Ok(job) = Job::build(JobSpec::Run(source), overrides, 1) else {
-        return;
+        return false;
     };
     for m in &job.members {
         if let Ok(partial) = m.simulate(ShardPlan::WHOLE, &|_| {}) {
@@ -38,15 +38,16 @@ pub fn scenario(text: &str) {
             .unwrap_or_else(|e| panic!("written scenario does not read back: {e}\n{written}"));
         assert_eq!(back.spec(), m.scenario.spec(), "written scenario differs");
     }
+    true
 }
 
 /// `data` as the two tables of `restake-mc import` (split at the first NUL byte:
 /// `avs.csv`, then `operators.csv`) over the bundled scenario; a scenario that checks
-/// out is exported and imported again.
+/// out is exported and imported again. Returns whether the tables checked out.
 ///
 /// # Panics
 /// When the import panics, or when export then import does not give the scenario back.
-pub fn import(data: &[u8]) {
+pub fn import(data: &[u8]) -> bool {
     let (avs, operators) = match data.iter().position(|b| *b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b""[..]),
@@ -54,7 +55,7 @@ pub fn import(data: &[u8]) {
     let base = restake_core::Scenario::from_toml(DEFAULT_SCENARIO).expect("bundled scenario");
     let Ok(scenario) = import_tables(base.spec(), ("avs.csv", avs), ("operators.csv", operators))
     else {
-        return;
+        return false;
     };
     let (avs, operators) = export_tables(scenario.spec());
     let back = import_tables(
@@ -64,4 +65,5 @@ pub fn import(data: &[u8]) {
     )
     .unwrap_or_else(|e| panic!("exported tables do not import: {e}"));
     assert_eq!(back.spec(), scenario.spec(), "export then import differs");
+    true
 }

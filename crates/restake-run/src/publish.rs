@@ -143,6 +143,12 @@ fn create_folders(dir: &Path, list: &mut Vec<Pending>) -> Result<Vec<PathBuf>, R
                     None => break,
                 }
             }
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                return Err(RunError::BadInput(format!(
+                    "{} is not below a folder",
+                    at.display()
+                )));
+            }
             Err(e) => return Err(io_error(format!("cannot reach {}", at.display()))(e)),
         }
     }
@@ -168,7 +174,7 @@ fn create_folders(dir: &Path, list: &mut Vec<Pending>) -> Result<Vec<PathBuf>, R
         Ok(_) => {
             remove_created(&created, list);
             Err(RunError::BadInput(format!(
-                "{} is a file, not a folder",
+                "{} is not a folder",
                 dir.display()
             )))
         }
@@ -303,7 +309,7 @@ fn check_replaceable(target: &Path) -> Result<(), RunError> {
             "the output folder {shown} is a symbolic link: give the folder it points to"
         ))),
         Ok(m) if !m.is_dir() => Err(RunError::BadInput(format!(
-            "the output folder {shown} is a file, not a folder"
+            "the output folder {shown} is not a folder"
         ))),
         Ok(_) => {
             let foreign = foreign_entries(target, true)
@@ -534,6 +540,10 @@ pub fn check_file(path: &Path) -> Result<(&OsStr, &Path), RunError> {
                 path.display()
             )))
         }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(RunError::BadInput(format!(
+            "{} is not a folder",
+            parent.display()
+        ))),
         Err(e) => Err(io_error(format!("cannot reach {}", path.display()))(e)),
     }
 }

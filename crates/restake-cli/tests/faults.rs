@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rustix::process::{Pid, Signal, kill_process};
 
 /// Paths of every run of the suite: long enough to be caught in each phase.
 const PATHS: &str = "100000";
@@ -101,14 +102,10 @@ fn with_old(root: &Path, name: &str, reference: &Path) -> PathBuf {
     out
 }
 
-/// Sends signal `name` to `pid` (which may have ended just before: no error then).
-fn signal(pid: u32, name: &str) {
-    Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+/// Sends `signal` to `pid` (which may have ended just before: no error then).
+fn signal(pid: u32, signal: Signal) {
+    let pid = Pid::from_raw(pid as i32).expect("a child's pid is positive");
+    let _ = kill_process(pid, signal);
 }
 
 #[test]
@@ -126,23 +123,23 @@ fn killed_runs_leave_the_old_or_the_new_output_whole_and_nothing_else() {
 
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);
     let mut landed = [0usize; 2];
-    let signals = ["INT", "TERM", "KILL"];
+    let signals = [
+        ("INT", Signal::INT, 2),
+        ("TERM", Signal::TERM, 15),
+        ("KILL", Signal::KILL, 9),
+    ];
     let tries = 60;
     for k in 0..tries {
         let out = with_old(root.path(), &format!("try-{k}"), &ref_old);
         let parent = out.parent().unwrap();
-        let sig = signals[k % 3];
+        let (sig, number_to_send, number) = signals[k % 3];
         let mut child = run_command(&out, 2).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(duration.mul_f64(rng.random_range(0.0..1.1)));
-        signal(child.id(), sig);
+        signal(child.id(), number_to_send);
         let status = child.wait().unwrap();
         match (status.code(), status.signal()) {
             (Some(0), _) => {}
-            (None, Some(s)) => assert_eq!(
-                s,
-                [2, 15, 9][k % 3],
-                "try {k}: ended by signal {s} after SIG{sig}"
-            ),
+            (None, Some(s)) => assert_eq!(s, number, "try {k}: ended by signal {s} after SIG{sig}"),
             other => panic!("try {k}: SIG{sig} gave {other:?}"),
         }
         let state = which(&out, &refs);

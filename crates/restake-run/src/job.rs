@@ -546,4 +546,53 @@ mod tests {
             assert!(e.contains(path) && e.contains(why), "{path}: {e}");
         }
     }
+
+    #[test]
+    fn memory_is_estimated_and_checked_before_the_run() {
+        let job = |text: String| {
+            let source = Source {
+                text,
+                origin: "s.toml".into(),
+            };
+            Job::build(JobSpec::Run(source), Overrides::default(), 0).unwrap()
+        };
+        let default = job(DEFAULT_SCENARIO.to_string());
+        assert!(default.check_memory(None).is_ok());
+        assert!(default.check_memory(Some(u64::MAX)).is_ok());
+        let e = default
+            .check_memory(Some(1_000_000))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("GB of memory") && e.contains("s.toml"), "{e}");
+        // The estimate grows with the contribution rows: 2,000 operators.
+        let mut many = DEFAULT_SCENARIO
+            .split("[[operator]]")
+            .next()
+            .unwrap()
+            .to_string();
+        for i in 0..2000 {
+            many.push_str(&format!(
+                "[[operator]]\nname = \"op-{i}\"\nweight = 0.0005\nfault_prob = 0.001\nallocations = {{ EigenDA = 0.3 }}\n"
+            ));
+        }
+        let many = job(many);
+        let estimate = |j: &Job| {
+            restake_core::reduce::memory_estimate_bytes(
+                &j.members[0].model,
+                j.members[0].config.paths,
+            )
+        };
+        assert!(
+            estimate(&many) > estimate(&default) + 50_000_000,
+            "{}",
+            estimate(&many)
+        );
+        // Flat in paths but for the tail windows: 1e8 paths cost little more than 1e6.
+        let m = &default.members[0];
+        let (small, large) = (
+            restake_core::reduce::memory_estimate_bytes(&m.model, 1_000_000),
+            restake_core::reduce::memory_estimate_bytes(&m.model, 100_000_000),
+        );
+        assert!(large > small && large < small * 2, "{small} {large}");
+    }
 }

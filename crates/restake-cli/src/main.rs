@@ -229,7 +229,10 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if let Err(e) = stop_cleanly_on_signals() {
         warn(&format!("cannot install the signal handler: {e}"));
     }
@@ -295,6 +298,20 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// Prints clap's message (help, version or a usage error) without styling and with
+/// control characters escaped, to stdout or stderr as clap would; exit code 0 for help
+/// and version, 2 for a usage error.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use std::io::Write;
+    let text = e.render().to_string();
+    if e.use_stderr() {
+        let _ = write!(std::io::stderr().lock(), "{}", terminal_text(&text));
+    } else {
+        let _ = print_stdout(&text);
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// An error and its causes on one line, each cause added only if the text so far does

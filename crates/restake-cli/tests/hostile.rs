@@ -277,6 +277,11 @@ fn names_with_control_characters_are_refused_and_never_reach_the_terminal() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!out.stdout.contains(&0x1b), "raw ESC on the terminal");
     assert!(String::from_utf8_lossy(&out.stdout).contains("\\u{1b}"));
+    // An unknown flag with an escape sequence, in clap's usage error.
+    let out = run(&["run", "--\x1b[2Jbogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!out.stderr.contains(&0x1b), "raw ESC on the terminal");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
 }
 
 #[test]

@@ -17,12 +17,11 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rustix::process::{Pid, Signal, kill_process};
 
+mod common;
+use common::{bin, entries};
+
 /// Paths of every run of the suite: long enough to be caught in each phase.
 const PATHS: &str = "100000";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_restake-mc"))
-}
 
 fn run_command(out: &Path, seed: u64) -> Command {
     let mut cmd = bin();
@@ -78,16 +77,6 @@ fn which(dir: &Path, refs: &[Folder]) -> usize {
         let names: Vec<&String> = found.keys().collect();
         panic!("{} is neither output whole: {names:?}", dir.display())
     })
-}
-
-/// Entries of `dir`, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// A fresh parent folder holding `out`, a copy of reference `seed`'s output folder.
@@ -285,4 +274,58 @@ fn a_full_file_system_leaves_the_old_output_whole() {
     assert_eq!(batch.status.code(), Some(1));
     assert_eq!(entries(&disk), ["out"]);
     assert_eq!(which(&out, &refs), 0);
+}
+
+#[test]
+fn every_kind_of_output_folder_is_replaced_by_its_next_run() {
+    // A second run on a folder is refused if the folder holds a file restake-mc does not
+    // know as its own: so each kind's own files must all be known, and the second run
+    // replaces the first whole (a file only the first wrote goes).
+    let root = tempfile::tempdir().unwrap();
+    let presets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/scenarios");
+    let (weeth, ezeth) = (
+        presets.join("etherfi-weeth.toml"),
+        presets.join("renzo-ezeth.toml"),
+    );
+    let jobs: [(&str, Vec<&std::ffi::OsStr>, Vec<&std::ffi::OsStr>); 3] = [
+        ("run", vec![weeth.as_os_str()], vec![weeth.as_os_str()]),
+        (
+            "batch",
+            vec![weeth.as_os_str(), ezeth.as_os_str()],
+            vec![ezeth.as_os_str()],
+        ),
+        (
+            "sweep",
+            vec!["--set".as_ref(), "base.fee=0.05,0.1".as_ref()],
+            vec!["--set".as_ref(), "base.fee=0.2".as_ref()],
+        ),
+    ];
+    for (command, first, second) in jobs {
+        let out = root.path().join(command);
+        for args in [&first, &second] {
+            let r = bin()
+                .args([command, "--paths", "20000", "--quiet", "--out"])
+                .arg(&out)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                r.status.success(),
+                "{command}: {}",
+                String::from_utf8_lossy(&r.stderr)
+            );
+        }
+        if command == "batch" {
+            assert!(
+                !out.join("etherfi-weeth").exists(),
+                "the first batch's member stayed"
+            );
+            assert!(out.join("renzo-ezeth/summary.csv").exists());
+        }
+        if command == "sweep" {
+            let sweep = fs::read_to_string(out.join("sweep.csv")).unwrap();
+            assert_eq!(sweep.lines().count(), 2, "one grid point: {sweep}");
+        }
+    }
+    assert_eq!(entries(root.path()), ["batch", "run", "sweep"]);
 }

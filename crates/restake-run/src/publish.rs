@@ -362,6 +362,9 @@ fn sibling(parent: &Path, name: &OsStr, suffix: &str) -> PathBuf {
 /// Dropped unpublished, it releases its lock and removes the folders it created.
 #[derive(Debug)]
 pub struct Output {
+    /// The folder as given, for messages and the paths returned.
+    given: PathBuf,
+    /// The folder as an absolute path.
     target: PathBuf,
     parent: PathBuf,
     created: Vec<PathBuf>,
@@ -380,6 +383,7 @@ impl Output {
     /// folder another run holds; [`RunError::Io`] when a folder cannot be created or read.
     pub fn prepare(target: &Path) -> Result<Self, RunError> {
         check_interrupted()?;
+        let given = target.to_path_buf();
         let target = std::path::absolute(target).map_err(io_error(format!(
             "cannot resolve the output folder {}",
             target.display()
@@ -392,6 +396,7 @@ impl Output {
         drop(list);
         let output = Self {
             lock: Some(lock.inspect_err(|_| remove_created(&created, &mut pending()))?),
+            given,
             target,
             parent,
             created,
@@ -401,14 +406,14 @@ impl Output {
         Ok(output)
     }
 
-    /// The folder, as an absolute path.
+    /// The folder, as given to [`Output::prepare`].
     pub fn path(&self) -> &Path {
-        &self.target
+        &self.given
     }
 
     /// Writes `files` (paths relative to the folder, `/` between parts) as a fresh
     /// folder and swaps it into place, then removes the old one. Returns the paths
-    /// written.
+    /// written, below the folder as given.
     ///
     /// # Errors
     /// [`RunError::Io`] naming the file that could not be written (nothing is then
@@ -444,7 +449,7 @@ impl Output {
             forget(&mut list, &Pending::EmptyDir(d));
         }
         drop(list);
-        Ok(files.iter().map(|(n, _)| self.target.join(n)).collect())
+        Ok(files.iter().map(|(n, _)| self.given.join(n)).collect())
     }
 }
 

@@ -399,13 +399,16 @@ fn validate(path: &Path) -> Result<()> {
     let job = Job::build(JobSpec::Run(source), Overrides::default(), 0).map_err(bad_input)?;
     let member = &job.members[0];
     let (spec, origin) = (member.scenario.spec(), &member.origin);
+    let memory = restake_core::reduce::memory_estimate_bytes(&member.model, member.config.paths);
     print_stdout(&format!(
-        "ok: {origin}: scenario {:?}, {:?} route, {} operator(s), {} AVS(s), {} token(s)\n",
+        "ok: {origin}: scenario {:?}, {:?} route, {} operator(s), {} AVS(s), {} token(s); {} paths need about {:.0} MB of memory\n",
         spec.name,
         spec.position.route,
         spec.operators.len(),
         spec.avs.len(),
-        spec.tokens.len()
+        spec.tokens.len(),
+        member.config.paths,
+        memory as f64 / 1e6
     ))
 }
 

@@ -1,8 +1,9 @@
 //! # restake-report
 //!
 //! Writers of restake-mc's output files (the README's "Output files"): each CSV is
-//! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]); the files of an output folder, a batch's tables and a sweep's table are
-//! rendered as [`OutputFile`]s, which the run library writes (`restake_run::publish`).
+//! rendered to any [`io::Write`], the plots and `report.html` in memory ([`plots`]); the
+//! files of an output folder, a batch's tables and a sweep's table are rendered as
+//! [`OutputFile`]s, which the run library writes (`restake_run::publish`).
 //!
 //! CSVs are RFC 4180 with a header row and LF line ends; text that a spreadsheet would
 //! take for a formula is neutralised ([`text_cell`]); numbers are plain decimals
@@ -108,29 +109,29 @@ pub fn excel_csv(lf_csv: &[u8]) -> Result<Vec<u8>, ReportError> {
     Ok(out)
 }
 
-/// A text cell as written to a CSV: one that a spreadsheet would read as a formula
-/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV-injection
-/// rule) gets a leading `'`, and so does one that starts with `'`, so that
-/// [`read_text_cell`] gives back exactly the text. Numbers are never passed here.
+/// Whether a cell starting with `c` is one a spreadsheet runs as a formula (`=`, `+`,
+/// `-`, `@`, a tab or a carriage return: OWASP's CSV-injection rule), or starts with the
+/// `'` that neutralises one.
+fn needs_quote(c: Option<char>) -> bool {
+    matches!(c, Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\''))
+}
+
+/// A text cell as written to a CSV: one that a spreadsheet would run as a formula gets a
+/// leading `'`, and so does one that starts with `'`, so that [`read_text_cell`] gives
+/// back exactly the text. Numbers are never passed here.
 pub fn text_cell(text: &str) -> Cow<'_, str> {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{text}").into(),
-        _ => text.into(),
+    if needs_quote(text.chars().next()) {
+        format!("'{text}").into()
+    } else {
+        text.into()
     }
 }
 
-/// The text of a cell written by [`text_cell`]: one leading `'` dropped when a
-/// formula character or another `'` follows it.
+/// The text of a cell written by [`text_cell`]: one leading `'` dropped when a formula
+/// character or another `'` follows it.
 pub fn read_text_cell(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest)
-            if matches!(
-                rest.chars().next(),
-                Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'')
-            ) =>
-        {
-            rest
-        }
+        Some(rest) if needs_quote(rest.chars().next()) => rest,
         _ => cell,
     }
 }

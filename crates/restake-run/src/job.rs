@@ -232,7 +232,8 @@ impl Job {
     /// # Errors
     /// [`RunError::BadInput`] for a scenario that does not check out, a path count out of
     /// range, two batch scenarios of one name, a bad `--set` or a grid point that fails
-    /// the scenario's checks.
+    /// the scenario's checks, too many threads ([`check_threads`]), or a run whose memory
+    /// estimate exceeds the memory available ([`Job::check_memory`]).
     pub fn build(spec: JobSpec, overrides: Overrides, threads: usize) -> Result<Self, RunError> {
         check_threads(threads)?;
         let config = |s: &Scenario, seed: Option<u64>| -> Result<RunConfig, RunError> {
@@ -335,7 +336,7 @@ impl Job {
         Ok(job)
     }
 
-    /// Checks that the largest member's run fits in `available` bytes
+    /// Checks that each member's run fits in `available` bytes
     /// ([`restake_core::reduce::memory_estimate_bytes`] of one process's share: a sharded
     /// run's shard, at most [`restake_core::MAX_PATHS`] paths).
     ///

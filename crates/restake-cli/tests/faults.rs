@@ -329,3 +329,45 @@ fn every_kind_of_output_folder_is_replaced_by_its_next_run() {
     }
     assert_eq!(entries(root.path()), ["batch", "run", "sweep"]);
 }
+
+#[test]
+fn a_read_only_file_system_is_refused_before_the_run() {
+    let root = tempfile::tempdir().unwrap();
+    let disk = root.path().join("ro");
+    fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=65536", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let out = run(&disk.join("out"), 1);
+    let partial = bin()
+        .args([
+            "run",
+            "--paths",
+            "5000",
+            "--shard-index",
+            "0",
+            "--shard-count",
+            "2",
+            "--partial",
+        ])
+        .arg(disk.join("p/shard.bin"))
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(&disk).status();
+    for r in [&out, &partial] {
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{err}");
+        // The check before the simulation, not a failed write after it.
+        assert!(
+            err.contains("cannot write in") && err.contains("Read-only file system"),
+            "{err}"
+        );
+    }
+}

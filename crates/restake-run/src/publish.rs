@@ -379,8 +379,8 @@ impl Output {
     ///
     /// # Errors
     /// [`RunError::BadInput`] for a name that is too long or names no folder, a target
-    /// that is a file, a link or a folder of other files, a parent that is a file, or a
-    /// folder another run holds; [`RunError::Io`] when a folder cannot be created or read.
+    /// that is a file, a link or a folder of other files, a parent that is a file or not
+    /// writable, or a folder another run holds; [`RunError::Io`] when a folder cannot be created or read.
     pub fn prepare(target: &Path) -> Result<Self, RunError> {
         check_interrupted()?;
         let given = target.to_path_buf();
@@ -390,6 +390,7 @@ impl Output {
         )))?;
         let (name, parent) = output_name(&target, "the output folder")?;
         let (name, parent) = (name.to_owned(), parent.to_path_buf());
+        check_writable(&parent)?;
         let mut list = pending();
         let created = create_folders(&parent, &mut list)?;
         let lock = Lock::acquire(sibling(&parent, &name, ".lock"), &target, &mut list);
@@ -520,17 +521,21 @@ fn swap_into_place(fresh: &Path, target: &Path) -> Result<(), RunError> {
 }
 
 /// Checks that `path` can be written by [`write_files`]: it names a file, its name is at
-/// most [`MAX_OUTPUT_NAME_BYTES`] bytes, and it is absent or a regular file. Returns its
-/// name and parent. For checking a target before a run, and by [`write_files`].
+/// most [`MAX_OUTPUT_NAME_BYTES`] bytes, and it is a regular file or absent below a
+/// folder this process may write in. Returns its name and parent. For checking a target
+/// before a run, and by [`write_files`].
 ///
 /// # Errors
-/// [`RunError::BadInput`] for a path that names no file, is too long, or exists and is
-/// a folder, a link, a device or anything but a regular file; [`RunError::Io`] when it
-/// cannot be looked at.
+/// [`RunError::BadInput`] for a path that names no file, is too long, exists and is a
+/// folder, a link, a device or anything but a regular file, or is absent below a folder
+/// that cannot be written; [`RunError::Io`] when it cannot be looked at.
 pub fn check_file(path: &Path) -> Result<(&OsStr, &Path), RunError> {
     let (name, parent) = output_name(path, "the file")?;
     match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((name, parent)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            check_writable(parent)?;
+            Ok((name, parent))
+        }
         Ok(m) if m.file_type().is_file() => Ok((name, parent)),
         Ok(m) => {
             let kind = if m.is_dir() {
@@ -550,6 +555,37 @@ pub fn check_file(path: &Path) -> Result<(&OsStr, &Path), RunError> {
             parent.display()
         ))),
         Err(e) => Err(io_error(format!("cannot reach {}", path.display()))(e)),
+    }
+}
+
+/// Checks that files can be created below `dir`: its nearest existing ancestor is a
+/// folder this process may write in (`access(2)`; a read-only file system included).
+fn check_writable(dir: &Path) -> Result<(), RunError> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let existing = dir
+        .ancestors()
+        .find(|a| fs::symlink_metadata(a).is_ok())
+        .unwrap_or(Path::new("/"));
+    match fs::metadata(existing) {
+        Ok(m) if m.is_dir() => rustix::fs::access(
+            existing,
+            rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+        )
+        .map_err(|e| {
+            RunError::BadInput(format!(
+                "cannot write in {}: {}",
+                existing.display(),
+                io::Error::from(e)
+            ))
+        }),
+        _ => Err(RunError::BadInput(format!(
+            "{} is not a folder",
+            existing.display()
+        ))),
     }
 }
 

@@ -430,3 +430,59 @@ fn calibrate_on_data_without_what_it_needs_is_an_error_not_a_panic() {
         "cannot read",
     );
 }
+
+#[test]
+fn validate_and_run_agree_on_mutated_scenarios_and_exit_only_0_or_2() {
+    // The binary on hostile input, as a user meets it: for each mutated preset, validate's
+    // exit code is 0 or 2 (never 101, a panic, nor 1), and run gives the same verdict
+    // with the output folder written whole or not at all.
+    let dir = tempfile::tempdir().unwrap();
+    let presets: Vec<String> = fs::read_dir(repo().join("data/scenarios"))
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let mut mutator = restake_run::fuzz::Mutator::new(99);
+    let (mut tried, mut accepted) = (0, 0);
+    for k in 0..240 {
+        let mut text = presets[k % presets.len()].clone();
+        for _ in 0..=mutator.below(2) {
+            text = mutator.toml(&text);
+        }
+        let file = dir.path().join(format!("m{k}.toml"));
+        fs::write(&file, &text).unwrap();
+        let file = file.to_str().unwrap();
+        let validate = run(&["validate", file]);
+        let code = validate.status.code();
+        assert!(
+            matches!(code, Some(0 | 2)),
+            "validate exit {code:?}: {}\n{text}",
+            stderr(&validate)
+        );
+        let out = dir.path().join(format!("out{k}"));
+        let r = run(&[
+            "run",
+            file,
+            "--paths",
+            "3000",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            r.status.code(),
+            code,
+            "validate and run disagree: {}\n{text}",
+            stderr(&r)
+        );
+        assert_eq!(out.exists(), code == Some(0), "{text}");
+        tried += 1;
+        accepted += usize::from(code == Some(0));
+    }
+    eprintln!(
+        "{tried} mutated scenarios through the binary: {accepted} ran, the rest refused with exit 2"
+    );
+    assert!(
+        accepted * 10 >= tried && accepted < tried,
+        "{accepted} of {tried}"
+    );
+}

@@ -7,162 +7,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-use restake_run::fuzz;
-
-/// A fixed stream of case choices.
-struct Cases(Xoshiro256PlusPlus);
-
-impl Cases {
-    fn new(seed: u64) -> Self {
-        Self(Xoshiro256PlusPlus::seed_from_u64(seed))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0.random()
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0.random_range(0..n)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-const NUMBERS: [&str; 22] = [
-    "0",
-    "-0.0",
-    "1",
-    "-1",
-    "2",
-    "10",
-    "1e308",
-    "-1e308",
-    "5e-324",
-    "1e-320",
-    "nan",
-    "inf",
-    "-inf",
-    "0.9999999999999999",
-    "1e15",
-    "36500",
-    "0.001",
-    "1e-9",
-    "100000000000",
-    "4096",
-    "0.5",
-    "1.0000000000000002",
-];
-
-const NAMES: [&str; 12] = [
-    "=HYPERLINK(\\\"http://x\\\")",
-    "+1",
-    "-cmd",
-    "@SUM(A1)",
-    "\\u001b[31mred",
-    "a\\tb",
-    " padded ",
-    "",
-    "..",
-    "a/b",
-    "\\u0000",
-    "ünïcödé ✓",
-];
-
-/// One mutation of a TOML text.
-fn mutate_toml(text: &str, cases: &mut Cases) -> String {
-    let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    let i = cases.below(lines.len());
-    match cases.below(7) {
-        0 | 1 => {
-            // A number after `=` replaced.
-            if let Some(eq) = lines[i].find("= ") {
-                let rest = &lines[i][eq + 2..];
-                if rest.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
-                    let end = rest
-                        .find(|c: char| c.is_whitespace() || c == ',' || c == '}')
-                        .unwrap_or(rest.len());
-                    lines[i] = format!(
-                        "{}= {}{}",
-                        &lines[i][..eq],
-                        cases.pick(&NUMBERS),
-                        &rest[end..]
-                    );
-                }
-            }
-        }
-        2 => {
-            // A string value replaced.
-            if let (Some(a), Some(b)) = (lines[i].find('"'), lines[i].rfind('"'))
-                && b > a
-            {
-                let name = if cases.below(8) == 0 {
-                    "x".repeat(300)
-                } else {
-                    cases.pick(&NAMES).to_string()
-                };
-                lines[i] = format!("{}\"{name}\"{}", &lines[i][..a], &lines[i][b + 1..]);
-            }
-        }
-        3 => {
-            lines.remove(i);
-        }
-        4 => {
-            let line = lines[i].clone();
-            lines.insert(i, line);
-        }
-        5 => {
-            let j = cases.below(lines.len());
-            lines.swap(i, j);
-        }
-        _ => {
-            let mut bytes = lines[i].clone().into_bytes();
-            if !bytes.is_empty() {
-                let k = cases.below(bytes.len());
-                bytes[k] = (cases.next() % 128) as u8;
-            }
-            lines[i] = String::from_utf8_lossy(&bytes).into_owned();
-        }
-    }
-    lines.join("\n")
-}
-
-/// One mutation of a CSV table: a cell, a column or the header broken.
-fn mutate_csv(text: &str, cases: &mut Cases) -> String {
-    let mut rows: Vec<Vec<String>> = text
-        .lines()
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect();
-    let r = cases.below(rows.len());
-    let c = cases.below(rows[r].len());
-    match cases.below(6) {
-        0 | 1 => rows[r][c] = cases.pick(&NUMBERS).to_string(),
-        2 => rows[r][c] = cases.pick(&NAMES).replace("\\\"", "\"\""),
-        3 => {
-            for row in &mut rows {
-                if c < row.len() {
-                    row.remove(c);
-                }
-            }
-        }
-        4 => {
-            for row in &mut rows {
-                if c < row.len() {
-                    let cell = row[c].clone();
-                    row.push(cell);
-                }
-            }
-        }
-        _ => rows[0][c].push('x'),
-    }
-    rows.iter()
-        .map(|r| r.join(","))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use restake_run::fuzz::{self, Mutator};
 
 /// Runs `case` on each input, counting panics (with the first few inputs shown) and
 /// accepted inputs.
@@ -211,12 +56,12 @@ fn presets() -> Vec<String> {
 #[test]
 fn mutated_scenarios_never_panic() {
     let presets = presets();
-    let mut cases = Cases::new(20_261_202);
+    let mut cases = Mutator::new(20_261_202);
     let inputs: Vec<String> = (0..3000)
         .map(|k| {
             let mut text = presets[k % presets.len()].clone();
             for _ in 0..=cases.below(3) {
-                text = mutate_toml(&text, &mut cases);
+                text = cases.toml(&text);
             }
             text
         })
@@ -236,15 +81,15 @@ fn mutated_tables_never_panic() {
         String::from_utf8(avs).unwrap(),
         String::from_utf8(operators).unwrap(),
     );
-    let mut cases = Cases::new(7);
+    let mut cases = Mutator::new(7);
     let inputs: Vec<Vec<u8>> = (0..3000)
         .map(|_| {
             let (mut a, mut o) = (avs.clone(), operators.clone());
             for _ in 0..=cases.below(2) {
                 if cases.below(2) == 0 {
-                    a = mutate_csv(&a, &mut cases);
+                    a = cases.csv(&a);
                 } else {
-                    o = mutate_csv(&o, &mut cases);
+                    o = cases.csv(&o);
                 }
             }
             [a.as_bytes(), b"\0", o.as_bytes()].concat()

@@ -486,3 +486,31 @@ fn validate_and_run_agree_on_mutated_scenarios_and_exit_only_0_or_2() {
         "{accepted} of {tried}"
     );
 }
+
+#[test]
+fn a_batch_member_named_like_a_batch_file_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.toml");
+    fs::write(
+        &file,
+        default_text().replacen(
+            "name = \"etherfi-weeth\"",
+            "name = \"batch_summary.csv\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("batch");
+    let r = run(&[
+        "batch",
+        file.to_str().unwrap(),
+        repo()
+            .join("data/scenarios/renzo-ezeth.toml")
+            .to_str()
+            .unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    refused(&r, "is a file the batch writes");
+    assert!(!out.exists());
+}

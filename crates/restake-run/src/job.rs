@@ -285,6 +285,12 @@ impl Job {
                 for source in sources {
                     let s = source.scenario()?;
                     let name = s.spec().name.clone();
+                    if restake_report::is_output_file_name(&name) {
+                        return Err(RunError::BadInput(format!(
+                            "{}: scenario name {name:?} is a file the batch writes beside its scenario folders: rename the scenario",
+                            source.origin
+                        )));
+                    }
                     if !names.insert(name.clone()) {
                         return Err(RunError::BadInput(format!(
                             "{}: scenario name {name:?} is used by another scenario of the batch (it names the output folder)",

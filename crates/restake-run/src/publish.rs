@@ -380,7 +380,8 @@ impl Output {
     /// # Errors
     /// [`RunError::BadInput`] for a name that is too long or names no folder, a target
     /// that is a file, a link or a folder of other files, a parent that is a file or not
-    /// writable, or a folder another run holds; [`RunError::Io`] when a folder cannot be created or read.
+    /// writable, or a folder another run holds; [`RunError::Io`] when a folder cannot be
+    /// created or read.
     pub fn prepare(target: &Path) -> Result<Self, RunError> {
         check_interrupted()?;
         let given = target.to_path_buf();

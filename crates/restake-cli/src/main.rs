@@ -47,12 +47,13 @@ struct Cli {
 /// How to simulate: shared by `run`, `batch` and `sweep`.
 #[derive(Debug, Clone, Copy, clap::Args)]
 struct RunOptions {
-    /// Number of paths (overrides `paths` of the scenario's simulation table).
-    #[arg(long)]
+    /// Number of paths (overrides `paths` of the scenario's simulation table):
+    /// `1000000`, `1_000_000` or `1e6`.
+    #[arg(long, value_parser = parse_count)]
     paths: Option<u64>,
     /// Seed (overrides `seed` of the scenario's simulation table; a batch runs every
     /// scenario on this one seed, 42 when not given).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     seed: Option<u64>,
     #[command(flatten)]
     output: OutputOptions,
@@ -114,6 +115,29 @@ impl ShardArgs {
             ))),
             _ => Ok(None),
         }
+    }
+}
+
+/// A whole number as a user writes it: digits with optional `_` between them
+/// (`10_000_000`, as in the scenario files), or a decimal with an exponent that is a
+/// whole number (`1e7`, `2.5e6`).
+fn parse_count(text: &str) -> Result<u64, String> {
+    let digits = text.replace('_', "");
+    if !text.starts_with('_')
+        && !text.ends_with('_')
+        && !text.contains("__")
+        && let Ok(n) = digits.parse::<u64>()
+    {
+        return Ok(n);
+    }
+    let x: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number (e.g. 1000000, 1_000_000 or 1e6)"))?;
+    // Exact below 2^53, and a whole number there.
+    if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 {
+        Ok(x as u64)
+    } else {
+        Err(format!("{text:?} is not a whole number in [0, 2^53]"))
     }
 }
 
@@ -581,5 +605,31 @@ fn print_stdout(text: &str) -> Result<()> {
             Err(anyhow::Error::new(e).context("cannot write to standard output"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_count;
+
+    #[test]
+    fn counts_are_read_as_users_write_them() {
+        for (text, n) in [
+            ("1000000", 1_000_000),
+            ("1_000_000", 1_000_000),
+            ("10_000_000", 10_000_000),
+            ("1e7", 10_000_000),
+            ("2.5e6", 2_500_000),
+            ("1E8", 100_000_000),
+            ("0", 0),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(parse_count(text), Ok(n), "{text}");
+        }
+        for text in [
+            "1.5", "1e-3", "-1", "_1", "1_", "1__0", "nan", "1e300", "ten", "",
+        ] {
+            assert!(parse_count(text).is_err(), "{text}");
+        }
     }
 }

@@ -13,10 +13,52 @@ use crate::RunError;
 use crate::shard::ShardPlan;
 
 /// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
-pub const DEFAULT_SCENARIO: &str = include_str!("../../../data/scenarios/etherfi-weeth.toml");
+pub const DEFAULT_SCENARIO: &str = PRESETS[2].1; // etherfi-weeth, as a test checks
 
 /// Where the bundled default scenario comes from, as the outputs name it.
 pub const DEFAULT_SCENARIO_ORIGIN: &str = "data/scenarios/etherfi-weeth.toml (bundled)";
+
+/// The presets of `data/scenarios`, bundled: `(name, TOML text)`, in name order. A
+/// command given a scenario that is not a file but one of these names runs the preset
+/// (`restake-mc run renzo-ezeth`).
+pub const PRESETS: [(&str, &str); 9] = [
+    (
+        "eigenlayer-lst",
+        include_str!("../../../data/scenarios/eigenlayer-lst.toml"),
+    ),
+    (
+        "eigenlayer-native",
+        include_str!("../../../data/scenarios/eigenlayer-native.toml"),
+    ),
+    (
+        "etherfi-weeth",
+        include_str!("../../../data/scenarios/etherfi-weeth.toml"),
+    ),
+    (
+        "karak-vault",
+        include_str!("../../../data/scenarios/karak-vault.toml"),
+    ),
+    (
+        "kelp-rseth",
+        include_str!("../../../data/scenarios/kelp-rseth.toml"),
+    ),
+    (
+        "plain-staking",
+        include_str!("../../../data/scenarios/plain-staking.toml"),
+    ),
+    (
+        "puffer-pufeth",
+        include_str!("../../../data/scenarios/puffer-pufeth.toml"),
+    ),
+    (
+        "renzo-ezeth",
+        include_str!("../../../data/scenarios/renzo-ezeth.toml"),
+    ),
+    (
+        "symbiotic-vault",
+        include_str!("../../../data/scenarios/symbiotic-vault.toml"),
+    ),
+];
 
 /// The batch seed when none is given (the scenario files' default seed).
 pub const DEFAULT_BATCH_SEED: u64 = 42;
@@ -34,12 +76,28 @@ pub struct Source {
 }
 
 impl Source {
-    /// The file at `path`, or the bundled default scenario.
+    /// The file at `path`; a bundled preset when `path` is no file but a preset's name
+    /// ([`PRESETS`]); the bundled default scenario when `None`.
     ///
     /// # Errors
-    /// [`RunError::BadInput`] when the file cannot be read.
+    /// [`RunError::BadInput`] when the file cannot be read (naming the presets when it
+    /// could have meant one).
     pub fn read(path: Option<&Path>) -> Result<Self, RunError> {
         match path {
+            Some(p) if !p.exists() && p.components().count() == 1 => {
+                let name = p.to_string_lossy();
+                let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+                    let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                    RunError::BadInput(format!(
+                        "cannot read scenario {name}: no such file, nor a bundled preset ({})",
+                        names.join(", ")
+                    ))
+                })?;
+                Ok(Self {
+                    text: text.to_string(),
+                    origin: format!("data/scenarios/{name}.toml (bundled)"),
+                })
+            }
             Some(p) => Ok(Self {
                 text: std::fs::read_to_string(p).map_err(|e| {
                     RunError::BadInput(format!("cannot read scenario {}: {e}", p.display()))
@@ -63,7 +121,7 @@ impl Source {
     }
 
     /// The scenario files of `inputs`: files as given, folders' `*.toml` files in name
-    /// order.
+    /// order, presets by name ([`Source::read`]).
     ///
     /// # Errors
     /// [`RunError::BadInput`] for an input that is neither, or a folder without
@@ -87,13 +145,9 @@ impl Source {
                 }
                 found.sort();
                 files.extend(found);
-            } else if input.is_file() {
-                files.push(input.clone());
             } else {
-                return Err(RunError::BadInput(format!(
-                    "cannot read scenario {}: no such file or folder",
-                    input.display()
-                )));
+                // A file, a preset's name, or an error of `read`.
+                files.push(input.clone());
             }
         }
         files.iter().map(|f| Self::read(Some(f))).collect()
@@ -601,5 +655,34 @@ mod tests {
             restake_core::reduce::memory_estimate_bytes(&m.model, 100_000_000),
         );
         assert!(large > small && large < small * 2, "{small} {large}");
+    }
+
+    #[test]
+    fn every_preset_is_bundled_under_its_name() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/scenarios");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        files.sort();
+        let names: Vec<String> = PRESETS.iter().map(|(n, _)| format!("{n}.toml")).collect();
+        assert_eq!(files, names, "data/scenarios and PRESETS differ");
+        for (name, text) in PRESETS {
+            assert_eq!(Scenario::from_toml(text).unwrap().spec().name, name);
+            let source = Source::read(Some(Path::new(name))).unwrap();
+            assert_eq!(source.text, text);
+        }
+        assert_eq!(
+            Scenario::from_toml(DEFAULT_SCENARIO).unwrap().spec().name,
+            "etherfi-weeth"
+        );
+        let e = Source::read(Some(Path::new("etherfi-weth")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nor a bundled preset") && e.contains("etherfi-weeth"),
+            "{e}"
+        );
     }
 }

@@ -548,7 +548,7 @@ fn finish(
     output: OutputOptions,
 ) -> Result<()> {
     for (member, r) in job.members.iter().zip(results) {
-        for w in restake_run::thin_tail_warnings(&member.scenario.spec().name, r) {
+        for w in restake_run::thin_tail_warnings(&job.member_label(member), r) {
             warn(&format!("warning: {w}"));
         }
     }

@@ -22,15 +22,9 @@ pub fn render(job: &Job, results: &[Results], written: &Path) -> String {
     );
     for (m, r) in job.members.iter().zip(results) {
         let metric = |id: MetricId| r.metric(id).expect("summary metric").value;
-        let labels: Vec<String> = job
-            .parameters
-            .iter()
-            .zip(&m.grid_values)
-            .map(|(p, x)| format!("{p} = {x}"))
-            .collect();
         text.push_str(&format!(
             "  {:<40} VaR 99 {:>8.3}%  ES 99 {:>8.3}%  P(underperform) {:>7.3}%\n",
-            labels.join(", "),
+            job.grid_label(m),
             100.0 * metric(MetricId::Var(9900)),
             100.0 * metric(MetricId::Es(9900)),
             100.0 * metric(MetricId::ProbUnderperform),

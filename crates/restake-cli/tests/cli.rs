@@ -759,6 +759,32 @@ fn few_paths_beyond_a_var_level_are_warned_about() {
     assert!(stderr.contains("beyond var_99:"), "{stderr}");
     assert!(!stderr.contains("beyond var_95:"), "{stderr}");
     assert!(stderr.contains("run at least 1000000 paths"), "{stderr}");
+    assert!(stderr.contains("rest on few losses"), "{stderr}");
+}
+
+#[test]
+fn thin_tail_warnings_name_their_grid_point_and_say_when_the_tail_is_gains() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Plain staking has no loss at all: its tail paths are the smallest gains. A preset
+    // is named, not given as a file.
+    let out = run_ok(
+        &[
+            "sweep",
+            "plain-staking",
+            "--set",
+            "base.fee=0.05,0.1",
+            "--paths",
+            "2e4",
+        ],
+        Some(tmp.path()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for point in ["base.fee = 0.05", "base.fee = 0.1"] {
+        let line = format!("plain-staking at {point}: only 21 paths lie at or beyond var_999");
+        assert_eq!(stderr.matches(&line).count(), 1, "{stderr}");
+    }
+    assert!(stderr.contains("those are gains, not losses"), "{stderr}");
+    assert!(!stderr.contains("few losses"), "{stderr}");
 }
 
 #[test]

@@ -422,6 +422,27 @@ impl Job {
         Ok(())
     }
 
+    /// A sweep point's values as `path = value, ...` in the order of the axes; empty
+    /// for the members of a run or a batch.
+    pub fn grid_label(&self, member: &Member) -> String {
+        self.parameters
+            .iter()
+            .zip(&member.grid_values)
+            .map(|(p, x)| format!("{p} = {x}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// How a member is named in messages: its scenario's name, and for a sweep point
+    /// its values (`etherfi-weeth at base.fee = 0.05`).
+    pub fn member_label(&self, member: &Member) -> String {
+        let name = &member.scenario.spec().name;
+        match self.spec {
+            JobSpec::Sweep { .. } => format!("{name} at {}", self.grid_label(member)),
+            _ => name.clone(),
+        }
+    }
+
     /// The output folder when none is given: `reports/<name>` for a run,
     /// `reports/batch` for a batch, `reports/<name>-sweep` for a sweep.
     pub fn default_out(&self) -> PathBuf {

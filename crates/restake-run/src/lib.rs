@@ -99,17 +99,27 @@ pub fn run_info(member: &Member, threads: usize, shards: u64, elapsed_seconds: f
 }
 
 /// A warning for each VaR level of `results` with fewer than [`MIN_TAIL_PATHS`] paths at
-/// or beyond it, saying how many paths would give that many.
-pub fn thin_tail_warnings(name: &str, results: &Results) -> Vec<String> {
+/// or beyond it, saying how many paths would give that many; `label` names the member
+/// ([`Job::member_label`]). Where the level's VaR is not a loss (the tail holds gains),
+/// it says so rather than speak of few losses.
+pub fn thin_tail_warnings(label: &str, results: &Results) -> Vec<String> {
     TAIL_LEVELS
         .iter()
         .zip(results.tail_paths)
         .filter(|(_, count)| *count < MIN_TAIL_PATHS)
         .map(|(level, count)| {
             let needed = MIN_TAIL_PATHS * 10_000 / u64::from(10_000 - level);
+            let label_level = level_label(*level);
+            let loss = results
+                .metric(restake_core::stats::MetricId::Var(*level))
+                .is_some_and(|v| v.value > 0.0);
+            let rest = if loss {
+                "its VaR and ES rest on few losses"
+            } else {
+                "its VaR and ES rest on few paths, and those are gains, not losses"
+            };
             format!(
-                "{name}: only {count} paths lie at or beyond var_{label}: its VaR and ES rest on few losses; run at least {needed} paths (see convergence.csv)",
-                label = level_label(*level)
+                "{label}: only {count} paths lie at or beyond var_{label_level}: {rest}; run at least {needed} paths (see convergence.csv)"
             )
         })
         .collect()

@@ -362,6 +362,14 @@ impl Job {
                     .iter()
                     .map(|s| parse_axis(s))
                     .collect::<Result<_, _>>()?;
+                for (i, a) in axes.iter().enumerate() {
+                    if let Some(b) = axes[..i].iter().find(|b| b.keys == a.keys) {
+                        return Err(RunError::BadInput(format!(
+                            "--set {}: the same field as --set {} (one axis per field)",
+                            a.path, b.path
+                        )));
+                    }
+                }
                 let grid = grid(&axes)?;
                 let mut scenarios = Vec::new();
                 for point in &grid {
@@ -456,19 +464,58 @@ impl Job {
     }
 }
 
-/// One axis of a sweep's grid: a scenario path and its values.
+/// An operator's maps keyed by AVS name, which a field path may extend.
+const PER_AVS_MAPS: [&str; 2] = ["allocations", "slash_probs"];
+
+/// One axis of a sweep's grid: a scenario path as given, its keys, and its values.
 #[derive(Debug, Clone, PartialEq)]
 struct Axis {
     path: String,
+    keys: Vec<String>,
     values: Vec<f64>,
+}
+
+/// The keys of a field path, read by TOML's own dotted-key grammar: bare keys
+/// (`avs.EigenDA.slash_prob`), quoted keys for names with dots, spaces or other
+/// characters (`operator."ether.fi-1 - Pier Two".fault_prob`), literal keys (`'...'`).
+///
+/// # Errors
+/// A message saying how to quote, when `path` is not one dotted key.
+pub fn field_path_keys(path: &str) -> Result<Vec<String>, String> {
+    let quote_hint = "write it as a TOML dotted key, quoting names that hold dots, spaces or other characters: operator.\"ether.fi-1 - Pier Two\".fault_prob";
+    let doc: toml::Table = toml::from_str(&format!("{path} = 0"))
+        .map_err(|_| format!("{path:?} is not a field path: {quote_hint}"))?;
+    let mut keys = Vec::new();
+    let mut table = &doc;
+    loop {
+        let mut entries = table.iter();
+        let (Some((key, value)), None) = (entries.next(), entries.next()) else {
+            return Err(format!("{path:?} is not one field path: {quote_hint}"));
+        };
+        keys.push(key.clone());
+        match value {
+            toml::Value::Table(inner) => table = inner,
+            toml::Value::Integer(0) => return Ok(keys),
+            _ => return Err(format!("{path:?} is not a field path: {quote_hint}")),
+        }
+    }
+}
+
+/// A value of a `start:stop:count` range as the decimal it means: rounded to 12
+/// significant digits, so that `0:0.3:4` gives 0.1, not 0.09999999999999999.
+fn range_value(x: f64) -> f64 {
+    format!("{x:.11e}")
+        .parse()
+        .expect("a formatted float parses")
 }
 
 /// Parses `PATH=VALUES` with VALUES `a,b,c` or `start:stop:count` (count values evenly
 /// spaced from start to stop, both included).
 fn parse_axis(arg: &str) -> Result<Axis, RunError> {
     let bad = |why: &str| RunError::BadInput(format!("--set {arg}: {why}"));
+    // The last `=`: quoted names may hold one, values never do.
     let (path, values) = arg
-        .split_once('=')
+        .rsplit_once('=')
         .ok_or_else(|| bad("expected PATH=VALUES, e.g. avs.EigenDA.slash_prob=0.005,0.01"))?;
     let number = |s: &str| {
         s.trim()
@@ -490,7 +537,7 @@ fn parse_axis(arg: &str) -> Result<Axis, RunError> {
                 ))
             })?;
         (0..n)
-            .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+            .map(|i| range_value(a + (b - a) * i as f64 / (n - 1) as f64))
             .collect()
     } else {
         values
@@ -501,10 +548,9 @@ fn parse_axis(arg: &str) -> Result<Axis, RunError> {
     if path.trim().is_empty() || values.is_empty() {
         return Err(bad("needs a path and at least one value"));
     }
-    Ok(Axis {
-        path: path.trim().to_string(),
-        values,
-    })
+    let path = path.trim().to_string();
+    let keys = field_path_keys(&path).map_err(|e| bad(&e))?;
+    Ok(Axis { path, keys, values })
 }
 
 /// The grid points in order, the last axis fastest.
@@ -533,13 +579,15 @@ fn grid(axes: &[Axis]) -> Result<Vec<Vec<f64>>, RunError> {
     Ok(grid)
 }
 
-/// `spec` with the value at `path` set to `x`. Path segments name table keys; after an
-/// array of tables (`avs`, `operator`, `token`, `incentive`) a segment names an element
-/// by its `name` (`token` for an incentive).
+/// `spec` with the value at the field path `path` ([`field_path_keys`]) set to `x`. Keys
+/// name table keys; after an array of tables (`avs`, `operator`, `token`, `incentive`) a
+/// key names an element by its `name` (`token` for an incentive). An operator's
+/// `allocations.<AVS>` and `slash_probs.<AVS>` may be set where the file has none.
 fn set_value(spec: &ScenarioSpec, path: &str, x: f64) -> Result<ScenarioSpec, RunError> {
     let bad = |why: String| RunError::BadInput(format!("--set {path}: {why}"));
+    let keys = field_path_keys(path).map_err(bad)?;
+    let segments: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut root = toml::Value::try_from(spec).map_err(|e| bad(e.to_string()))?;
-    let segments: Vec<&str> = path.split('.').collect();
     let mut at = &mut root;
     let mut i = 0;
     let mut done = false;
@@ -549,9 +597,15 @@ fn set_value(spec: &ScenarioSpec, path: &str, x: f64) -> Result<ScenarioSpec, Ru
             .as_table_mut()
             .ok_or_else(|| bad(format!("{} is not a table", segments[..i].join("."))))?;
         let last = i + 1 == segments.len();
+        // An operator's per-AVS maps take new keys (validation checks the AVS).
+        let in_map = i > 0 && PER_AVS_MAPS.contains(&segments[i - 1]);
         if last {
             match table.get(key) {
                 Some(toml::Value::Float(_) | toml::Value::Integer(_)) => {
+                    table.insert(key.to_string(), toml::Value::Float(x));
+                    done = true;
+                }
+                None if in_map => {
                     table.insert(key.to_string(), toml::Value::Float(x));
                     done = true;
                 }
@@ -559,6 +613,9 @@ fn set_value(spec: &ScenarioSpec, path: &str, x: f64) -> Result<ScenarioSpec, Ru
                 None => return Err(bad(format!("no field {key:?} here"))),
             }
             break;
+        }
+        if PER_AVS_MAPS.contains(&key) && !table.contains_key(key) {
+            table.insert(key.to_string(), toml::Value::Table(toml::Table::new()));
         }
         let next = table
             .get_mut(key)
@@ -705,5 +762,72 @@ mod tests {
             e.contains("nor a bundled preset") && e.contains("etherfi-weeth"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn field_paths_follow_toml_dotted_keys_and_reach_every_name() {
+        assert_eq!(
+            field_path_keys("operator.\"ether.fi-1 - Pier Two\".fault_prob").unwrap(),
+            ["operator", "ether.fi-1 - Pier Two", "fault_prob"]
+        );
+        assert_eq!(
+            field_path_keys("avs.'a=b'.slash_prob").unwrap(),
+            ["avs", "a=b", "slash_prob"]
+        );
+        for bad in [
+            "operator.ether.fi-1 - Pier Two.fault_prob",
+            "a.b\nc = 1",
+            "a..b",
+            "",
+        ] {
+            let e = field_path_keys(bad).unwrap_err();
+            assert!(e.contains("quoting names"), "{bad}: {e}");
+        }
+        let s = Scenario::from_toml(DEFAULT_SCENARIO).unwrap();
+        let op = "ether.fi-1 - Pier Two";
+        let spec = set_value(s.spec(), &format!("operator.\"{op}\".fault_prob"), 0.02).unwrap();
+        let find = |spec: &ScenarioSpec| {
+            spec.operators
+                .iter()
+                .find(|o| o.name == op)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(find(&spec).fault_prob, 0.02);
+        // A per-AVS override the file does not have.
+        assert!(!find(s.spec()).slash_probs.contains_key("EigenDA"));
+        let spec = set_value(
+            s.spec(),
+            &format!("operator.\"{op}\".slash_probs.EigenDA"),
+            0.03,
+        )
+        .unwrap();
+        assert_eq!(find(&spec).slash_probs["EigenDA"], 0.03);
+        // One axis per field, however it is spelled.
+        let sets = vec!["base.fee=0.1".to_string(), "\"base\".'fee'=0.2".to_string()];
+        let e = Job::build(
+            JobSpec::Sweep {
+                base: Source::read(None).unwrap(),
+                sets,
+            },
+            Overrides::default(),
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("the same field"), "{e}");
+    }
+
+    #[test]
+    fn range_values_are_the_decimals_they_mean() {
+        // Plain float steps give 0.09999999999999999, 0.30000000000000004, 0.7000000000000001.
+        let a = parse_axis("base.fee=0:0.3:4").unwrap();
+        assert_eq!(a.values, [0.0, 0.1, 0.2, 0.3]);
+        let b = parse_axis("base.fee=0.1:1:10").unwrap();
+        let expected: Vec<f64> = (1..=10).map(|i| i as f64 / 10.0).collect();
+        assert_eq!(b.values, expected);
+        let c = parse_axis("base.fee=0.001:0.01:10").unwrap();
+        assert_eq!(c.values[5], 0.006);
+        assert_eq!(c.values[9], 0.01);
     }
 }

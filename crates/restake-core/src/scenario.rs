@@ -187,7 +187,8 @@ pub struct TokenSpec {
 pub struct IncentiveSpec {
     /// A declared token's name.
     pub token: String,
-    /// Gross incentive APR `g_j` on the stake, valued at the start price, in [0, 10].
+    /// Gross incentive APR `g_j` on the stake, valued at the start price, a fraction a year
+    /// in [0, 1].
     pub apr: f64,
 }
 
@@ -197,13 +198,13 @@ pub struct IncentiveSpec {
 pub struct AvsSpec {
     /// AVS name, unique.
     pub name: String,
-    /// Fee APR `f_i` paid in ETH on the stake allocated to it, in [0, 10].
+    /// Fee APR `f_i` paid in ETH on the stake allocated to it, a fraction a year in [0, 1].
     #[serde(default)]
     pub fee_apr: f64,
     /// Token of its extra rewards, a declared token; required when `reward_apr > 0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward_token: Option<String>,
-    /// APR `g_i` of its token rewards on the allocated stake, in [0, 10].
+    /// APR `g_i` of its token rewards on the allocated stake, a fraction a year in [0, 1].
     #[serde(default)]
     pub reward_apr: f64,
     /// Default annual probability `p_{k,i}` of an operator–AVS slashing, in [0, 1).
@@ -531,9 +532,32 @@ fn in_range(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), ScenarioError> 
     } else {
         Err(invalid(
             field,
-            format!("must be in [{lo:?}, {hi:?}], got {x:?}"),
+            format!(
+                "must be in [{lo:?}, {hi:?}], got {x:?}{}",
+                percent_hint(x, hi)
+            ),
         ))
     }
+}
+
+/// For a fraction written as a percent (a value above 1 where the range ends at 1 or
+/// below): the hint `: 5 is 500%; did you mean 0.05?`.
+fn percent_hint(x: f64, hi: f64) -> String {
+    if hi <= 1.0 && x > 1.0 && x <= 100.0 {
+        format!(
+            " ({x} is {}%, rates and probabilities are fractions: did you mean {}?)",
+            100.0 * x,
+            x / 100.0
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// A rate a year that is a fraction (`fee_apr`, `reward_apr`, an incentive's `apr`):
+/// in [0, 1], 100% a year at most.
+fn annual_rate(field: &str, x: f64) -> Result<(), ScenarioError> {
+    in_range(field, x, 0.0, 1.0)
 }
 
 /// A Poisson source's annual probability: in [0, 1), since `p = 1` is an infinite
@@ -544,7 +568,10 @@ fn poisson_prob(field: &str, p: f64) -> Result<(), ScenarioError> {
     } else {
         Err(invalid(
             field,
-            format!("an annual event probability must be in [0, 1), got {p:?}"),
+            format!(
+                "an annual event probability must be in [0, 1), got {p:?}{}",
+                percent_hint(p, 1.0)
+            ),
         ))
     }
 }
@@ -728,14 +755,14 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
                 format!("token {:?} is not declared in a [[token]] table", inc.token),
             ));
         }
-        in_range(&format!("incentive[{i}].apr"), inc.apr, 0.0, 10.0)?;
+        annual_rate(&format!("incentive[{i}].apr"), inc.apr)?;
     }
 
     let avs_names = unique_names("avs", spec.avs.iter().map(|a| &a.name))?;
     for a in &spec.avs {
         let f = format!("avs[{}]", a.name);
-        in_range(&format!("{f}.fee_apr"), a.fee_apr, 0.0, 10.0)?;
-        in_range(&format!("{f}.reward_apr"), a.reward_apr, 0.0, 10.0)?;
+        annual_rate(&format!("{f}.fee_apr"), a.fee_apr)?;
+        annual_rate(&format!("{f}.reward_apr"), a.reward_apr)?;
         match &a.reward_token {
             Some(tok) if !tokens.contains(tok.as_str()) => {
                 return Err(invalid(
@@ -922,5 +949,30 @@ mod tests {
             err.to_string(),
             "position.principal_eth: must be in [1e-9, 1000000000000000.0], got 0.0 (line 3, column 17)"
         );
+    }
+
+    #[test]
+    fn rates_written_as_percents_are_refused_with_the_fraction_suggested() {
+        let base = "name = \"x\"\n[position]\nprincipal_eth = 1.0\nroute = \"native\"\nhorizon_days = 365\n[base]\napr_mean = 0.03\n[[token]]\nname = \"T\"\nprice_eth = 1.0\n[[avs]]\nname = \"A\"\n[[operator]]\nname = \"o\"\nweight = 1.0\n";
+        for (extra, field, hint) in [
+            (
+                "[[incentive]]\ntoken = \"T\"\napr = 5\n",
+                "incentive[0].apr",
+                "did you mean 0.05?",
+            ),
+            ("", "avs[A].fee_apr", "did you mean 0.02?"),
+            ("", "base.fee", "did you mean 0.1?"),
+        ] {
+            let text = match field {
+                "avs[A].fee_apr" => base.replace("name = \"A\"\n", "name = \"A\"\nfee_apr = 2\n"),
+                "base.fee" => base.replace("apr_mean = 0.03\n", "apr_mean = 0.03\nfee = 10\n"),
+                _ => format!("{base}{extra}"),
+            };
+            let e = Scenario::from_toml(&text).unwrap_err().to_string();
+            assert!(e.starts_with(field) && e.contains(hint), "{e}");
+        }
+        // A volatility above 1 is a legitimate value, not a percent.
+        let ok = base.replace("price_eth = 1.0\n", "price_eth = 1.0\nvolatility = 1.2\n");
+        assert!(Scenario::from_toml(&ok).is_ok());
     }
 }

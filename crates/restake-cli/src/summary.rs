@@ -1,15 +1,19 @@
-//! The short human summary of a run, for the terminal.
+//! The short human summary of a run, for the terminal: what was run, the headline
+//! metrics with their 95% intervals in % and in ETH, and where the tail loss comes from,
+//! with rows that add up to ES 99.
 
 use std::fmt::Write as _;
 
+use restake_core::scenario::Route;
 use restake_core::stats::{Contribution, MetricId};
-use restake_core::{ContributionKind, Estimate, Results, RunConfig, Scenario};
+use restake_core::{ContributionKind, DAYS_PER_YEAR, Estimate, Results, RunConfig, Scenario};
 
 fn pct(x: f64) -> String {
     format!("{:.3}%", 100.0 * x)
 }
 
-fn with_ci(e: &Estimate) -> String {
+/// An estimate in % with its 95% interval.
+fn pct_ci(e: &Estimate) -> String {
     format!(
         "{}  [95% CI {} .. {}]",
         pct(e.value),
@@ -18,8 +22,42 @@ fn with_ci(e: &Estimate) -> String {
     )
 }
 
-/// Renders the summary: headline metrics with intervals, and the 3 largest
-/// contributors to ES 99 among the risk sources, the AVSs and the operators.
+/// An estimate in ETH with its 95% interval.
+fn eth_ci(e: &Estimate, scale: f64) -> String {
+    format!(
+        "{:.4} ETH  [95% CI {:.4} .. {:.4}]",
+        scale * e.value,
+        scale * e.ci_low,
+        scale * e.ci_high
+    )
+}
+
+/// A contribution row's label in words.
+fn label(c: &Contribution) -> String {
+    let s = &c.row.source;
+    match c.row.kind {
+        ContributionKind::AvsSlashing => format!("slashings by {s}"),
+        ContributionKind::AvsIncident => format!("incidents at {s}"),
+        ContributionKind::OperatorFault => format!("faults of operator {s}"),
+        ContributionKind::Beacon => format!("beacon-chain slashing of {s}"),
+        ContributionKind::ProtocolExploit => "protocol or LRT contract exploit".into(),
+        ContributionKind::Depeg => "LRT depeg at a market exit".into(),
+        ContributionKind::Income => match s.as_str() {
+            "base_rewards" => "income: base staking rewards".into(),
+            "avs_fees" => "income: AVS fees".into(),
+            "token_incentives" => "income: token incentives".into(),
+            other => format!("income: {other}"),
+        },
+        ContributionKind::Avs | ContributionKind::Operator => s.clone(),
+    }
+}
+
+/// Index of ES 99 in the contributions' `es_contribution_eth` (TAIL_LEVELS order).
+const ES_99: usize = 2;
+
+/// Renders the summary: what was run, the headline metrics, and the contributions to
+/// ES 99 (in ETH): the three largest sources, the rest and the income, which add up to
+/// ES 99 × principal; the three largest AVSs and operators.
 pub fn render(
     origin: &str,
     scenario: &Scenario,
@@ -29,8 +67,14 @@ pub fn render(
     results: &Results,
 ) -> String {
     let spec = scenario.spec();
+    let pos = &spec.position;
+    let principal = pos.principal_eth;
     let mut s = String::new();
     let metric = |id: MetricId| results.metric(id).expect("summary metric present");
+    let route = match pos.route {
+        Route::Native => "native",
+        Route::Liquid => "liquid",
+    };
     let _ = writeln!(
         s,
         "{} ({origin}): {} paths, seed {}, {} thread(s), {:.2} s",
@@ -38,56 +82,122 @@ pub fn render(
     );
     let _ = writeln!(
         s,
-        "  principal {} ETH, {:?}, {} days",
-        spec.position.principal_eth, spec.position.route, spec.position.horizon_days
+        "  position: {principal} ETH, route = \"{route}\", horizon {} days",
+        pos.horizon_days
     );
-    let rows = [
-        ("mean net return", MetricId::MeanNetReturn),
-        ("mean excess over plain staking", MetricId::MeanExcessReturn),
-        ("P(loss)", MetricId::ProbLoss),
-        ("P(underperform plain staking)", MetricId::ProbUnderperform),
-        ("VaR 99 (loss, of principal)", MetricId::Var(9900)),
-        ("ES 99 (loss, of principal)", MetricId::Es(9900)),
-        ("VaR 99.9", MetricId::Var(9990)),
-        ("ES 99.9", MetricId::Es(9990)),
-    ];
-    for (label, id) in rows {
-        let _ = writeln!(s, "  {label:<32} {}", with_ci(metric(id)));
-    }
-    let slashing = metric(MetricId::ExpectedSlashingLossEth);
     let _ = writeln!(
         s,
-        "  {:<32} {:.6} ETH ± {:.6}",
-        "expected slashing loss", slashing.value, slashing.std_error
+        "  returns and losses are over the {}-day horizon, as fractions of the principal; \"a year\" scales a mean by 365 / {} (simple, like the APRs it comes from)",
+        pos.horizon_days, pos.horizon_days
     );
-    let sources: Vec<&Contribution> = results
+    let mean = metric(MetricId::MeanNetReturn);
+    let per_year = DAYS_PER_YEAR / pos.horizon_days;
+    let _ = writeln!(
+        s,
+        "  {:<34} {}  = {} a year",
+        "mean net return",
+        pct_ci(mean),
+        pct(mean.value * per_year)
+    );
+    let excess = metric(MetricId::MeanExcessReturn);
+    let _ = writeln!(
+        s,
+        "  {:<34} {}  = {} a year",
+        "mean excess over plain staking",
+        pct_ci(excess),
+        pct(excess.value * per_year)
+    );
+    for (text, id) in [
+        ("P(loss)", MetricId::ProbLoss),
+        ("P(any slashing loss)", MetricId::ProbSlashingLoss),
+        ("P(underperform)", MetricId::ProbUnderperform),
+    ] {
+        let _ = writeln!(s, "  {text:<34} {}", pct_ci(metric(id)));
+    }
+    let _ = writeln!(
+        s,
+        "    (a path underperforms when it ends below the same path staked plainly: same base APR, no AVS, no LRT)"
+    );
+    let _ = writeln!(
+        s,
+        "  loss at a level (VaR) and mean loss beyond it (ES), of principal and in ETH (negative: a gain):"
+    );
+    for (level, text) in [(9500, "95"), (9750, "97.5"), (9900, "99"), (9990, "99.9")] {
+        for (kind, id) in [("VaR", MetricId::Var(level)), ("ES", MetricId::Es(level))] {
+            let e = metric(id);
+            let _ = writeln!(
+                s,
+                "    {:<32} {}  = {}",
+                format!("{kind} {text}"),
+                pct_ci(e),
+                eth_ci(e, principal)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "  {:<34} {}",
+        "expected slashing loss",
+        eth_ci(metric(MetricId::ExpectedSlashingLossEth), 1.0)
+    );
+
+    // Contributions to ES 99: the largest sources, the rest, the income: they add up.
+    let es99 = metric(MetricId::Es(9900)).value * principal;
+    let mut sources: Vec<&Contribution> = results
         .contributions
         .iter()
         .filter(|c| c.row.kind != ContributionKind::Income)
         .collect();
-    let groups = [
-        ("top loss contributors", sources),
-        ("by AVS", results.avs_contributions.iter().collect()),
-        (
-            "by operator",
-            results.operator_contributions.iter().collect(),
-        ),
-    ];
+    sources.sort_by(|a, b| b.es_contribution_eth[ES_99].total_cmp(&a.es_contribution_eth[ES_99]));
     let _ = writeln!(
         s,
-        "  {:<58} {:>16} {:>16}",
-        "where the loss comes from", "ES 99 share", "expected loss"
+        "  where the ES 99 loss comes from (ETH; income counts against it):"
     );
-    for (title, mut rows) in groups {
-        rows.sort_by(|a, b| b.es_contribution_eth[2].total_cmp(&a.es_contribution_eth[2]));
-        let _ = writeln!(s, "  {title}:");
+    let row = |s: &mut String, text: &str, es: f64, expected: Option<f64>| {
+        let expected = expected.map_or(String::new(), |x| format!("   expected loss {x:.6} ETH"));
+        let _ = writeln!(s, "    {text:<56} {es:>12.6} ETH{expected}");
+    };
+    for c in sources.iter().take(3) {
+        row(
+            &mut s,
+            &label(c),
+            c.es_contribution_eth[ES_99],
+            Some(c.expected_loss_eth),
+        );
+    }
+    if sources.len() > 3 {
+        let rest = &sources[3..];
+        row(
+            &mut s,
+            &format!("the other {} sources", rest.len()),
+            rest.iter().map(|c| c.es_contribution_eth[ES_99]).sum(),
+            Some(rest.iter().map(|c| c.expected_loss_eth).sum()),
+        );
+    }
+    for c in results
+        .contributions
+        .iter()
+        .filter(|c| c.row.kind == ContributionKind::Income)
+    {
+        row(&mut s, &label(c), c.es_contribution_eth[ES_99], None);
+    }
+    row(&mut s, "total = ES 99 x principal", es99, None);
+    for (title, rows) in [
+        ("by AVS (slashing only)", &results.avs_contributions),
+        (
+            "by operator (slashing only)",
+            &results.operator_contributions,
+        ),
+    ] {
+        let mut rows: Vec<&Contribution> = rows.iter().collect();
+        rows.sort_by(|a, b| b.es_contribution_eth[ES_99].total_cmp(&a.es_contribution_eth[ES_99]));
+        let _ = writeln!(s, "  {title}, the largest three:");
         for c in rows.iter().take(3) {
-            let _ = writeln!(
-                s,
-                "    {:<56} {:>12.6} ETH {:>12.6} ETH",
-                format!("{} {}", c.row.kind.as_str(), c.row.source),
-                c.es_contribution_eth[2],
-                c.expected_loss_eth
+            row(
+                &mut s,
+                &label(c),
+                c.es_contribution_eth[ES_99],
+                Some(c.expected_loss_eth),
             );
         }
     }

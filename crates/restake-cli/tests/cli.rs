@@ -354,14 +354,56 @@ fn default_run_writes_reports_folder_and_summary() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     for text in [
         "etherfi-weeth",
+        "route = \"liquid\", horizon 365 days",
+        "over the 365-day horizon",
         "P(loss)",
-        "P(underperform",
-        "VaR 99",
-        "ES 99",
-        "top loss contributors",
+        "P(any slashing loss)",
+        "P(underperform)",
+        "a path underperforms when",
+        "VaR 95",
+        "ES 97.5",
+        "VaR 99.9",
+        "protocol or LRT contract exploit",
+        "income: base staking rewards",
     ] {
         assert!(stdout.contains(text), "summary lacks {text:?}:\n{stdout}");
     }
+    // Every headline line has its 95% interval; VaR and ES are in % and in ETH.
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains('%') && !l.contains("a path"))
+    {
+        if !line.contains("horizon") {
+            assert!(line.contains("[95% CI"), "no interval: {line}");
+        }
+        if line.trim_start().starts_with("VaR") || line.trim_start().starts_with("ES ") {
+            assert_eq!(line.matches("ETH").count(), 1, "{line}");
+        }
+    }
+    // The sources, the rest and the income add up to ES 99 × principal.
+    let section: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.contains("where the ES 99 loss comes from"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    let eth = |l: &str| -> f64 {
+        l.split(" ETH")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (total, parts) = section.split_last().expect("a contributions section");
+    assert!(total.contains("total = ES 99 x principal"), "{total}");
+    let sum: f64 = parts.iter().map(|l| eth(l)).sum();
+    assert!(
+        (sum - eth(total)).abs() <= 1e-6 * parts.len() as f64,
+        "{sum} vs {total}"
+    );
     let dir = tmp.path().join("reports/etherfi-weeth");
     for name in restake_report_files() {
         assert!(dir.join(name).is_file(), "missing {name}");
@@ -373,6 +415,33 @@ fn default_run_writes_reports_folder_and_summary() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_short_horizon_says_its_returns_are_over_the_horizon_and_annualises_the_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(repo().join("data/scenarios/etherfi-weeth.toml"))
+        .unwrap()
+        .replacen("horizon_days = 365", "horizon_days = 180", 1);
+    let file = tmp.path().join("half.toml");
+    fs::write(&file, text).unwrap();
+    let out = run_ok(
+        &["run", file.to_str().unwrap(), "--paths", "20000"],
+        Some(tmp.path()),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("over the 180-day horizon"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("mean net return"))
+        .unwrap();
+    let pcts: Vec<f64> = line
+        .split('%')
+        .filter_map(|p| p.split_whitespace().last()?.parse().ok())
+        .collect();
+    // horizon value, CI low, CI high, a year
+    let (horizon, year) = (pcts[0], pcts[3]);
+    assert!((year - horizon * 365.0 / 180.0).abs() < 0.002, "{line}");
 }
 
 fn restake_report_files() -> [&'static str; 19] {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use restake_core::scenario::Route;
 use restake_core::stats::{Contribution, MetricId};
 use restake_core::{ContributionKind, DAYS_PER_YEAR, Estimate, Results, RunConfig, Scenario};
+use restake_report::contribution_label as label;
 
 fn pct(x: f64) -> String {
     format!("{:.3}%", 100.0 * x)
@@ -30,26 +31,6 @@ fn eth_ci(e: &Estimate, scale: f64) -> String {
         scale * e.ci_low,
         scale * e.ci_high
     )
-}
-
-/// A contribution row's label in words.
-fn label(c: &Contribution) -> String {
-    let s = &c.row.source;
-    match c.row.kind {
-        ContributionKind::AvsSlashing => format!("slashings by {s}"),
-        ContributionKind::AvsIncident => format!("incidents at {s}"),
-        ContributionKind::OperatorFault => format!("faults of operator {s}"),
-        ContributionKind::Beacon => format!("beacon-chain slashing of {s}"),
-        ContributionKind::ProtocolExploit => "protocol or LRT contract exploit".into(),
-        ContributionKind::Depeg => "LRT depeg at a market exit".into(),
-        ContributionKind::Income => match s.as_str() {
-            "base_rewards" => "income: base staking rewards".into(),
-            "avs_fees" => "income: AVS fees".into(),
-            "token_incentives" => "income: token incentives".into(),
-            other => format!("income: {other}"),
-        },
-        ContributionKind::Avs | ContributionKind::Operator => s.clone(),
-    }
 }
 
 /// Index of ES 99 in the contributions' `es_contribution_eth` (TAIL_LEVELS order).

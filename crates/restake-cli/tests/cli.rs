@@ -1210,3 +1210,28 @@ fn excel_outputs_have_a_bom_and_crlf_and_the_same_cells() {
         );
     }
 }
+
+#[test]
+fn log_axes_label_their_ticks_in_percent_without_float_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    run_ok(&["run", "--paths", "50000", "--out", "o"], Some(tmp.path()));
+    for svg in ["loss_distribution.svg", "return_distribution.svg"] {
+        let body = fs::read_to_string(tmp.path().join("o").join(svg)).unwrap();
+        let doc = roxmltree::Document::parse(&body).unwrap();
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        let ticks: Vec<&&str> = texts.iter().filter(|t| t.ends_with('%')).collect();
+        assert!(ticks.len() >= 4, "{svg}: {texts:?}");
+        for t in &texts {
+            assert!(
+                !t.contains("e-") && !t.contains("9999"),
+                "{svg}: tick {t:?}"
+            );
+        }
+        assert!(texts.iter().any(|t| t.contains("log scale")), "{svg}");
+    }
+}

@@ -109,6 +109,29 @@ pub fn excel_csv(lf_csv: &[u8]) -> Result<Vec<u8>, ReportError> {
     Ok(out)
 }
 
+/// A contribution row in words, for people (the CSVs keep `source` and `kind`):
+/// `slashings by EigenDA`, `faults of operator X`, `income: AVS fees`, ...; a row of the
+/// AVS or operator breakdowns is its name.
+pub fn contribution_label(c: &Contribution) -> String {
+    use restake_core::ContributionKind as Kind;
+    let s = &c.row.source;
+    match c.row.kind {
+        Kind::AvsSlashing => format!("slashings by {s}"),
+        Kind::AvsIncident => format!("incidents at {s}"),
+        Kind::OperatorFault => format!("faults of operator {s}"),
+        Kind::Beacon => format!("beacon-chain slashing of {s}"),
+        Kind::ProtocolExploit => "protocol or LRT contract exploit".into(),
+        Kind::Depeg => "LRT depeg at a market exit".into(),
+        Kind::Income => match s.as_str() {
+            "base_rewards" => "income: base staking rewards".into(),
+            "avs_fees" => "income: AVS fees".into(),
+            "token_incentives" => "income: token incentives".into(),
+            other => format!("income: {other}"),
+        },
+        Kind::Avs | Kind::Operator => s.clone(),
+    }
+}
+
 /// Whether a cell starting with `c` is one a spreadsheet runs as a formula (`=`, `+`,
 /// `-`, `@`, a tab or a carriage return: OWASP's CSV-injection rule), or starts with the
 /// `'` that neutralises one.
@@ -737,6 +760,23 @@ mod tests {
         for text in ["EigenDA", "ether.fi-1 - Pier Two", "a=b", ""] {
             assert_eq!(text_cell(text), text);
             assert_eq!(read_text_cell(text), text);
+        }
+    }
+
+    #[test]
+    fn probability_ticks_are_percents_without_float_noise() {
+        for (p, text) in [
+            (1.0, "100%"),
+            (0.1, "10%"),
+            (0.01, "1%"),
+            (0.001, "0.1%"),
+            (9.999999999e-5, "0.01%"),
+            (1e-6, "0.0001%"),
+            (2e-6, "0.0002%"),
+            (0.05, "5%"),
+            (0.0, "0%"),
+        ] {
+            assert_eq!(plots::percent_tick(p), text, "{p}");
         }
     }
 

@@ -12,7 +12,7 @@ use plotters::style::FontStyle;
 use restake_core::Results;
 use restake_core::stats::{FAN_LEVELS, MetricId};
 
-use crate::ReportError;
+use crate::{ReportError, contribution_label};
 
 /// Width and height of every plot, in pixels.
 pub const PLOT_SIZE: (u32, u32) = (960, 540);
@@ -158,17 +158,45 @@ where
     DB::ErrorType: 'static,
 {
     let p_min = bins.iter().map(|b| b.2).fold(1.0, f64::min).max(1e-9) / 2.0;
-    let mut chart = frame(root, caption, 24, 80)?
+    let mut chart = frame(root, caption, 24, 110)?
         .build_cartesian_2d(x, (p_min..1.0).log_scale())
         .map_err(|e| e.to_string())?;
-    mesh(&mut chart, x_desc, "probability of the bin (log scale)")?;
     chart
-        .draw_series(
-            bins.iter()
-                .map(|(lo, hi, p)| Rectangle::new([(*lo, p_min), (*hi, *p)], color.filled())),
-        )
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("paths in the bin (%, log scale)")
+        .y_label_formatter(&|p| percent_tick(*p))
+        .label_style(font(16))
+        .axis_desc_style(font(18))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    // Each bar a little narrower than its bin, so that neighbours stand apart.
+    chart
+        .draw_series(bins.iter().map(|(lo, hi, p)| {
+            let gap = 0.08 * (hi - lo);
+            Rectangle::new([(*lo + gap, p_min), (*hi - gap, *p)], color.filled())
+        }))
         .map_err(|e| e.to_string())?;
     Ok((chart, p_min))
+}
+
+/// A tick of a probability axis as a percent with the digits its size needs: `1e-6`
+/// is `0.0001%`, `0.1` is `10%` (log axes put ticks at such round values; a value is
+/// first rounded to two significant digits, so float noise never shows).
+pub fn percent_tick(p: f64) -> String {
+    let x = 100.0 * p;
+    if !(x > 0.0 && x.is_finite()) {
+        return "0%".into();
+    }
+    let rounded: f64 = format!("{x:.1e}").parse().unwrap_or(x);
+    let decimals = (-(rounded.log10().floor()) as i32 + 1).max(0) as usize;
+    let text = format!("{rounded:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    format!("{text}%")
 }
 
 /// The bins of a histogram with paths, as `(lower, upper, probability)` in per cent.
@@ -321,20 +349,27 @@ impl Chart for FanChart<'_> {
     }
 }
 
-/// Horizontal bars: one labelled value per row, sorted as given.
+/// A bar of [`bars`]: its label, its value, and optionally its 95% interval.
+type Bar = (String, f64, Option<(f64, f64)>);
+
+/// Horizontal bars: one labelled value per row, sorted as given, each with its 95%
+/// interval as an error bar where one is given; bars stand apart by a white border.
 fn bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     caption: &str,
     x_desc: &str,
-    rows: &[(String, f64)],
+    rows: &[Bar],
     label_width: u32,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let n = rows.len().max(1);
-    let lo = rows.iter().map(|r| r.1).fold(0.0, f64::min);
-    let hi = rows.iter().map(|r| r.1).fold(0.0, f64::max);
+    let ends = rows
+        .iter()
+        .flat_map(|r| [r.1, r.2.map_or(r.1, |c| c.0), r.2.map_or(r.1, |c| c.1)]);
+    let lo = ends.clone().fold(0.0, f64::min);
+    let hi = ends.fold(0.0, f64::max);
     let pad = (hi - lo).max(1e-9) * 0.05;
     let mut chart = frame(root, caption, 20, label_width)?
         .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())
@@ -353,13 +388,15 @@ where
         .axis_desc_style(font(18))
         .draw()
         .map_err(|e| e.to_string())?;
+    // Opaque fills (the grid does not show through), and a white line along every
+    // boundary between rows, so that neighbouring bars stand apart.
+    let (loss, gain) = (RGBColor(235, 110, 110), RGBColor(110, 190, 120));
+    // A quarter of a row's height (caption, margins and axis take about 110 pixels).
+    let row_pixels = root.dim_in_pixel().1.saturating_sub(110) / n as u32;
+    let separator = (row_pixels / 4).clamp(2, 8);
     chart
-        .draw_series(rows.iter().enumerate().map(|(i, (_, v))| {
-            let color = if *v >= 0.0 {
-                RED.mix(0.6)
-            } else {
-                GREEN.mix(0.6)
-            };
+        .draw_series(rows.iter().enumerate().map(|(i, (_, v, _))| {
+            let color = if *v >= 0.0 { loss } else { gain };
             Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
@@ -367,6 +404,31 @@ where
                 ],
                 color.filled(),
             )
+        }))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series((0..=n).map(|i| {
+            PathElement::new(
+                [
+                    (lo - pad, SegmentValue::Exact(i)),
+                    (hi + pad, SegmentValue::Exact(i)),
+                ],
+                WHITE.stroke_width(separator),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(rows.iter().enumerate().filter_map(|(i, (_, v, ci))| {
+            ci.map(|(a, b)| {
+                ErrorBar::new_horizontal(
+                    SegmentValue::CenterOf(i),
+                    a,
+                    *v,
+                    b,
+                    BLACK.stroke_width(2),
+                    12,
+                )
+            })
         }))
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -384,17 +446,12 @@ impl Chart for Contributions<'_> {
     where
         DB::ErrorType: 'static,
     {
-        let mut rows: Vec<(String, f64)> = self
+        let mut rows: Vec<Bar> = self
             .0
             .contributions
             .iter()
             .filter(|c| c.es_contribution_eth[2] != 0.0)
-            .map(|c| {
-                (
-                    format!("{} ({})", c.row.source, c.row.kind.as_str()),
-                    c.es_contribution_eth[2],
-                )
-            })
+            .map(|c| (contribution_label(c), c.es_contribution_eth[2], None))
             .collect();
         rows.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
         rows.truncate(15);
@@ -408,7 +465,8 @@ impl Chart for Contributions<'_> {
     }
 }
 
-/// A batch's comparison: VaR 99 and ES 99 of each scenario, in per cent of principal.
+/// A batch's comparison: ES 99 and P(underperform) of each scenario, in per cent, each
+/// with its 95% interval.
 pub struct Comparison<'a>(pub &'a [(&'a str, &'a Results)]);
 
 impl Chart for Comparison<'_> {
@@ -432,17 +490,25 @@ impl Chart for Comparison<'_> {
                 "probability of doing worse than plain staking (%)",
             ),
         ] {
-            let rows: Vec<(String, f64)> = self
+            let rows: Vec<Bar> = self
                 .0
                 .iter()
                 .map(|(name, r)| {
+                    let e = r.metric(metric);
                     (
                         name.to_string(),
-                        100.0 * r.metric(metric).map_or(0.0, |e| e.value),
+                        100.0 * e.map_or(0.0, |e| e.value),
+                        e.map(|e| (100.0 * e.ci_low, 100.0 * e.ci_high)),
                     )
                 })
                 .collect();
-            bars(area, title, "", &rows, 200)?;
+            bars(
+                area,
+                &format!("{title}, with 95% intervals"),
+                "",
+                &rows,
+                200,
+            )?;
         }
         Ok(())
     }

@@ -73,6 +73,10 @@ struct OutputOptions {
     /// CSVs for Excel: a UTF-8 byte-order mark and CRLF line ends.
     #[arg(long)]
     excel: bool,
+    /// Also write `report.xlsx` beside the CSVs: one sheet per CSV with typed cells, and
+    /// the plots.
+    #[arg(long)]
+    xlsx: bool,
 }
 
 impl OutputOptions {
@@ -553,8 +557,9 @@ fn finish(
         }
     }
     let out = target.path().to_path_buf();
-    let written = restake_run::write_job(job, target, results, infos, output.csv_style())
-        .map_err(bad_input)?;
+    let written =
+        restake_run::write_job(job, target, results, infos, output.csv_style(), output.xlsx)
+            .map_err(bad_input)?;
     if output.quiet {
         return Ok(());
     }

@@ -1235,3 +1235,78 @@ fn log_axes_label_their_ticks_in_percent_without_float_noise() {
         assert!(texts.iter().any(|t| t.contains("log scale")), "{svg}");
     }
 }
+
+#[test]
+fn xlsx_holds_every_csv_as_a_typed_sheet_and_the_plots() {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let tmp = tempfile::tempdir().unwrap();
+    // With --excel too: the workbook is the same whatever the CSVs' encoding.
+    run_ok(
+        &["run", "--paths", "20000", "--out", "o", "--xlsx", "--excel"],
+        Some(tmp.path()),
+    );
+    let dir = tmp.path().join("o");
+    let mut book: Xlsx<_> = open_workbook(dir.join("report.xlsx")).unwrap();
+    let sheets = book.sheet_names();
+    let csvs: Vec<String> = restake_report_files()
+        .iter()
+        .filter(|n| n.ends_with(".csv"))
+        .map(|n| n.trim_end_matches(".csv").to_string())
+        .collect();
+    for name in &csvs {
+        assert!(sheets.contains(name), "no sheet {name}: {sheets:?}");
+        let bytes = fs::read(dir.join(format!("{name}.csv"))).unwrap();
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap();
+        let mut reader = csv::Reader::from_reader(bytes);
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let range = book.worksheet_range(name).unwrap();
+        let rows: Vec<&[Data]> = range.rows().collect();
+        let got_header: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();
+        assert_eq!(got_header, header, "{name}");
+        for (record, row) in reader.records().zip(&rows[1..]) {
+            for (cell, got) in record.unwrap().iter().zip(row.iter()) {
+                match got {
+                    Data::Float(x) => assert_eq!(*x, cell.parse::<f64>().unwrap(), "{name}"),
+                    Data::Int(x) => assert_eq!(*x as f64, cell.parse::<f64>().unwrap(), "{name}"),
+                    Data::String(s) => {
+                        assert_eq!(s, cell, "{name}");
+                        assert!(
+                            cell.parse::<f64>().is_err()
+                                || header.iter().any(|h| h == "source" || h == "metric"),
+                            "{name}: a number as text: {cell}"
+                        );
+                    }
+                    Data::Bool(b) => assert_eq!(b.to_string(), cell, "{name}"),
+                    other => panic!("{name}: unexpected cell {other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            rows.len() - 1,
+            csv::Reader::from_reader(bytes).records().count(),
+            "{name}"
+        );
+    }
+    assert!(sheets.contains(&"plots".to_string()), "{sheets:?}");
+    // Batch: the top workbook holds the batch tables; each scenario folder has its own.
+    run_ok(
+        &[
+            "batch",
+            "renzo-ezeth",
+            "kelp-rseth",
+            "--paths",
+            "20000",
+            "--out",
+            "b",
+            "--xlsx",
+        ],
+        Some(tmp.path()),
+    );
+    let top: Xlsx<_> = open_workbook(tmp.path().join("b/report.xlsx")).unwrap();
+    assert!(
+        top.sheet_names()
+            .starts_with(&["batch_summary".to_string(), "batch_metrics".to_string()])
+    );
+    let member: Xlsx<_> = open_workbook(tmp.path().join("b/renzo-ezeth/report.xlsx")).unwrap();
+    assert!(member.sheet_names().contains(&"summary".to_string()));
+}

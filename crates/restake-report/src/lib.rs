@@ -42,6 +42,9 @@ pub enum ReportError {
     /// A plot could not be drawn or encoded.
     #[error("cannot draw a plot: {0}")]
     Plot(String),
+    /// The workbook (`report.xlsx`) could not be built.
+    #[error("cannot build report.xlsx: {0}")]
+    Workbook(String),
     /// A value to write is NaN or infinite: a bug in the engine, never written out.
     #[error("{column} is not a finite number ({value})")]
     NonFinite {
@@ -381,13 +384,99 @@ pub const OUTPUT_FILES: [&str; 10] = [
     "run.json",
 ];
 
+/// Columns of the CSVs that hold text, never a number (their cells are names, ids or
+/// units, which [`render_workbook`] writes as text even when they look like numbers).
+const TEXT_COLUMNS: [&str; 6] = ["scenario", "file", "source", "kind", "metric", "unit"];
+
+/// Sheet name of a CSV file: its stem, cut to Excel's 31 characters.
+fn sheet_name(csv_name: &str) -> String {
+    csv_name.trim_end_matches(".csv").chars().take(31).collect()
+}
+
+/// `report.xlsx` of an output folder, from its `files` (the `.csv` files and the `.png`
+/// plots directly in it; files in subfolders are left to their own workbooks): one sheet
+/// per CSV in the order given, with the CSV's header and typed cells (numbers as
+/// numbers, `true`/`false` as booleans, text as text, read back from [`text_cell`]
+/// unchanged, since a workbook cell is never a formula unless written as one), the header
+/// row frozen; then a sheet `plots` with every PNG. A typed workbook opens the same in
+/// every locale, unlike a CSV. Returns `None` when `files` holds no CSV.
+///
+/// # Errors
+/// [`ReportError::Csv`] for a CSV that does not parse, [`ReportError::Workbook`] when the
+/// workbook cannot be built.
+pub fn render_workbook(files: &[OutputFile]) -> Result<Option<Vec<u8>>, ReportError> {
+    use rust_xlsxwriter::{Format, Image, Workbook};
+    let top = |name: &str| !name.contains('/');
+    if !files.iter().any(|(n, _)| top(n) && n.ends_with(".csv")) {
+        return Ok(None);
+    }
+    let xlsx = |e: rust_xlsxwriter::XlsxError| ReportError::Workbook(e.to_string());
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    for (name, bytes) in files.iter().filter(|(n, _)| top(n) && n.ends_with(".csv")) {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+        let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(sheet_name(name)).map_err(xlsx)?;
+        for (c, h) in header.iter().enumerate() {
+            sheet
+                .write_string_with_format(0, c as u16, read_text_cell(h), &bold)
+                .map_err(xlsx)?;
+            sheet
+                .set_column_width(c as u16, (h.len() as f64 + 2.0).clamp(10.0, 40.0))
+                .map_err(xlsx)?;
+        }
+        sheet.set_freeze_panes(1, 0).map_err(xlsx)?;
+        for (r, record) in reader.records().enumerate() {
+            let row = r as u32 + 1;
+            for (c, cell) in record?.iter().enumerate() {
+                let col = c as u16;
+                let text_column = header
+                    .get(c)
+                    .is_some_and(|h| TEXT_COLUMNS.contains(&h.as_str()));
+                match (text_column, cell.parse::<f64>(), cell) {
+                    (false, Ok(x), _) if x.is_finite() => {
+                        sheet.write_number(row, col, x).map_err(xlsx)?;
+                    }
+                    (false, _, "true" | "false") => {
+                        sheet
+                            .write_boolean(row, col, cell == "true")
+                            .map_err(xlsx)?;
+                    }
+                    _ => {
+                        sheet
+                            .write_string(row, col, read_text_cell(cell))
+                            .map_err(xlsx)?;
+                    }
+                }
+            }
+        }
+    }
+    let plots: Vec<&OutputFile> = files
+        .iter()
+        .filter(|(n, _)| top(n) && n.ends_with(".png"))
+        .collect();
+    if !plots.is_empty() {
+        let sheet = workbook.add_worksheet();
+        sheet.set_name("plots").map_err(xlsx)?;
+        // One plot under the other, 30 rows apart (a plot is 540 pixels, 20 a row).
+        for (i, (_, png)) in plots.iter().enumerate() {
+            let image = Image::new_from_buffer(png).map_err(xlsx)?;
+            sheet.insert_image(i as u32 * 30, 0, &image).map_err(xlsx)?;
+        }
+    }
+    workbook.save_to_buffer().map(Some).map_err(xlsx)
+}
+
 /// Whether `name` is a file restake-mc writes into an output folder (a run's, a batch's
 /// or a sweep's): [`OUTPUT_FILES`], the plots, `report.html`, the batch tables and chart,
 /// `sweep.csv`. An existing folder holding only such files (and batch member folders of
 /// them) is one the run library may replace.
 pub fn is_output_file_name(name: &str) -> bool {
-    const OTHERS: [&str; 4] = [
+    const OTHERS: [&str; 5] = [
         "report.html",
+        "report.xlsx",
         "batch_summary.csv",
         "batch_metrics.csv",
         "sweep.csv",

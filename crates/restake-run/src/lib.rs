@@ -20,7 +20,7 @@ use restake_core::stats::{INTERVAL_LEVEL, MIN_TAIL_PATHS, TAIL_LEVELS, level_lab
 use restake_core::{BATCH_PATHS, Results};
 use restake_report::{
     BatchEntry, CsvStyle, ReportError, RunInfo, SweepPoint, render_batch_tables, render_comparison,
-    render_output_folder, render_sweep_table,
+    render_output_folder, render_sweep_table, render_workbook,
 };
 
 pub use job::{Job, JobSpec, Member, Overrides, Source};
@@ -127,7 +127,8 @@ pub fn thin_tail_warnings(label: &str, results: &Results) -> Vec<String> {
 
 /// Renders a job's outputs and writes them as one folder, replacing `output` whole: a
 /// run's output folder; a batch's folder per scenario, `batch_summary.csv`,
-/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv`. `results` and
+/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv`. With `xlsx`,
+/// every folder of CSVs also gets its `report.xlsx` ([`render_workbook`]). `results` and
 /// `infos` are the members', in order. Returns the files written.
 ///
 /// # Errors
@@ -139,6 +140,7 @@ pub fn write_job(
     results: &[Results],
     infos: &[RunInfo],
     style: CsvStyle,
+    xlsx: bool,
 ) -> Result<Vec<PathBuf>, RunError> {
     let context = |what: &str| {
         let what = what.to_string();
@@ -147,14 +149,23 @@ pub fn write_job(
             source,
         }
     };
-    let files = match job.spec {
+    // `report.xlsx` of a folder's files, added to them when asked for.
+    let with_workbook = |mut folder: Vec<restake_report::OutputFile>| {
+        if xlsx && let Some(book) = render_workbook(&folder)? {
+            folder.push(("report.xlsx".to_string(), book));
+        }
+        Ok::<_, ReportError>(folder)
+    };
+    let mut files = match job.spec {
         JobSpec::Run(_) => render_output_folder(&results[0], &infos[0], style)
+            .and_then(with_workbook)
             .map_err(context("rendering the output folder"))?,
         JobSpec::Batch(_) => {
             let mut files = Vec::new();
             for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
                 let name = &m.scenario.spec().name;
                 let folder = render_output_folder(r, info, style)
+                    .and_then(with_workbook)
                     .map_err(context(&format!("rendering the output folder of {name}")))?;
                 files.extend(folder.into_iter().map(|(f, b)| (format!("{name}/{f}"), b)));
             }
@@ -196,5 +207,18 @@ pub fn write_job(
                 .map_err(context("rendering sweep.csv"))?
         }
     };
+    // A batch's own tables and chart get the top-level workbook.
+    if xlsx && matches!(job.spec, JobSpec::Batch(_)) {
+        let top: Vec<restake_report::OutputFile> = files
+            .iter()
+            .filter(|(n, _)| !n.contains('/'))
+            .cloned()
+            .collect();
+        if let Some(book) = render_workbook(&top).map_err(context("rendering report.xlsx"))? {
+            files.push(("report.xlsx".to_string(), book));
+        }
+    } else if xlsx && matches!(job.spec, JobSpec::Sweep { .. }) {
+        files = with_workbook(files).map_err(context("rendering report.xlsx"))?;
+    }
     output.publish(&files)
 }

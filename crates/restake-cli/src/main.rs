@@ -230,6 +230,10 @@ enum Command {
         /// Scenario file to write.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Name of the new scenario (its output folder); default: the `--out` file's
+        /// name without `.toml`, or the base's name with `-imported`.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Check a scenario file and exit.
     Validate {
@@ -301,7 +305,8 @@ fn main() -> ExitCode {
             avs,
             operators,
             out,
-        } => tables::import(base.as_deref(), &avs, &operators, out),
+            name,
+        } => tables::import(base.as_deref(), &avs, &operators, out, name),
         Command::Validate { scenario } => validate(&scenario),
         // Whatever is wrong with the data files is the user's input.
         Command::Calibrate { data } => {

@@ -44,7 +44,9 @@ pub fn export(scenario: Option<&Path>, out: &Path, excel: bool) -> Result<()> {
 }
 
 /// `restake-mc import`: the base scenario with its AVSs and operators replaced by the
-/// tables', checked, written as TOML to `out` (or printed when `out` is `None`).
+/// tables', named `name` (default: `out`'s file stem, or the base's name with
+/// `-imported`, so that its runs never overwrite the base's reports), checked, written as
+/// TOML to `out` (or printed when `out` is `None`).
 ///
 /// # Errors
 /// [`BadInput`] naming file, row and column for a bad cell or column, the field for a
@@ -55,14 +57,27 @@ pub fn import(
     avs: &Path,
     operators: &Path,
     out: Option<PathBuf>,
+    name: Option<String>,
 ) -> Result<()> {
     let (base, _) = load(base)?;
+    if let Some(path) = &out {
+        restake_run::publish::check_file(path).map_err(bad_input)?;
+    }
+    let name = name
+        .or_else(|| {
+            out.as_ref()
+                .and_then(|p| p.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| format!("{}-imported", base.spec().name));
+    let mut base_spec = base.spec().clone();
+    base_spec.name = name;
     let read = |p: &Path| {
         std::fs::read(p).map_err(|e| BadInput(format!("cannot read {}: {e}", p.display())))
     };
     let (avs_name, operators_name) = (avs.display().to_string(), operators.display().to_string());
     let scenario = import_tables(
-        base.spec(),
+        &base_spec,
         (&avs_name, &read(avs)?),
         (&operators_name, &read(operators)?),
     )

@@ -1138,7 +1138,12 @@ fn every_preset_round_trips_through_the_spreadsheet_tables() {
                 .spec()
                 .clone()
         };
-        assert_eq!(parse(&back), parse(preset), "{}", preset.display());
+        // The same scenario, named after the file it was written to, so that running it
+        // never overwrites the base's reports.
+        let (back, mut original) = (parse(&back), parse(preset));
+        assert_eq!(back.name, "back");
+        original.name = back.name.clone();
+        assert_eq!(back, original, "{}", preset.display());
     }
 }
 
@@ -1309,4 +1314,39 @@ fn xlsx_holds_every_csv_as_a_typed_sheet_and_the_plots() {
     );
     let member: Xlsx<_> = open_workbook(tmp.path().join("b/renzo-ezeth/report.xlsx")).unwrap();
     assert!(member.sheet_names().contains(&"summary".to_string()));
+}
+
+#[test]
+fn import_names_the_new_scenario_so_its_runs_never_overwrite_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    run_ok(&["export", "--out", "t"], Some(tmp.path()));
+    let tables = ["--avs", "t/avs.csv", "--operators", "t/operators.csv"];
+    let name_of = |text: &str| -> String {
+        restake_core::Scenario::from_toml(text)
+            .unwrap()
+            .spec()
+            .name
+            .clone()
+    };
+    let printed = run_ok(&[&["import"][..], &tables].concat(), Some(tmp.path()));
+    assert_eq!(
+        name_of(&String::from_utf8_lossy(&printed.stdout)),
+        "etherfi-weeth-imported"
+    );
+    let named = run_ok(
+        &[&["import", "--name", "desk-view"][..], &tables].concat(),
+        Some(tmp.path()),
+    );
+    assert_eq!(
+        name_of(&String::from_utf8_lossy(&named.stdout)),
+        "desk-view"
+    );
+    run_ok(
+        &[&["import", "--out", "v2.toml"][..], &tables].concat(),
+        Some(tmp.path()),
+    );
+    assert_eq!(
+        name_of(&fs::read_to_string(tmp.path().join("v2.toml")).unwrap()),
+        "v2"
+    );
 }

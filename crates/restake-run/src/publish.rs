@@ -133,7 +133,8 @@ fn output_name<'a>(path: &'a Path, what: &str) -> Result<(&'a OsStr, &'a Path), 
 fn create_folders(dir: &Path, list: &mut Vec<Pending>) -> Result<Vec<PathBuf>, RunError> {
     let mut missing = Vec::new();
     let mut at = dir;
-    loop {
+    // A relative path ends in "" (the current folder), which exists.
+    while !at.as_os_str().is_empty() {
         match fs::symlink_metadata(at) {
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -567,8 +568,16 @@ fn check_writable(dir: &Path) -> Result<(), RunError> {
     } else {
         dir
     };
+    // A relative path's last ancestor is "", the current folder.
     let existing = dir
         .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
         .find(|a| fs::symlink_metadata(a).is_ok())
         .unwrap_or(Path::new("/"));
     match fs::metadata(existing) {

@@ -217,15 +217,27 @@ fn links_planted_beside_the_folder_are_never_followed() {
     assert_eq!(entries(&parent), [".out.tmp", ".out.toml.tmp", "out"]);
 }
 
-/// Whether this process may mount file systems (root in a namespace that allows it).
-fn mount_tmpfs(dir: &Path, bytes: u64) -> bool {
-    fs::create_dir_all(dir).unwrap();
-    Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-        .arg(dir)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// A tmpfs mounted at `dir` with mount `options`, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts it; `None` where this process may not mount (it needs root).
+    fn mount(dir: &Path, options: &str) -> Option<Self> {
+        fs::create_dir_all(dir).unwrap();
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            .then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
 }
 
 #[test]
@@ -238,17 +250,10 @@ fn a_full_file_system_leaves_the_old_output_whole() {
         .sum();
     let disk = root.path().join("disk");
     // Room for one output and a half: a second one cannot be written beside it.
-    if !mount_tmpfs(&disk, size * 3 / 2 + 65_536) {
+    let Some(_disk) = Tmpfs::mount(&disk, &format!("size={}", size * 3 / 2 + 65_536)) else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&disk);
+    };
     let out = disk.join("out");
     let first = run(&out, 1);
     assert!(
@@ -334,17 +339,10 @@ fn every_kind_of_output_folder_is_replaced_by_its_next_run() {
 fn a_read_only_file_system_is_refused_before_the_run() {
     let root = tempfile::tempdir().unwrap();
     let disk = root.path().join("ro");
-    fs::create_dir(&disk).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "ro,size=65536", "tmpfs"])
-        .arg(&disk)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(mounted) = Tmpfs::mount(&disk, "ro,size=65536") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
-    }
+    };
     let out = run(&disk.join("out"), 1);
     let partial = bin()
         .args([
@@ -360,7 +358,7 @@ fn a_read_only_file_system_is_refused_before_the_run() {
         .arg(disk.join("p/shard.bin"))
         .output()
         .unwrap();
-    let _ = Command::new("umount").arg(&disk).status();
+    drop(mounted);
     for r in [&out, &partial] {
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{err}");

@@ -391,7 +391,7 @@ fn closed_pipes_end_quietly_with_the_right_exit_code() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    // stderr closed outright (`2>&-`).
+    // stderr on /dev/null (what Rust's runtime makes of a closed `2>&-`).
     let status = bin()
         .args(["run", "--threads", "100000"])
         .stderr(Stdio::null())

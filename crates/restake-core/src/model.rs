@@ -130,6 +130,10 @@ pub struct AvsModel {
     pub incident_severity: Severity,
     /// Veto probability `v_i`.
     pub veto_prob: f64,
+    /// Set by [`Model::couple`] when a model it is coupled with has `v_i > 0`: every
+    /// slashing request then draws its veto and its severity, vetoed or not, so that the
+    /// draws of each request are the same at every point of the sweep.
+    pub coupled_veto: bool,
 }
 
 /// A reward token's GBM, `X(t) = X(0) exp((mu - sigma^2/2) t + sigma W(t))`.
@@ -470,6 +474,7 @@ impl Model {
                 slash_severity: severity(&a.slash_severity),
                 incident_severity: severity(&a.incident_severity),
                 veto_prob: a.veto_prob,
+                coupled_veto: false,
             })
             .collect();
         let tokens = spec
@@ -567,12 +572,15 @@ impl Model {
 
     /// Couples models of scenarios that differ only in their probabilities (a sweep):
     /// each source is sampled at the largest of its intensities over the models and its
-    /// candidate events thinned to its own, every event drawing its veto and severity
-    /// from its own generator (`docs/model.md#a-path`; thinning: Lewis and Shedler 1979). With
-    /// one seed, the models then see the same candidate events, and a model whose
-    /// probabilities are all at least another's has, path by path, a superset of its
-    /// events with the same severities: its loss is never smaller. Returns `false`, and
-    /// changes nothing, when the models' sources do not correspond one to one.
+    /// candidate events thinned to its own, every event drawing its vetoes and severities
+    /// (all of them at every model, as soon as one has a veto probability for the AVS)
+    /// from its own generator
+    /// (`docs/model.md#sweeps`; thinning: Lewis and Shedler 1979). With one seed, the
+    /// models then see the same candidate events, and a model whose event probabilities
+    /// are all at least another's (veto probabilities at most) has, path by path, a
+    /// superset of its events with the same severities: its value at the horizon is never
+    /// higher. Returns `false`, and changes nothing, when the models' sources do not
+    /// correspond one to one.
     pub fn couple(models: &mut [Model]) -> bool {
         let Some(first) = models.first() else {
             return true;
@@ -584,6 +592,7 @@ impl Model {
             .collect();
         let same = models.iter().all(|m| {
             m.horizon_years == first.horizon_years
+                && m.avs.len() == first.avs.len()
                 && m.sources.len() == shape.len()
                 && m.sources.iter().zip(&shape).all(|(s, (row, kind))| {
                     s.row == *row && std::mem::discriminant(&s.kind) == *kind
@@ -600,7 +609,13 @@ impl Model {
                     .fold(0.0, f64::max)
             })
             .collect();
+        let coupled_veto: Vec<bool> = (0..first.avs.len())
+            .map(|i| models.iter().any(|m| m.avs[i].veto_prob > 0.0))
+            .collect();
         for m in models.iter_mut() {
+            for (a, coupled) in m.avs.iter_mut().zip(&coupled_veto) {
+                a.coupled_veto = *coupled;
+            }
             for (s, lambda) in m.sources.iter_mut().zip(&sampling) {
                 s.sampling_intensity = *lambda;
                 s.keep = if *lambda > 0.0 {

@@ -23,8 +23,8 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::exp::exp_in_place;
-use crate::model::{Hit, Model, SourceKind};
-use crate::sampling::{DrawKind, EventRng, count_draw, truncated_normal};
+use crate::model::{AvsModel, Hit, Model, SourceKind};
+use crate::sampling::{DrawKind, EventRng, Severity, count_draw, truncated_normal};
 
 /// The outcome of one path, in ETH unless the name says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -139,13 +139,26 @@ fn growth_at(g: f64, t: f64) -> (f64, f64) {
     (1.0 + m, if g == 0.0 { t } else { m / g })
 }
 
-/// `true` when a slashing request is vetoed (probability `veto_prob`; no draw at 0).
+/// The severity of a slashing request to `avs` with law `severity`, or `None` when the
+/// request is vetoed (probability `veto_prob`). A plain model draws nothing for a veto
+/// at `veto_prob = 0` nor a severity after one; a coupled model
+/// ([`AvsModel::coupled_veto`]) draws both every time, so that every model of the sweep
+/// reads the same draws for each request.
 #[inline]
-fn vetoed<R: Rng + ?Sized>(veto_prob: f64, rng: &mut R) -> bool {
-    veto_prob > 0.0 && {
+fn unless_vetoed<R: Rng + ?Sized>(
+    avs: &AvsModel,
+    severity: &Severity,
+    rng: &mut R,
+) -> Option<f64> {
+    let vetoed = (avs.veto_prob > 0.0 || avs.coupled_veto) && {
         count_draw(DrawKind::Uniform);
-        rng.random::<f64>() < veto_prob
+        rng.random::<f64>() < avs.veto_prob
+    };
+    if vetoed && !avs.coupled_veto {
+        return None;
     }
+    let s = severity.sample(rng);
+    (!vetoed).then_some(s)
 }
 
 /// Cuts a pool by `share × s` of its amount; returns the discounted loss.
@@ -374,8 +387,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
         // One slashing request to AVS `i` on `hit`: vetoed, or cut with its own severity.
         let request = |scratch: &mut PathScratch, rng: &mut EventRng, i: usize, hit: Hit| {
             let avs = &model.avs[i];
-            (!vetoed(avs.veto_prob, rng))
-                .then(|| through_avs(scratch, i, hit, avs.slash_severity.sample(rng)))
+            unless_vetoed(avs, &avs.slash_severity, rng).map(|s| through_avs(scratch, i, hit, s))
         };
         // Scales all of operator `k`'s pools by `1 - s`; returns the loss in ETH.
         let whole_stake = |scratch: &mut PathScratch, k: usize, s: f64| {
@@ -394,8 +406,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
             }
             SourceKind::AvsIncident { avs: i, hits } => {
                 let avs = &model.avs[*i];
-                if !vetoed(avs.veto_prob, rng) {
-                    let s = avs.incident_severity.sample(rng);
+                if let Some(s) = unless_vetoed(avs, &avs.incident_severity, rng) {
                     loss += hits
                         .iter()
                         .map(|h| through_avs(scratch, *i, *h, s))

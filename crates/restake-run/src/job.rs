@@ -273,7 +273,8 @@ pub struct Job {
     pub members: Vec<Member>,
     /// A sweep's axes (field paths); empty otherwise.
     pub parameters: Vec<String>,
-    /// Whether a sweep's models are coupled path by path ([`Model::couple`]).
+    /// Whether a sweep's points are coupled path by path ([`Model::couple`]): true when
+    /// they differ only in event and veto probabilities (`docs/model.md#sweeps`).
     pub coupled: bool,
     /// Warnings for the user (a sweep that could not be coupled).
     pub warnings: Vec<String>,
@@ -382,8 +383,13 @@ impl Job {
                     })?);
                 }
                 let mut models: Vec<Model> = scenarios.iter().map(Model::new).collect();
-                job.coupled = Model::couple(&mut models);
-                if !job.coupled {
+                let structure_kept = Model::couple(&mut models);
+                let rest: Vec<ScenarioSpec> = scenarios
+                    .iter()
+                    .map(|s| without_coupled_probabilities(s.spec()))
+                    .collect();
+                job.coupled = structure_kept && rest.windows(2).all(|w| w[0] == w[1]);
+                if !structure_kept {
                     job.warnings.push(
                         "the grid changes the scenario's structure, not just probabilities: points share the seed but are not coupled path by path".into(),
                     );
@@ -577,6 +583,29 @@ fn grid(axes: &[Axis]) -> Result<Vec<Vec<f64>>, RunError> {
     }
     debug_assert_eq!(grid.len(), points);
     Ok(grid)
+}
+
+/// `spec` with every probability that [`Model::couple`] couples set to 0: the Poisson
+/// event probabilities (`base.slash_prob`, `protocol.exploit_prob`, an AVS's `slash_prob`
+/// and `incident_prob`, an operator's `fault_prob` and `slash_probs`) and the AVSs'
+/// `veto_prob`. Sweep points that are equal after this differ only in what coupling
+/// holds for (`docs/model.md#sweeps`); `liquid.depeg_prob` is not among them, since the
+/// depeg and its discount are drawn from the path's generator, whose later draws they
+/// shift.
+fn without_coupled_probabilities(spec: &ScenarioSpec) -> ScenarioSpec {
+    let mut s = spec.clone();
+    s.base.slash_prob = 0.0;
+    s.protocol.exploit_prob = 0.0;
+    for a in &mut s.avs {
+        a.slash_prob = 0.0;
+        a.incident_prob = 0.0;
+        a.veto_prob = 0.0;
+    }
+    for o in &mut s.operators {
+        o.fault_prob = 0.0;
+        o.slash_probs.values_mut().for_each(|p| *p = 0.0);
+    }
+    s
 }
 
 /// `spec` with the value at the field path `path` ([`field_path_keys`]) set to `x`. Keys

@@ -145,11 +145,7 @@ fn growth_at(g: f64, t: f64) -> (f64, f64) {
 /// ([`AvsModel::coupled_veto`]) draws both every time, so that every model of the sweep
 /// reads the same draws for each request.
 #[inline]
-fn unless_vetoed<R: Rng + ?Sized>(
-    avs: &AvsModel,
-    severity: &Severity,
-    rng: &mut R,
-) -> Option<f64> {
+fn unless_vetoed<R: Rng + ?Sized>(avs: &AvsModel, severity: &Severity, rng: &mut R) -> Option<f64> {
     let vetoed = (avs.veto_prob > 0.0 || avs.coupled_veto) && {
         count_draw(DrawKind::Uniform);
         rng.random::<f64>() < avs.veto_prob

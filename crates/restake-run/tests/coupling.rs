@@ -76,7 +76,11 @@ fn event_and_veto_probabilities_are_coupled_path_by_path() {
         // From no veto (no veto draw at all in a plain run) to one: more vetoes, and the
         // severities of the requests that go through are the same draws.
         ("etherfi-weeth", "avs.EigenDA.veto_prob=0,0.5", false),
-        ("etherfi-weeth", "avs.coprocessor-avs.veto_prob=0.5,0.9", false),
+        (
+            "etherfi-weeth",
+            "avs.coprocessor-avs.veto_prob=0.5,0.9",
+            false,
+        ),
     ];
     for (preset, set, second_riskier) in cases {
         let job = sweep(preset, &[set]);
@@ -89,13 +93,22 @@ fn event_and_veto_probabilities_are_coupled_path_by_path() {
             (&points[1], &points[0])
         };
         let (above, below) = compare(safer, riskier);
-        assert_eq!(above, 0, "{set}: riskier point ends higher on {above} paths");
-        assert!(below > 10, "{set}: only {below} paths differ, the check is empty");
+        assert_eq!(
+            above, 0,
+            "{set}: riskier point ends higher on {above} paths"
+        );
+        assert!(
+            below > 10,
+            "{set}: only {below} paths differ, the check is empty"
+        );
     }
     // A grid of several probabilities is coupled too.
     let job = sweep(
         "etherfi-weeth",
-        &["avs.EigenDA.slash_prob=0.01,0.03", "avs.bridge-avs.veto_prob=0,0.2"],
+        &[
+            "avs.EigenDA.slash_prob=0.01,0.03",
+            "avs.bridge-avs.veto_prob=0,0.2",
+        ],
     );
     assert!(job.coupled);
 }
@@ -108,7 +121,10 @@ fn every_other_kind_of_parameter_is_not_coupled() {
         ("etherfi-weeth", "base.fee=0.05,0.1"),
         ("etherfi-weeth", "avs.EigenDA.fee_apr=0.0005,0.002"),
         ("etherfi-weeth", "avs.EigenDA.slash_severity.alpha=2,3"),
-        ("etherfi-weeth", "operator.\"ether.fi-1 - Pier Two\".commission=0.05,0.1"),
+        (
+            "etherfi-weeth",
+            "operator.\"ether.fi-1 - Pier Two\".commission=0.05,0.1",
+        ),
         (
             "etherfi-weeth",
             "operator.\"ether.fi-1 - Pier Two\".allocations.EigenDA=0.1,0.2",

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 
 use restake_core::scenario::Route;
-use restake_core::stats::{Contribution, MetricId};
+use restake_core::stats::{Contribution, MetricId, TAIL_LEVELS};
 use restake_core::{ContributionKind, DAYS_PER_YEAR, Estimate, Results, RunConfig, Scenario};
-use restake_report::contribution_label as label;
+use restake_report::{contribution_label as label, metric_label};
 
 fn pct(x: f64) -> String {
     format!("{:.3}%", 100.0 * x)
@@ -71,29 +71,23 @@ pub fn render(
         "  returns and losses are over the {}-day horizon, as fractions of the principal; \"a year\" scales a mean by 365 / {} (simple, like the APRs it comes from)",
         pos.horizon_days, pos.horizon_days
     );
-    let mean = metric(MetricId::MeanNetReturn);
     let per_year = DAYS_PER_YEAR / pos.horizon_days;
-    let _ = writeln!(
-        s,
-        "  {:<34} {}  = {} a year",
-        "mean net return",
-        pct_ci(mean),
-        pct(mean.value * per_year)
-    );
-    let excess = metric(MetricId::MeanExcessReturn);
-    let _ = writeln!(
-        s,
-        "  {:<34} {}  = {} a year",
-        "mean excess over plain staking",
-        pct_ci(excess),
-        pct(excess.value * per_year)
-    );
-    for (text, id) in [
-        ("P(loss)", MetricId::ProbLoss),
-        ("P(any slashing loss)", MetricId::ProbSlashingLoss),
-        ("P(underperform)", MetricId::ProbUnderperform),
+    for id in [MetricId::MeanNetReturn, MetricId::MeanExcessReturn] {
+        let e = metric(id);
+        let _ = writeln!(
+            s,
+            "  {:<34} {}  = {} a year",
+            metric_label(&id),
+            pct_ci(e),
+            pct(e.value * per_year)
+        );
+    }
+    for id in [
+        MetricId::ProbLoss,
+        MetricId::ProbSlashingLoss,
+        MetricId::ProbUnderperform,
     ] {
-        let _ = writeln!(s, "  {text:<34} {}", pct_ci(metric(id)));
+        let _ = writeln!(s, "  {:<34} {}", metric_label(&id), pct_ci(metric(id)));
     }
     let _ = writeln!(
         s,
@@ -103,24 +97,20 @@ pub fn render(
         s,
         "  loss at a level (VaR) and mean loss beyond it (ES), of principal and in ETH (negative: a gain):"
     );
-    for (level, text) in [(9500, "95"), (9750, "97.5"), (9900, "99"), (9990, "99.9")] {
-        for (kind, id) in [("VaR", MetricId::Var(level)), ("ES", MetricId::Es(level))] {
+    for level in TAIL_LEVELS {
+        for id in [MetricId::Var(level), MetricId::Es(level)] {
             let e = metric(id);
             let _ = writeln!(
                 s,
                 "    {:<32} {}  = {}",
-                format!("{kind} {text}"),
+                metric_label(&id),
                 pct_ci(e),
                 eth_ci(e, principal)
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "  {:<34} {}",
-        "expected slashing loss",
-        eth_ci(metric(MetricId::ExpectedSlashingLossEth), 1.0)
-    );
+    let id = MetricId::ExpectedSlashingLossEth;
+    let _ = writeln!(s, "  {:<34} {}", metric_label(&id), eth_ci(metric(id), 1.0));
 
     // Contributions to ES 99: the largest sources, the rest, the income: they add up.
     let es99 = metric(MetricId::Es(9900)).value * principal;

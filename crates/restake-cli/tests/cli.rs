@@ -305,7 +305,7 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
     let name = scenario["name"].as_str().unwrap();
     assert!(report.contains(name) && report.matches("<svg").count() == 4);
     assert!(
-        report.contains("<td>var_99</td>"),
+        report.contains("<td>VaR 99</td>"),
         "report.html lacks the summary table"
     );
 

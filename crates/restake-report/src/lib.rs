@@ -10,6 +10,7 @@
 //! (Rust's shortest round-trip form, never an exponent), and a non-finite number is an
 //! error rather than a `NaN` in a spreadsheet.
 
+mod html;
 pub mod plots;
 
 use std::borrow::Cow;
@@ -132,6 +133,36 @@ pub fn contribution_label(c: &Contribution) -> String {
             other => format!("income: {other}"),
         },
         Kind::Avs | Kind::Operator => s.clone(),
+    }
+}
+
+/// A tail level in 1/10,000 as a reader writes it in percent: 9750 → `97.5`.
+pub fn level_percent(level: u32) -> String {
+    format!("{}", f64::from(level) / 100.0)
+}
+
+/// A metric's name for a reader (`summary.csv` has its id, [`MetricId::name`]): "mean
+/// net return", "VaR 99", "P(underperform)", ...
+pub fn metric_label(id: &MetricId) -> String {
+    match id {
+        MetricId::MeanNetReturn => "mean net return".into(),
+        MetricId::SdNetReturn => "standard deviation of the net return".into(),
+        MetricId::MeanExcessReturn => "mean excess over plain staking".into(),
+        MetricId::SdExcessReturn => "standard deviation of the excess".into(),
+        MetricId::ProbLoss => "P(loss)".into(),
+        MetricId::ProbUnderperform => "P(underperform)".into(),
+        MetricId::Var(l) => format!("VaR {}", level_percent(*l)),
+        MetricId::Es(l) => format!("ES {}", level_percent(*l)),
+        MetricId::ExpectedSlashingLossEth => "expected slashing loss".into(),
+        MetricId::MeanBaseIncomeEth => "mean base staking rewards".into(),
+        MetricId::MeanAvsFeeIncomeEth => "mean AVS fees".into(),
+        MetricId::MeanIncentiveValueEth => "mean token incentives".into(),
+        MetricId::MeanDepegLossEth => "mean depeg loss".into(),
+        MetricId::ProbSlashingLoss => "P(any slashing loss)".into(),
+        // Rounded to 9 decimals of a percent, so that 0.07 reads 7, not 7.000000000000001.
+        MetricId::ProbLossGt(x) => {
+            format!("P(loss > {}% of principal)", (x * 1e11).round() / 1e9)
+        }
     }
 }
 
@@ -328,11 +359,29 @@ pub fn write_fan_chart<W: Write>(w: W, results: &Results) -> Result<(), ReportEr
         .map_err(|source| io_error("fan_chart.csv", source))
 }
 
+/// A scenario value its file marks as an assumption (a comment with `ASSUMPTION`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assumption {
+    /// Its field path (`avs.EigenDA.slash_prob`, the grammar of `sweep --set`).
+    pub field: String,
+    /// Its value as written in the file (TOML).
+    pub value: String,
+    /// The comment's text after the mark; may be empty.
+    pub note: String,
+}
+
 /// The run's record, `run.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
     /// The scenario as parsed (defaults filled in).
     pub scenario: ScenarioSpec,
+    /// The scenario's file as given, or the bundled preset's.
+    pub scenario_file: String,
+    /// The values the scenario file marks as assumptions, in file order.
+    pub assumptions: Vec<Assumption>,
+    /// When the results were produced (the run, or the merge of its shards), UTC,
+    /// RFC 3339 to the second.
+    pub created_utc: String,
     /// Seed of the run.
     pub seed: u64,
     /// Paths simulated.
@@ -541,7 +590,7 @@ pub fn render_output_folder(
         .iter()
         .map(|name| render(name, results, info).map(|bytes| (name.to_string(), bytes)))
         .collect::<Result<Vec<_>, _>>()?;
-    rendered.extend(run_plots(results, &info.scenario.name)?);
+    rendered.extend(run_plots(results, info)?);
     encode(rendered, style)
 }
 
@@ -554,56 +603,30 @@ fn chart_files<C: plots::Chart>(chart: &C) -> Result<[(String, Vec<u8>); 2], Rep
     ])
 }
 
-/// The plots of a run and its `report.html` (the summary table and the SVG plots inline,
-/// no external file).
-fn run_plots(results: &Results, name: &str) -> Result<Vec<(String, Vec<u8>)>, ReportError> {
+/// The plots of a run and its `report.html` (the plots inline as SVG, no external file).
+fn run_plots(results: &Results, info: &RunInfo) -> Result<Vec<OutputFile>, ReportError> {
+    let name = info.scenario.name.as_str();
     let mut files = Vec::new();
     files.extend(chart_files(&plots::LossDistribution(results, name))?);
     files.extend(chart_files(&plots::ReturnDistribution(results, name))?);
     files.extend(chart_files(&plots::FanChart(results, name))?);
     files.extend(chart_files(&plots::Contributions(results, name))?);
-    let svgs: Vec<&str> = files
+    let captions = [
+        "Slashing loss over the horizon, as a share of the principal: the share of paths with no loss, then the distribution of the losses.",
+        "Net return over the horizon: the distribution over all paths.",
+        "Value over time, V(t)/P: the median and the 1-99%, 5-95% and 25-75% bands over all paths (the depeg only at the horizon).",
+        "Contributions to the expected loss and to ES 99 by source, income counting against the loss.",
+    ];
+    let svgs: Vec<(&str, &str)> = files
         .iter()
         .filter(|(n, _)| n.ends_with(".svg"))
         .map(|(_, b)| std::str::from_utf8(b).expect("SVG is text"))
+        .zip(captions)
+        .map(|(svg, caption)| (caption, svg))
         .collect();
-    let html = report_html(name, results, &svgs);
-    files.push(("report.html".into(), html.into_bytes()));
+    let page = html::report_html(results, info, &svgs);
+    files.push(("report.html".into(), page.into_bytes()));
     Ok(files)
-}
-
-/// Escapes text for HTML.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// `report.html`: the summary table and the plots, self-contained.
-fn report_html(name: &str, results: &Results, svgs: &[&str]) -> String {
-    let mut rows = String::new();
-    for m in &results.summary {
-        let e = &m.estimate;
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>[{:.6}, {:.6}]</td><td>{}</td></tr>\n",
-            escape(&m.id.name()),
-            e.value,
-            e.std_error,
-            e.ci_low,
-            e.ci_high,
-            m.id.unit().as_str()
-        ));
-    }
-    let plots: String = svgs
-        .iter()
-        .map(|svg| format!("<figure>{svg}</figure>\n"))
-        .collect();
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>restake-mc: {title}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}figure{{margin:1em 0}}</style></head><body>\n<h1>restake-mc: {title}</h1>\n<p>{paths} paths. VaR and ES are losses as a fraction of principal; every estimate has its standard error and 95% interval.</p>\n<table><tr><th>metric</th><th>value</th><th>std error</th><th>95% interval</th><th>unit</th></tr>\n{rows}</table>\n{plots}</body></html>\n",
-        title = escape(name),
-        paths = results.paths,
-    )
 }
 
 /// Renders a batch's comparison chart: `comparison.svg` and `comparison.png`.

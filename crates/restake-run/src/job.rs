@@ -218,6 +218,8 @@ pub struct Member {
     pub scenario: Scenario,
     /// Its file.
     pub origin: String,
+    /// The values its file marks as assumptions ([`crate::comments::assumptions`]).
+    pub assumptions: Vec<restake_report::Assumption>,
     /// Its compiled model (coupled with the other grid points of a sweep).
     pub model: Model,
     /// Paths, seed and threads.
@@ -305,11 +307,12 @@ impl Job {
                 threads,
             })
         };
-        let member = |scenario: Scenario, origin: &str, model: Model, seed, grid_values| {
+        let member = |scenario: Scenario, source: &Source, model: Model, seed, grid_values| {
             Ok::<_, RunError>(Member {
                 config: config(&scenario, seed)?,
                 scenario,
-                origin: origin.to_string(),
+                origin: source.origin.clone(),
+                assumptions: crate::comments::assumptions(&source.text),
                 model,
                 grid_values,
             })
@@ -326,13 +329,8 @@ impl Job {
             JobSpec::Run(source) => {
                 let s = source.scenario()?;
                 let model = Model::new(&s);
-                job.members.push(member(
-                    s,
-                    &source.origin,
-                    model,
-                    overrides.seed,
-                    Vec::new(),
-                )?);
+                job.members
+                    .push(member(s, source, model, overrides.seed, Vec::new())?);
             }
             JobSpec::Batch(sources) => {
                 let seed = Some(overrides.seed.unwrap_or(DEFAULT_BATCH_SEED));
@@ -354,7 +352,7 @@ impl Job {
                     }
                     let model = Model::new(&s);
                     job.members
-                        .push(member(s, &source.origin, model, seed, Vec::new())?);
+                        .push(member(s, source, model, seed, Vec::new())?);
                 }
             }
             JobSpec::Sweep { base, sets } => {
@@ -400,8 +398,7 @@ impl Job {
                         .unwrap_or(base_scenario.spec().simulation.seed),
                 );
                 for ((s, model), point) in scenarios.into_iter().zip(models).zip(grid) {
-                    job.members
-                        .push(member(s, &base.origin, model, seed, point)?);
+                    job.members.push(member(s, base, model, seed, point)?);
                 }
                 job.parameters = axes.into_iter().map(|a| a.path).collect();
             }

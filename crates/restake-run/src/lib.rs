@@ -8,6 +8,7 @@
 //! under signals). A front end parses its arguments, builds a
 //! [`Job`], simulates its members (whole or as one shard), and calls [`write_job`].
 
+pub mod comments;
 pub mod fuzz;
 pub mod job;
 pub mod publish;
@@ -68,6 +69,10 @@ pub fn run_info(member: &Member, threads: usize, shards: u64, elapsed_seconds: f
     let resolution = restake_core::reduce::SKETCH_RESOLUTION;
     RunInfo {
         scenario: member.scenario.spec().clone(),
+        scenario_file: member.origin.clone(),
+        assumptions: member.assumptions.clone(),
+        created_utc: chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         seed: member.config.seed,
         paths: member.config.paths,
         threads: used_threads,

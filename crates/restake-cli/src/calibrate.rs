@@ -1,6 +1,7 @@
 //! `restake-mc calibrate`: reads the real data files, runs the estimators of
 //! `restake_core::calibrate` and prints every calibrated parameter of the presets, one
-//! line each: `<preset> <key> = <value>  # <estimator>; <sample window>`.
+//! line each: `<preset> <field> = <value>  # <estimator>; <sample window>`, for every
+//! preset whose comments say `calibrate`; `--update` writes them into the presets.
 //!
 //! Values are rounded to 4 significant digits (weights to 6 decimals, summing to 1
 //! exactly), and the presets carry exactly the printed values, so that a test can check
@@ -8,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate};
@@ -34,6 +35,9 @@ const EZETH_DEX_LOW_ETH: f64 = 0.22;
 const EZETH_AGGREGATE_DISCOUNT: f64 = 0.13;
 const EZETH_TYPICAL_MAX_DISCOUNT: f64 = 0.0375;
 
+/// The `preset` of the lines that check the data against each other, in no preset.
+const CROSS_CHECK: &str = "cross-check";
+
 /// The presets fitted here.
 pub const WEETH: &str = "etherfi-weeth";
 /// Native EigenLayer preset.
@@ -46,8 +50,8 @@ pub const EZETH: &str = "renzo-ezeth";
 pub struct Line {
     /// Preset (file stem in `data/scenarios/`).
     pub preset: &'static str,
-    /// Key path in the preset: `base.apr_mean`, `token[EIGEN].volatility`,
-    /// `operator[<name>].weight`, ...
+    /// Field path in the preset, in the grammar of `sweep --set`: `base.apr_mean`,
+    /// `token.EIGEN.volatility`, `operator."<name>".weight`, ...
     pub key: String,
     /// Value, rounded as printed.
     pub value: f64,
@@ -244,21 +248,21 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     add(
         &mut out,
         &all,
-        "token[EIGEN].price_eth",
+        "token.EIGEN.price_eth",
         price_eth,
         &format!("last hourly close; {window}"),
     );
     add(
         &mut out,
         &all,
-        "token[EIGEN].volatility",
+        "token.EIGEN.volatility",
         sig4(gbm.volatility),
         &format!("sd of hourly log returns x sqrt(hours a year); {window}"),
     );
     add(
         &mut out,
         &all,
-        "token[EIGEN].drift",
+        "token.EIGEN.drift",
         sig4(gbm.drift),
         &format!(
             "GBM maximum likelihood: mean log return / dt + sigma^2/2 (standard error {:.2}: one year barely identifies a drift); {window}",
@@ -301,7 +305,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     add(
         &mut out,
         &[WEETH],
-        "incentive[EIGEN].apr",
+        "incentive.EIGEN.apr",
         sig4(per_eeth * price_eth / net),
         &format!(
             "{per_eeth:.4} EIGEN per eETH a year paid (total EIGEN / eETH-days x 365) x price_eth, grossed up for the 10% commission and the 10% ether.fi fee; {window}"
@@ -310,7 +314,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     add(
         &mut out,
         &[NATIVE, EZETH],
-        "incentive[EIGEN].apr",
+        "incentive.EIGEN.apr",
         sig4(per_restaked * price_eth / net),
         &format!(
             "{per_restaked:.4} EIGEN per restaked ETH a year paid to ether.fi (total EIGEN / restaked ETH-days x 365) x price_eth, grossed up for the 10% commission and the 10% ether.fi fee: the protocol's rate per restaked ETH; {window}"
@@ -427,7 +431,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     );
 
     out.push(Line {
-        preset: "cross-check",
+        preset: CROSS_CHECK,
         key: "eETH base APY (dashboard), continuous".into(),
         value: sig4((1.0 + mean_apy).ln()),
         note: format!(
@@ -477,7 +481,7 @@ fn operator_lines(
     for (o, m) in chosen.iter().zip(micros) {
         out.push(Line {
             preset,
-            key: format!("operator[{}].weight", o.0),
+            key: restake_run::comments::field_path(&["operator".into(), o.0.clone(), "weight".into()]),
             value: format!("{:.6}", m as f64 / 1e6).parse().expect("decimal"),
             note: format!(
                 "{:.0} native ETH of {:.0} among the {why} ({:.2}% of all native ETH), registered to {} AVSs; {snapshot}",
@@ -498,21 +502,159 @@ fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Prints the calibration of the data in `dir`.
+/// The calibrated values of every preset in `scenarios` that says it takes them: each
+/// value whose comment starts with `calibrate` gets the fitted value of its own preset,
+/// or, for `calibrate (<preset>)`, of that one (a figure reused from another preset's
+/// data); an inline table (a severity) gets each fitted key below it. In file order,
+/// per preset in name order.
 ///
 /// # Errors
-/// As [`lines`], or a write error.
-pub fn print(dir: &Path) -> Result<()> {
+/// A preset that cannot be read, or a value said to be calibrated that the fit does
+/// not give (its provenance would be false).
+fn preset_lines(fitted: &[Line], scenarios: &Path) -> Result<Vec<(PathBuf, Vec<Line>)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenarios)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", scenarios.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let preset = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?;
+        let values = restake_run::comments::annotated(&text)
+            .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+        let mut lines = Vec::new();
+        for v in values {
+            let comment = v.after.trim_start_matches('#').trim();
+            let Some(rest) = comment.strip_prefix("calibrate") else {
+                continue;
+            };
+            let source = rest
+                .strip_prefix(" (")
+                .and_then(|r| r.split_once(')'))
+                .map_or(preset.as_str(), |(s, _)| s);
+            let field = v.field();
+            let found: Vec<&Line> = fitted
+                .iter()
+                .filter(|l| {
+                    l.preset == source
+                        && (l.key == field || l.key.starts_with(&format!("{field}.")))
+                })
+                .collect();
+            if found.is_empty() {
+                return Err(BadInput(format!(
+                    "{}: {field} says \"{}\", but calibrate fits no such value for {source}",
+                    file.display(),
+                    comment
+                ))
+                .into());
+            }
+            lines.extend(found.into_iter().map(|l| Line {
+                preset: l.preset,
+                key: l.key.clone(),
+                value: l.value,
+                note: if source == preset {
+                    l.note.clone()
+                } else {
+                    format!("as {source}: {}", l.note)
+                },
+            }));
+        }
+        if !lines.is_empty() {
+            out.push((file, lines));
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the calibration of the data in `dir` for every preset in `scenarios` that
+/// takes calibrated values ([`preset_lines`]), and the cross-checks; with `update`,
+/// rewrites those values in the preset files in place, every comment and all other text
+/// kept, and prints what changed.
+///
+/// # Errors
+/// As [`lines`] and [`preset_lines`], or a write error.
+pub fn run(dir: &Path, scenarios: &Path, update: bool) -> Result<()> {
     // Whatever stops the fit is a problem of the data given: bad input.
-    let lines = lines(dir).map_err(|e| BadInput(format!("{e:#}")))?;
+    let fitted = lines(dir).map_err(|e| BadInput(format!("{e:#}")))?;
+    let presets = preset_lines(&fitted, scenarios)?;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "# restake-mc calibrate: presets' parameters fitted to {}\n# <preset> <key> = <value>  # <estimator>; <sample window>",
+        "# restake-mc calibrate: presets' parameters fitted to {}\n# <preset> <field> = <value>  # <estimator>; <sample window>",
         dir.display()
     );
-    for l in &lines {
+    for (file, lines) in &presets {
+        let preset = file.file_stem().unwrap_or_default().to_string_lossy();
+        for l in lines {
+            let _ = writeln!(s, "{preset} {} = {}  # {}", l.key, l.value, l.note);
+        }
+    }
+    for l in fitted.iter().filter(|l| l.preset == CROSS_CHECK) {
         let _ = writeln!(s, "{} {} = {}  # {}", l.preset, l.key, l.value, l.note);
+    }
+    if update {
+        let mut changed = 0;
+        let mut rewritten = Vec::new();
+        for (file, lines) in &presets {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?;
+            let updates: Vec<(Vec<String>, f64)> = lines
+                .iter()
+                .map(|l| {
+                    let keys = restake_run::job::field_path_keys(&l.key).map_err(BadInput)?;
+                    Ok((keys, l.value))
+                })
+                .collect::<Result<_>>()?;
+            let new = restake_run::comments::set_numbers(&text, &updates)
+                .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+            restake_core::Scenario::from_toml(&new).map_err(|e| {
+                BadInput(format!(
+                    "{}: the calibrated values fail its checks: {e}",
+                    file.display()
+                ))
+            })?;
+            let before =
+                restake_run::comments::annotated(&text).map_err(|e| BadInput(e.to_string()))?;
+            let after =
+                restake_run::comments::annotated(&new).map_err(|e| BadInput(e.to_string()))?;
+            for (b, a) in before.iter().zip(&after) {
+                if b.value != a.value {
+                    changed += 1;
+                    let _ = writeln!(
+                        s,
+                        "updated {} {}: {} -> {}",
+                        file.display(),
+                        a.field(),
+                        b.value,
+                        a.value
+                    );
+                }
+            }
+            if new != text {
+                rewritten.push((file.clone(), new));
+            }
+        }
+        let targets: Vec<(&Path, restake_run::publish::Writer)> = rewritten
+            .iter()
+            .map(|(file, new)| {
+                let write: restake_run::publish::Writer =
+                    Box::new(move |w: &mut dyn std::io::Write| w.write_all(new.as_bytes()));
+                (file.as_path(), write)
+            })
+            .collect();
+        restake_run::publish::write_files(targets).map_err(|e| BadInput(e.to_string()))?;
+        let _ = writeln!(
+            s,
+            "updated {changed} value(s) in {} of {} preset(s)",
+            rewritten.len(),
+            presets.len()
+        );
     }
     crate::print_stdout(&s)
 }

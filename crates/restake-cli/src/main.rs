@@ -240,11 +240,19 @@ enum Command {
         /// Scenario file (TOML).
         scenario: PathBuf,
     },
-    /// Fit the presets' parameters to the real data and print them.
+    /// Fit the presets' parameters to the real data and print them (or, with
+    /// --update, write them into the presets).
     Calibrate {
         /// Folder of the real data files.
         #[arg(long, default_value = "data/real")]
         data: PathBuf,
+        /// Folder of the presets: each value commented `calibrate` (or `calibrate
+        /// (<preset>)`, a figure another preset's data gives) is printed.
+        #[arg(long, default_value = "data/scenarios")]
+        scenarios: PathBuf,
+        /// Rewrite those values in the preset files in place, keeping every comment.
+        #[arg(long)]
+        update: bool,
     },
 }
 
@@ -309,9 +317,11 @@ fn main() -> ExitCode {
         } => tables::import(base.as_deref(), &avs, &operators, out, name),
         Command::Validate { scenario } => validate(&scenario),
         // Whatever is wrong with the data files is the user's input.
-        Command::Calibrate { data } => {
-            calibrate::print(&data).map_err(|e| BadInput(message(&e)).into())
-        }
+        Command::Calibrate {
+            data,
+            scenarios,
+            update,
+        } => calibrate::run(&data, &scenarios, update).map_err(|e| BadInput(message(&e)).into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

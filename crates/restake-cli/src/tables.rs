@@ -46,7 +46,9 @@ pub fn export(scenario: Option<&Path>, out: &Path, excel: bool) -> Result<()> {
 /// `restake-mc import`: the base scenario with its AVSs and operators replaced by the
 /// tables', named `name` (default: `out`'s file stem, or the base's name with
 /// `-imported`, so that its runs never overwrite the base's reports), checked, written as
-/// TOML to `out` (or printed when `out` is `None`).
+/// TOML to `out` (or printed when `out` is `None`): the base's text, with every value
+/// the tables changed commented `# import: from ... (was ...)` and every other value
+/// and comment as the base has it ([`restake_run::comments::rewrite`]).
 ///
 /// # Errors
 /// [`BadInput`] naming file, row and column for a bad cell or column, the field for a
@@ -59,7 +61,8 @@ pub fn import(
     out: Option<PathBuf>,
     name: Option<String>,
 ) -> Result<()> {
-    let (base, _) = load(base)?;
+    let source = restake_run::Source::read(base).map_err(bad_input)?;
+    let base = source.scenario().map_err(bad_input)?;
     if let Some(path) = &out {
         restake_run::publish::check_file(path).map_err(bad_input)?;
     }
@@ -82,7 +85,21 @@ pub fn import(
         (&operators_name, &read(operators)?),
     )
     .map_err(bad_input)?;
-    let text = toml::to_string(scenario.spec())?;
+    // The base's text with what the tables (and the name) changed, every other value
+    // and comment kept as written, and a header saying where it came from.
+    let note = format!("import: from {avs_name} and {operators_name}");
+    let body = restake_run::comments::rewrite(&source.text, base.spec(), scenario.spec(), &note)
+        .map_err(bad_input)?;
+    let text = format!(
+        "# Written by restake-mc import from {} with {avs_name} and {operators_name}: values\n# commented \"{note}\" come from the tables; every other value and comment is the base's.\n\n{body}",
+        source.origin
+    );
+    let written = restake_core::Scenario::from_toml(&text)
+        .map_err(|e| anyhow::anyhow!("import wrote a scenario that does not read back: {e}"))?;
+    anyhow::ensure!(
+        written.spec() == scenario.spec(),
+        "import wrote a scenario that reads back different from the tables'"
+    );
     match out {
         None => print_stdout(&text),
         Some(path) => {

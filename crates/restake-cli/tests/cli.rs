@@ -685,30 +685,38 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
     }
 }
 
-/// Looks up `key` (`a.b`, `table[name].field`) in a preset.
+/// Looks up the field path `key` (`base.apr_mean`, `operator."<name>".weight`: arrays
+/// of tables by element name, an incentive by its token) in a preset.
 fn lookup<'a>(preset: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
-    if let Some(open) = key.find('[') {
-        let close = key.rfind("].")?;
-        let (table, name, rest) = (&key[..open], &key[open + 1..close], &key[close + 2..]);
-        let id = if table == "incentive" {
-            "token"
-        } else {
-            "name"
-        };
-        let entry = preset
-            .get(table)?
-            .as_array()?
-            .iter()
-            .find(|e| e.get(id).and_then(|v| v.as_str()) == Some(name))?;
-        return rest.split('.').try_fold(entry, |v, k| v.get(k));
+    let keys = restake_run::job::field_path_keys(key).ok()?;
+    let mut at = preset;
+    let mut keys = keys.iter();
+    while let Some(k) = keys.next() {
+        at = at.get(k)?;
+        if let Some(array) = at.as_array() {
+            let name = keys.next()?;
+            at = array.iter().find(|e| {
+                ["name", "token"]
+                    .iter()
+                    .any(|id| e.get(id).and_then(|v| v.as_str()) == Some(name))
+            })?;
+        }
     }
-    key.split('.').try_fold(preset, |v, k| v.get(k))
+    Some(at)
 }
 
 #[test]
-fn calibrate_reproduces_the_presets() {
+fn calibrate_reproduces_every_preset_that_uses_the_data() {
     let data = repo().join("data/real");
-    let out = run_ok(&["calibrate", "--data", data.to_str().unwrap()], None);
+    let scenarios = repo().join("data/scenarios");
+    let args = [
+        "calibrate",
+        "--data",
+        data.to_str().unwrap(),
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+    ];
+    let out = run_ok(&args, None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     for line in stdout.lines().filter(|l| !l.starts_with('#')) {
@@ -730,12 +738,166 @@ fn calibrate_reproduces_the_presets() {
         );
         *checked.entry(preset.to_string()).or_default() += 1;
     }
-    for preset in ["etherfi-weeth", "eigenlayer-native", "renzo-ezeth"] {
+    // Every preset takes some of its values from the data; the three fitted ones most.
+    for preset in presets() {
+        let stem = preset.file_stem().unwrap().to_string_lossy().into_owned();
+        let fitted = ["etherfi-weeth", "eigenlayer-native", "renzo-ezeth"];
+        let at_least = if fitted.contains(&stem.as_str()) {
+            8
+        } else {
+            2
+        };
         assert!(
-            checked.get(preset).copied().unwrap_or(0) >= 8,
-            "{preset}: {checked:?}"
+            checked.get(&stem).copied().unwrap_or(0) >= at_least,
+            "{stem}: {checked:?}"
         );
     }
+}
+
+/// `value` (`<number><spaces>`) with `number` replaced by `other`, the spaces kept.
+fn number_after(value: &str, number: &str, other: &str) -> String {
+    value
+        .split_once(" = ")
+        .map_or(value, |(_, v)| v)
+        .replacen(number, other, 1)
+}
+
+#[test]
+fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_comment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenarios = tmp.path().join("scenarios");
+    fs::create_dir(&scenarios).unwrap();
+    let mut originals = BTreeMap::new();
+    let mut perturbed = 0;
+    for preset in presets() {
+        let text = fs::read_to_string(&preset).unwrap();
+        // Every plain `key = <number>  # calibrate...` line gets another number.
+        let edited: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let Some((value, comment)) = line.split_once("# calibrate") else {
+                    return line.to_string();
+                };
+                let Some((key, number)) = value.split_once(" = ") else {
+                    return line.to_string();
+                };
+                let number = number.trim();
+                match number.parse::<f64>() {
+                    Ok(x) => {
+                        perturbed += 1;
+                        let other = format!("{}", x * 1.5 + 1e-3);
+                        format!(
+                            "{key} = {}# calibrate{comment}",
+                            number_after(value, number, &other)
+                        )
+                    }
+                    Err(_) => line.to_string(),
+                }
+            })
+            .collect();
+        let name = preset.file_name().unwrap().to_owned();
+        fs::write(scenarios.join(&name), edited.join("\n") + "\n").unwrap();
+        originals.insert(name, text);
+    }
+    assert!(perturbed > 60, "{perturbed}");
+    let data = repo().join("data/real");
+    let args = [
+        "calibrate",
+        "--data",
+        data.to_str().unwrap(),
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+        "--update",
+    ];
+    let out = String::from_utf8_lossy(&run_ok(&args, None).stdout).into_owned();
+    assert!(
+        out.contains(&format!("updated {perturbed} value(s) in 9 of 9 preset(s)")),
+        "{out}"
+    );
+    // Byte for byte the presets as committed: values, comments, spacing.
+    for (name, text) in &originals {
+        assert_eq!(
+            &fs::read_to_string(scenarios.join(name)).unwrap(),
+            text,
+            "{name:?}"
+        );
+    }
+    // Nothing left to change.
+    let again = String::from_utf8_lossy(&run_ok(&args, None).stdout).into_owned();
+    assert!(
+        again.contains("updated 0 value(s) in 0 of 9 preset(s)"),
+        "{again}"
+    );
+}
+
+/// Lines of a scenario's text below import's header, the top-level `name` left out.
+fn body_without_name(text: &str) -> Vec<&str> {
+    let body = match text.split_once("\n\n") {
+        Some((header, rest)) if header.starts_with("# Written by restake-mc import") => rest,
+        _ => text,
+    };
+    body.lines()
+        .filter(|l| !l.starts_with("name = \""))
+        .collect()
+}
+
+#[test]
+fn import_keeps_the_bases_comments_and_marks_what_the_tables_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    run_ok(&["export", "--out", "t"], Some(tmp.path()));
+    let avs = fs::read_to_string(tmp.path().join("t/avs.csv")).unwrap();
+    let mut lines: Vec<String> = avs.lines().map(String::from).collect();
+    // EigenDA's slash_prob 0.01 -> 0.02, and a copy of oracle-avs as a new AVS.
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = header.iter().position(|h| *h == "slash_prob").unwrap();
+    let mut eigen_da: Vec<String> = lines[1].split(',').map(String::from).collect();
+    assert_eq!(
+        (eigen_da[0].as_str(), eigen_da[col].as_str()),
+        ("EigenDA", "0.01")
+    );
+    eigen_da[col] = "0.02".into();
+    lines[1] = eigen_da.join(",");
+    lines.push(lines[2].replacen("oracle-avs", "new-avs", 1));
+    fs::write(tmp.path().join("t/avs.csv"), lines.join("\n") + "\n").unwrap();
+    let tables = ["--avs", "t/avs.csv", "--operators", "t/operators.csv"];
+    run_ok(
+        &[&["import", "--out", "edited.toml"][..], &tables].concat(),
+        Some(tmp.path()),
+    );
+    let text = fs::read_to_string(tmp.path().join("edited.toml")).unwrap();
+    let base = fs::read_to_string(repo().join("data/scenarios/etherfi-weeth.toml")).unwrap();
+    assert!(
+        text.starts_with("# Written by restake-mc import from "),
+        "{text}"
+    );
+    let note = "# import: from t/avs.csv and t/operators.csv";
+    let (new, old) = (body_without_name(&text), body_without_name(&base));
+    // The changed value, marked with what it was; its ASSUMPTION comment is gone.
+    let changed = format!("slash_prob = 0.02 {note} (was 0.01)");
+    let before =
+        "slash_prob = 0.01                # ASSUMPTION: one slashing per operator per 100 years";
+    assert!(new.contains(&changed.as_str()), "{text}");
+    // The added AVS after the others, its header marked.
+    assert!(
+        text.contains(&format!("{note}: added\n[[avs]]\nname = \"new-avs\"")),
+        "{text}"
+    );
+    // Every other line as the base has it, comments included.
+    let added = new.iter().position(|l| l.ends_with(": added")).unwrap();
+    let added_end = added + new[added..].iter().position(|l| l.is_empty()).unwrap();
+    let kept: Vec<&str> = new[..added - 1]
+        .iter()
+        .chain(&new[added_end..])
+        .map(|l| if *l == changed { before } else { *l })
+        .collect();
+    assert_eq!(kept, old);
+    // And it reads back as the tables say.
+    let spec = restake_core::Scenario::from_toml(&text)
+        .unwrap()
+        .spec()
+        .clone();
+    assert_eq!(spec.avs.len(), 5);
+    assert_eq!(spec.avs[0].slash_prob, 0.02);
 }
 
 #[test]
@@ -1140,6 +1302,14 @@ fn every_preset_round_trips_through_the_spreadsheet_tables() {
         };
         // The same scenario, named after the file it was written to, so that running it
         // never overwrites the base's reports.
+        // Unchanged tables change nothing but the name: every other line, comments
+        // included, is the base's.
+        assert_eq!(
+            body_without_name(&fs::read_to_string(&back).unwrap()),
+            body_without_name(&fs::read_to_string(preset).unwrap()),
+            "{}",
+            preset.display()
+        );
         let (back, mut original) = (parse(&back), parse(preset));
         assert_eq!(back.name, "back");
         original.name = back.name.clone();

@@ -37,7 +37,7 @@ fn run(out: &Path, seed: u64) -> Output {
 }
 
 /// A complete output: every file's bytes, `run.json` by its seed only (its elapsed time
-/// differs from run to run).
+/// and date differ from run to run), `report.html` without its date.
 type Folder = BTreeMap<String, Vec<u8>>;
 
 fn read_folder(dir: &Path) -> Folder {
@@ -47,11 +47,20 @@ fn read_folder(dir: &Path) -> Folder {
             let path = e.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let bytes = fs::read(&path).unwrap();
-            let bytes = if name == "run.json" {
-                let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                json["seed"].to_string().into_bytes()
-            } else {
-                bytes
+            let bytes = match name.as_str() {
+                "run.json" => {
+                    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    json["seed"].to_string().into_bytes()
+                }
+                // Its date differs from run to run; the rest is the run's.
+                "report.html" => String::from_utf8(bytes)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.contains("Created (UTC)"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes(),
+                _ => bytes,
             };
             (name, bytes)
         })

@@ -481,7 +481,7 @@ fn operator_lines(
     for (o, m) in chosen.iter().zip(micros) {
         out.push(Line {
             preset,
-            key: restake_run::comments::field_path(&["operator".into(), o.0.clone(), "weight".into()]),
+            key: restake_core::scenario::field_path(&["operator", o.0.as_str(), "weight"]),
             value: format!("{:.6}", m as f64 / 1e6).parse().expect("decimal"),
             note: format!(
                 "{:.0} native ETH of {:.0} among the {why} ({:.2}% of all native ETH), registered to {} AVSs; {snapshot}",
@@ -607,7 +607,7 @@ pub fn run(dir: &Path, scenarios: &Path, update: bool) -> Result<()> {
             let updates: Vec<(Vec<String>, f64)> = lines
                 .iter()
                 .map(|l| {
-                    let keys = restake_run::job::field_path_keys(&l.key).map_err(BadInput)?;
+                    let keys = restake_core::scenario::field_path_keys(&l.key).map_err(BadInput)?;
                     Ok((keys, l.value))
                 })
                 .collect::<Result<_>>()?;

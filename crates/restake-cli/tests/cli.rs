@@ -580,19 +580,19 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
             "probability above 1",
             "slash_prob = 0.01",
             "slash_prob = 1.5",
-            "avs[EigenDA].slash_prob",
+            "avs.EigenDA.slash_prob",
         ),
         (
             "probability 1",
             "slash_prob = 0.01",
             "slash_prob = 1.0",
-            "avs[EigenDA].slash_prob",
+            "avs.EigenDA.slash_prob",
         ),
         (
             "negative probability",
             "slash_prob = 0.01",
             "slash_prob = -0.1",
-            "avs[EigenDA].slash_prob",
+            "avs.EigenDA.slash_prob",
         ),
         (
             "negative principal",
@@ -616,25 +616,25 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
             "unique allocations past 1",
             "allocations = { EigenDA = 0.5 }",
             "allocations = { EigenDA = 0.9, Other = 0.3 }\n[[avs]]\nname = \"Other\"",
-            "operator[op].allocations",
+            "operator.op.allocations",
         ),
         (
             "allocation to an undeclared AVS",
             "allocations = { EigenDA = 0.5 }",
             "allocations = { EigenDA = 0.5, Nope = 0.1 }",
-            "operator[op].allocations.Nope",
+            "operator.op.allocations.Nope",
         ),
         (
             "incentive in an undeclared token",
             "[[avs]]",
             "[[incentive]]\ntoken = \"FOO\"\napr = 0.01\n[[avs]]",
-            "incentive[0].token",
+            "incentive.FOO.token",
         ),
         (
             "beta with alpha <= 0",
             "alpha = 2.0",
             "alpha = 0.0",
-            "avs[EigenDA].slash_severity.alpha",
+            "avs.EigenDA.slash_severity.alpha",
         ),
         (
             "liquid table on a native route",
@@ -688,7 +688,7 @@ fn bad_input_names_the_field_exits_2_and_writes_nothing() {
 /// Looks up the field path `key` (`base.apr_mean`, `operator."<name>".weight`: arrays
 /// of tables by element name, an incentive by its token) in a preset.
 fn lookup<'a>(preset: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
-    let keys = restake_run::job::field_path_keys(key).ok()?;
+    let keys = restake_core::scenario::field_path_keys(key).ok()?;
     let mut at = preset;
     let mut keys = keys.iter();
     while let Some(k) = keys.next() {
@@ -913,7 +913,7 @@ fn an_overflowing_scenario_is_refused_without_output() {
     // A checkpoint a year: a run sketches at most 400 checkpoints.
     let text = format!("{text}\n[simulation]\ncheckpoint_days = 365\n");
     // Its prices could reach e^1007 ETH: refused by the checks, validate included.
-    assert_refused(tmp.path(), "overflow", &text, "token[EIGEN].drift", true);
+    assert_refused(tmp.path(), "overflow", &text, "token.EIGEN.drift", true);
 }
 
 #[test]

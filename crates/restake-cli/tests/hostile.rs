@@ -198,7 +198,7 @@ fn derived_quantities_that_overflow_are_refused_at_validation() {
                 ("horizon_days = 365", "horizon_days = 36500"),
                 ("volatility = 1.074", "volatility = 5.0"),
             ],
-            "token[EIGEN].volatility",
+            "token.EIGEN.volatility",
         ),
     ];
     for (edits, field) in cases {

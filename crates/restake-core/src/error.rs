@@ -17,7 +17,8 @@ pub enum ScenarioError {
     /// A value is outside its range or refers to an undeclared name.
     #[error("{field}: {message}")]
     Invalid {
-        /// Dotted path of the field, e.g. `avs[EigenDA].slash_prob`.
+        /// Field path of the field ([`crate::scenario::field_path`]), e.g.
+        /// `avs.EigenDA.slash_prob` or `operator."ether.fi-1 - Pier Two".weight`.
         field: String,
         /// What is wrong with it.
         message: String,

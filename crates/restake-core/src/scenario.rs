@@ -448,65 +448,101 @@ impl Scenario {
     }
 }
 
-/// Where the field `field` (a path as in [`ScenarioError::Invalid`]: `a.b`,
-/// `table[name].key`, `incentive[0].token`) is written in `text`, as a 1-based line and
-/// column: the value if present, else the nearest enclosing table found. `None` when the
-/// text does not parse or the path leads nowhere.
+/// `keys` as a field path: a TOML dotted key, each key bare when it is made of ASCII
+/// letters, digits, `-` and `_`, else quoted as a TOML basic string
+/// (`operator."ether.fi-1 - Pier Two".fault_prob`). [`field_path_keys`] reads it back.
+/// The one grammar of the field paths of `sweep --set`, of error messages
+/// ([`ScenarioError::Invalid`]) and of `calibrate`.
+pub fn field_path<S: AsRef<str>>(keys: &[S]) -> String {
+    keys.iter()
+        .map(|k| {
+            let k = k.as_ref();
+            if !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                k.to_string()
+            } else {
+                let mut quoted = String::from('"');
+                for c in k.chars() {
+                    match c {
+                        '"' => quoted.push_str("\\\""),
+                        '\\' => quoted.push_str("\\\\"),
+                        c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
+                        c => quoted.push(c),
+                    }
+                }
+                quoted.push('"');
+                quoted
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The keys of a field path, read by TOML's own dotted-key grammar: bare keys
+/// (`avs.EigenDA.slash_prob`), quoted keys for names with dots, spaces or other
+/// characters (`operator."ether.fi-1 - Pier Two".fault_prob`), literal keys (`'...'`).
+///
+/// # Errors
+/// A message saying how to quote, when `path` is not one dotted key.
+pub fn field_path_keys(path: &str) -> Result<Vec<String>, String> {
+    let quote_hint = "write it as a TOML dotted key, quoting names that hold dots, spaces or other characters: operator.\"ether.fi-1 - Pier Two\".fault_prob";
+    let doc: toml::Table = toml::from_str(&format!("{path} = 0"))
+        .map_err(|_| format!("{path:?} is not a field path: {quote_hint}"))?;
+    let mut keys = Vec::new();
+    let mut table = &doc;
+    loop {
+        let mut entries = table.iter();
+        let (Some((key, value)), None) = (entries.next(), entries.next()) else {
+            return Err(format!("{path:?} is not one field path: {quote_hint}"));
+        };
+        keys.push(key.clone());
+        match value {
+            toml::Value::Table(inner) => table = inner,
+            toml::Value::Integer(0) => return Ok(keys),
+            _ => return Err(format!("{path:?} is not a field path: {quote_hint}")),
+        }
+    }
+}
+
+/// Where the field `field` (a field path, [`field_path`]; after an array of tables the
+/// key is an element's `name`, an incentive's `token`) is written in `text`, as a
+/// 1-based line and column: the value if present, else the nearest enclosing table or
+/// element found. `None` when the text does not parse or the path leads nowhere.
 fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
     use toml::de::{DeTable, DeValue};
     type Node<'a, 'i> = &'a toml::Spanned<DeValue<'i>>;
 
-    /// Descends into `table` along `keys`, greedily: a key may itself contain dots.
-    fn descend<'a, 'i>(table: &'a DeTable<'i>, keys: &[&str]) -> Option<Node<'a, 'i>> {
-        (1..=keys.len()).rev().find_map(|len| {
-            let key = keys[..len].join(".");
-            let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
-            match (value.get_ref(), &keys[len..]) {
-                (_, []) => Some(value),
-                (DeValue::Table(inner), rest) => descend(inner, rest).or(Some(value)),
-                _ => Some(value),
+    /// Descends into `table` along `keys`: a key names a table's entry, and after an
+    /// array of tables an element by its `name` (or `token`).
+    fn descend<'a, 'i>(table: &'a DeTable<'i>, keys: &[String]) -> Option<Node<'a, 'i>> {
+        let (first, rest) = keys.split_first()?;
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == first)?;
+        match (value.get_ref(), rest) {
+            (_, []) => Some(value),
+            (DeValue::Table(inner), rest) => descend(inner, rest).or(Some(value)),
+            (DeValue::Array(entries), [id, rest @ ..]) => {
+                let named = |e: &&toml::Spanned<DeValue<'_>>| match e.get_ref() {
+                    DeValue::Table(t) => t.iter().any(|(k, v)| {
+                        (k.get_ref() == "name" || k.get_ref() == "token")
+                            && matches!(v.get_ref(), DeValue::String(s) if s == id)
+                    }),
+                    _ => false,
+                };
+                let entry = entries.iter().find(named)?;
+                match entry.get_ref() {
+                    DeValue::Table(t) if !rest.is_empty() => descend(t, rest).or(Some(entry)),
+                    _ => Some(entry),
+                }
             }
-        })
+            _ => Some(value),
+        }
     }
 
     let root = DeTable::parse(text).ok()?;
-    let span = match (field.find('['), field.rfind(']')) {
-        (Some(open), Some(close)) if !field[..open].contains('.') && close > open => {
-            let (table, selector) = (&field[..open], &field[open + 1..close]);
-            let rest: Vec<&str> = field[close + 1..]
-                .strip_prefix('.')
-                .map(|r| r.split('.').collect())
-                .unwrap_or_default();
-            let id = if table == "incentive" {
-                "token"
-            } else {
-                "name"
-            };
-            let entries = match descend(root.get_ref(), &[table])?.get_ref() {
-                DeValue::Array(a) => a,
-                _ => return None,
-            };
-            let named = |e: &&toml::Spanned<DeValue<'_>>| match e.get_ref() {
-                DeValue::Table(t) => t.iter().any(|(k, v)| {
-                    k.get_ref() == id && matches!(v.get_ref(), DeValue::String(s) if s == selector)
-                }),
-                _ => false,
-            };
-            let entry = entries
-                .iter()
-                .find(named)
-                .or_else(|| selector.parse::<usize>().ok().and_then(|i| entries.get(i)))?;
-            match entry.get_ref() {
-                DeValue::Table(t) if !rest.is_empty() => descend(t, &rest).unwrap_or(entry),
-                _ => entry,
-            }
-            .span()
-        }
-        _ => {
-            let keys: Vec<&str> = field.split('.').collect();
-            descend(root.get_ref(), &keys)?.span()
-        }
-    };
+    let keys = field_path_keys(field).ok()?;
+    let span = descend(root.get_ref(), &keys)?.span();
     let before = &text[..span.start];
     let line = before.matches('\n').count() + 1;
     let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
@@ -619,13 +655,11 @@ fn unique_names<'a>(
     names: impl Iterator<Item = &'a String>,
 ) -> Result<BTreeSet<&'a str>, ScenarioError> {
     let mut seen = BTreeSet::new();
-    for (i, name) in names.enumerate() {
-        check_name(&format!("{what}[{i}].name"), name)?;
+    for name in names {
+        let field = field_path(&[what, name.as_str(), "name"]);
+        check_name(&field, name)?;
         if !seen.insert(name.as_str()) {
-            return Err(invalid(
-                format!("{what}[{i}].name"),
-                format!("duplicate name {name:?}"),
-            ));
+            return Err(invalid(field, format!("duplicate name {name:?}")));
         }
     }
     Ok(seen)
@@ -723,7 +757,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     let tokens = unique_names("token", spec.tokens.iter().map(|t| &t.name))?;
     let years = pos.horizon_days / crate::DAYS_PER_YEAR;
     for t in &spec.tokens {
-        let f = format!("token[{}]", t.name);
+        let f = field_path(&["token", t.name.as_str()]);
         in_range(&format!("{f}.price_eth"), t.price_eth, 1e-12, 1e12)?;
         in_range(&format!("{f}.drift"), t.drift, -10.0, 10.0)?;
         in_range(&format!("{f}.volatility"), t.volatility, 0.0, 10.0)?;
@@ -748,19 +782,22 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             ));
         }
     }
-    for (i, inc) in spec.incentives.iter().enumerate() {
+    for inc in &spec.incentives {
         if !tokens.contains(inc.token.as_str()) {
             return Err(invalid(
-                format!("incentive[{i}].token"),
+                format!("{}.token", field_path(&["incentive", inc.token.as_str()])),
                 format!("token {:?} is not declared in a [[token]] table", inc.token),
             ));
         }
-        annual_rate(&format!("incentive[{i}].apr"), inc.apr)?;
+        annual_rate(
+            &format!("{}.apr", field_path(&["incentive", inc.token.as_str()])),
+            inc.apr,
+        )?;
     }
 
     let avs_names = unique_names("avs", spec.avs.iter().map(|a| &a.name))?;
     for a in &spec.avs {
-        let f = format!("avs[{}]", a.name);
+        let f = field_path(&["avs", a.name.as_str()]);
         annual_rate(&format!("{f}.fee_apr"), a.fee_apr)?;
         annual_rate(&format!("{f}.reward_apr"), a.reward_apr)?;
         match &a.reward_token {
@@ -806,14 +843,14 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     unique_names("operator", spec.operators.iter().map(|o| &o.name))?;
     let mut weight_sum = 0.0;
     for o in &spec.operators {
-        let f = format!("operator[{}]", o.name);
+        let f = field_path(&["operator", o.name.as_str()]);
         in_range(&format!("{f}.weight"), o.weight, 0.0, 1.0)?;
         weight_sum += o.weight;
         in_range(&format!("{f}.commission"), o.commission, 0.0, 1.0)?;
         poisson_prob(&format!("{f}.fault_prob"), o.fault_prob)?;
         let mut alloc_sum = 0.0;
         for (avs, a) in &o.allocations {
-            let fa = format!("{f}.allocations.{avs}");
+            let fa = format!("{f}.allocations.{}", field_path(&[avs]));
             if !avs_names.contains(avs.as_str()) {
                 return Err(invalid(
                     fa,
@@ -832,7 +869,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             ));
         }
         for (avs, p) in &o.slash_probs {
-            let fp = format!("{f}.slash_probs.{avs}");
+            let fp = format!("{f}.slash_probs.{}", field_path(&[avs]));
             if !o.allocations.contains_key(avs) {
                 return Err(invalid(
                     fp,
@@ -926,17 +963,42 @@ mod tests {
     #[test]
     fn fields_are_located_in_the_text() {
         assert_eq!(locate(TEXT, "position.principal_eth"), Some((3, 17)));
-        assert_eq!(locate(TEXT, "avs[A.v2].slash_prob"), Some((7, 14)));
+        assert_eq!(locate(TEXT, "avs.\"A.v2\".slash_prob"), Some((7, 14)));
         assert_eq!(
-            locate(TEXT, "operator[op [x]].allocations.A.v2"),
+            locate(TEXT, "operator.\"op [x]\".allocations.\"A.v2\""),
             Some((10, 26))
         );
         // A missing key points at its table.
         assert_eq!(
-            locate(TEXT, "avs[A.v2].slash_severity").map(|l| l.0),
+            locate(TEXT, "avs.\"A.v2\".slash_severity").map(|l| l.0),
             Some(5)
         );
         assert_eq!(locate(TEXT, "nothing.here"), None);
+    }
+
+    #[test]
+    fn field_paths_quote_what_toml_needs_and_read_back() {
+        assert_eq!(
+            field_path(&["operator", "ether.fi-1 - Pier Two", "fault_prob"]),
+            "operator.\"ether.fi-1 - Pier Two\".fault_prob"
+        );
+        assert_eq!(
+            field_path(&["avs", "EigenDA", "slash_prob"]),
+            "avs.EigenDA.slash_prob"
+        );
+        for name in [
+            "A.v2",
+            "op [x]",
+            "q\"uote",
+            "back\\slash",
+            "",
+            "tab\there",
+            "é",
+        ] {
+            let keys = ["avs", name, "slash_prob"];
+            let path = field_path(&keys);
+            assert_eq!(field_path_keys(&path).unwrap(), keys, "{path}");
+        }
     }
 
     #[test]
@@ -957,14 +1019,14 @@ mod tests {
         for (extra, field, hint) in [
             (
                 "[[incentive]]\ntoken = \"T\"\napr = 5\n",
-                "incentive[0].apr",
+                "incentive.T.apr",
                 "did you mean 0.05?",
             ),
-            ("", "avs[A].fee_apr", "did you mean 0.02?"),
+            ("", "avs.A.fee_apr", "did you mean 0.02?"),
             ("", "base.fee", "did you mean 0.1?"),
         ] {
             let text = match field {
-                "avs[A].fee_apr" => base.replace("name = \"A\"\n", "name = \"A\"\nfee_apr = 2\n"),
+                "avs.A.fee_apr" => base.replace("name = \"A\"\n", "name = \"A\"\nfee_apr = 2\n"),
                 "base.fee" => base.replace("apr_mean = 0.03\n", "apr_mean = 0.03\nfee = 10\n"),
                 _ => format!("{base}{extra}"),
             };

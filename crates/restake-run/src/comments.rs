@@ -5,8 +5,9 @@
 //! which keep every comment of the values they leave alone.
 
 use restake_core::ScenarioSpec;
+use restake_core::scenario::field_path;
 use restake_report::Assumption;
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Key, Table, Value};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
 use crate::RunError;
 
@@ -18,7 +19,7 @@ pub const ASSUMPTION_MARK: &str = "ASSUMPTION";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Annotated {
     /// Its keys: table keys, and after an array of tables the element's name (`token`
-    /// for an incentive), as [`crate::job::field_path_keys`] reads a field path.
+    /// for an incentive), as [`restake_core::scenario::field_path_keys`] reads a field path.
     pub keys: Vec<String>,
     /// Its value as written (TOML, comments left out).
     pub value: String,
@@ -33,15 +34,6 @@ impl Annotated {
     pub fn field(&self) -> String {
         field_path(&self.keys)
     }
-}
-
-/// `keys` as a TOML dotted key, each quoted where TOML needs it
-/// (`operator."ether.fi-1 - Pier Two".fault_prob`).
-pub fn field_path(keys: &[String]) -> String {
-    keys.iter()
-        .map(|k| Key::new(k.as_str()).display_repr().into_owned())
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 fn parse(text: &str) -> Result<DocumentMut, RunError> {
@@ -403,7 +395,7 @@ apr = 0.01 # an ASSUMPTION too
             // that mention it too are counted by the value that follows).
             assert!(found.len() >= marked, "{name}: {} of {marked}", found.len());
             for a in &found {
-                let keys = crate::job::field_path_keys(&a.field).unwrap();
+                let keys = restake_core::scenario::field_path_keys(&a.field).unwrap();
                 assert!(!keys.is_empty(), "{name}: {}", a.field);
             }
         }

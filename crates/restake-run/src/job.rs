@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use restake_core::reduce::{Partial, reduce_range};
+use restake_core::scenario::field_path_keys;
 use restake_core::{Model, Results, RunConfig, Scenario, ScenarioSpec};
 use serde::{Deserialize, Serialize};
 
@@ -476,32 +477,6 @@ struct Axis {
     path: String,
     keys: Vec<String>,
     values: Vec<f64>,
-}
-
-/// The keys of a field path, read by TOML's own dotted-key grammar: bare keys
-/// (`avs.EigenDA.slash_prob`), quoted keys for names with dots, spaces or other
-/// characters (`operator."ether.fi-1 - Pier Two".fault_prob`), literal keys (`'...'`).
-///
-/// # Errors
-/// A message saying how to quote, when `path` is not one dotted key.
-pub fn field_path_keys(path: &str) -> Result<Vec<String>, String> {
-    let quote_hint = "write it as a TOML dotted key, quoting names that hold dots, spaces or other characters: operator.\"ether.fi-1 - Pier Two\".fault_prob";
-    let doc: toml::Table = toml::from_str(&format!("{path} = 0"))
-        .map_err(|_| format!("{path:?} is not a field path: {quote_hint}"))?;
-    let mut keys = Vec::new();
-    let mut table = &doc;
-    loop {
-        let mut entries = table.iter();
-        let (Some((key, value)), None) = (entries.next(), entries.next()) else {
-            return Err(format!("{path:?} is not one field path: {quote_hint}"));
-        };
-        keys.push(key.clone());
-        match value {
-            toml::Value::Table(inner) => table = inner,
-            toml::Value::Integer(0) => return Ok(keys),
-            _ => return Err(format!("{path:?} is not a field path: {quote_hint}")),
-        }
-    }
 }
 
 /// A value of a `start:stop:count` range as the decimal it means: rounded to 12

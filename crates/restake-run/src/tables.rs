@@ -278,46 +278,34 @@ impl<'a> Table<'a> {
     }
 }
 
-/// Where the scenario check's `field` (`avs[NAME].slash_prob`,
-/// `operator[NAME].allocations.AVS`, ...) is in the tables: file, row and column.
+/// Where the scenario check's `field` (a field path: `avs.NAME.slash_prob`,
+/// `operator.NAME.allocations.AVS`, ...) is in the tables: file, row and column.
 fn cell_of(field: &str, avs: &Table, operators: &Table, spec: &ScenarioSpec) -> Option<String> {
-    let (table, names, rest): (&Table, Vec<&str>, &str) =
-        if let Some(rest) = field.strip_prefix("avs[") {
-            (
-                avs,
-                spec.avs.iter().map(|a| a.name.as_str()).collect(),
-                rest,
-            )
-        } else if let Some(rest) = field.strip_prefix("operator[") {
-            let names = spec.operators.iter().map(|o| o.name.as_str()).collect();
-            (operators, names, rest)
-        } else if let Some(i) = field
-            .strip_prefix("avs")
-            .or_else(|| field.strip_prefix("operator"))
-            .and_then(|r| r.strip_prefix('['))
-            .and_then(|r| r.split(']').next())
-            .and_then(|i| i.parse::<usize>().ok())
-        {
-            let table = if field.starts_with("avs") {
-                avs
-            } else {
-                operators
-            };
-            return Some(table.at(i, "name"));
-        } else if field == "operator.weight" {
-            return Some(format!(
-                "{} column weight (the weights' sum)",
-                operators.file
-            ));
-        } else {
-            return None;
-        };
-    // The name is everything up to the `].` before the key (names may hold `]`).
-    let (i, key) = names.iter().enumerate().find_map(|(i, n)| {
-        rest.strip_prefix(n)
-            .and_then(|r| r.strip_prefix("]."))
-            .map(|key| (i, key))
-    })?;
+    if field == "operator.weight" {
+        return Some(format!(
+            "{} column weight (the weights' sum)",
+            operators.file
+        ));
+    }
+    let keys = restake_core::scenario::field_path_keys(field).ok()?;
+    let [kind, name, rest @ ..] = &keys[..] else {
+        return None;
+    };
+    let (table, names): (&Table, Vec<&str>) = match kind.as_str() {
+        "avs" => (avs, spec.avs.iter().map(|a| a.name.as_str()).collect()),
+        "operator" => (
+            operators,
+            spec.operators.iter().map(|o| o.name.as_str()).collect(),
+        ),
+        _ => return None,
+    };
+    let key = rest.join(".");
+    // A repeated name is reported at its last row, the one that repeats it.
+    let i = if key == "name" {
+        names.iter().rposition(|n| n == name)?
+    } else {
+        names.iter().position(|n| n == name)?
+    };
     let column = if let Some(a) = key.strip_prefix("allocations.") {
         format!("allocation_{a}")
     } else if let Some(a) = key.strip_prefix("slash_probs.") {

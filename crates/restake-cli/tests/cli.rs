@@ -705,19 +705,27 @@ fn lookup<'a>(preset: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
     Some(at)
 }
 
+/// `calibrate` on the repository's data for the presets in `scenarios`, with `extra`
+/// flags: its stdout.
+fn calibrate(scenarios: &Path, extra: &[&str]) -> String {
+    let data = repo().join("data/real");
+    let args = [
+        &[
+            "calibrate",
+            "--data",
+            data.to_str().unwrap(),
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+        ][..],
+        extra,
+    ]
+    .concat();
+    String::from_utf8_lossy(&run_ok(&args, None).stdout).into_owned()
+}
+
 #[test]
 fn calibrate_reproduces_every_preset_that_uses_the_data() {
-    let data = repo().join("data/real");
-    let scenarios = repo().join("data/scenarios");
-    let args = [
-        "calibrate",
-        "--data",
-        data.to_str().unwrap(),
-        "--scenarios",
-        scenarios.to_str().unwrap(),
-    ];
-    let out = run_ok(&args, None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = calibrate(&repo().join("data/scenarios"), &[]);
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     for line in stdout.lines().filter(|l| !l.starts_with('#')) {
         let (preset, rest) = line.split_once(' ').unwrap();
@@ -800,16 +808,7 @@ fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_commen
         originals.insert(name, text);
     }
     assert!(perturbed > 60, "{perturbed}");
-    let data = repo().join("data/real");
-    let args = [
-        "calibrate",
-        "--data",
-        data.to_str().unwrap(),
-        "--scenarios",
-        scenarios.to_str().unwrap(),
-        "--update",
-    ];
-    let out = String::from_utf8_lossy(&run_ok(&args, None).stdout).into_owned();
+    let out = calibrate(&scenarios, &["--update"]);
     assert!(
         out.contains(&format!("updated {perturbed} value(s) in 9 of 9 preset(s)")),
         "{out}"
@@ -823,7 +822,7 @@ fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_commen
         );
     }
     // Nothing left to change.
-    let again = String::from_utf8_lossy(&run_ok(&args, None).stdout).into_owned();
+    let again = calibrate(&scenarios, &["--update"]);
     assert!(
         again.contains("updated 0 value(s) in 0 of 9 preset(s)"),
         "{again}"

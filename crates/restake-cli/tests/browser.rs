@@ -1,8 +1,8 @@
 //! `report.html` in a real browser: headless Chromium (Debian's `chromium`, which
 //! `.ci/run` installs) loads the page of a run, and the test fails on any console
 //! message, on a page without its sections and tables, or on a blank screenshot. The
-//! scenario's description and an assumption's note carry a script, which must come out
-//! as text. Without Chromium the test is skipped, except under CI, where it fails.
+//! scenario's description, an assumption's note and an operator's name carry scripts,
+//! which must come out as text. Without Chromium the test is skipped, except under CI, where it fails.
 
 mod common;
 
@@ -68,7 +68,9 @@ fn report_html_renders_in_a_browser() {
             "# ASSUMPTION: a round size",
             &format!("# ASSUMPTION: a round size {script}"),
             1,
-        );
+        )
+        // An operator's name reaches the tables and the plots' SVG text.
+        .replace("ether.fi-1 - Pier Two", "<img src=x onerror=console.error(1)>");
     assert_ne!(text, preset);
     let scenario = dir.path().join("hostile.toml");
     fs::write(&scenario, text).unwrap();
@@ -124,6 +126,7 @@ fn report_html_renders_in_a_browser() {
         "total = loss x principal",
         "&lt;script&gt;console.error('injected')&lt;/script&gt; &amp; ether.fi",
         "a round size &lt;script&gt;",
+        "faults of operator &lt;img src=x onerror=console.error(1)&gt;",
     ] {
         assert!(dom.contains(text), "the page lacks {text:?}");
     }

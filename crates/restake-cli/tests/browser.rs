@@ -70,7 +70,10 @@ fn report_html_renders_in_a_browser() {
             1,
         )
         // An operator's name reaches the tables and the plots' SVG text.
-        .replace("ether.fi-1 - Pier Two", "<img src=x onerror=console.error(1)>");
+        .replace(
+            "ether.fi-1 - Pier Two",
+            "<img src=x onerror=console.error(1)>",
+        );
     assert_ne!(text, preset);
     let scenario = dir.path().join("hostile.toml");
     fs::write(&scenario, text).unwrap();

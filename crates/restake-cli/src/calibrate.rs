@@ -49,7 +49,7 @@ pub const EZETH: &str = "renzo-ezeth";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
     /// Preset (file stem in `data/scenarios/`).
-    pub preset: &'static str,
+    pub preset: String,
     /// Field path in the preset, in the grammar of `sweep --set`: `base.apr_mean`,
     /// `token.EIGEN.volatility`, `operator."<name>".weight`, ...
     pub key: String,
@@ -431,7 +431,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     );
 
     out.push(Line {
-        preset: CROSS_CHECK,
+        preset: CROSS_CHECK.into(),
         key: "eETH base APY (dashboard), continuous".into(),
         value: sig4((1.0 + mean_apy).ln()),
         note: format!(
@@ -447,7 +447,7 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
 fn add(out: &mut Vec<Line>, presets: &[&'static str], key: &str, value: f64, note: &str) {
     for preset in presets {
         out.push(Line {
-            preset,
+            preset: preset.to_string(),
             key: key.to_string(),
             value,
             note: note.to_string(),
@@ -480,7 +480,7 @@ fn operator_lines(
     micros[last] = 1_000_000 - micros[..last].iter().sum::<i64>();
     for (o, m) in chosen.iter().zip(micros) {
         out.push(Line {
-            preset,
+            preset: preset.to_string(),
             key: restake_core::scenario::field_path(&["operator", o.0.as_str(), "weight"]),
             value: format!("{:.6}", m as f64 / 1e6).parse().expect("decimal"),
             note: format!(
@@ -555,7 +555,7 @@ fn preset_lines(fitted: &[Line], scenarios: &Path) -> Result<Vec<(PathBuf, Vec<L
                 .into());
             }
             lines.extend(found.into_iter().map(|l| Line {
-                preset: l.preset,
+                preset: preset.clone(),
                 key: l.key.clone(),
                 value: l.value,
                 note: if source == preset {
@@ -589,13 +589,12 @@ pub fn run(dir: &Path, scenarios: &Path, update: bool) -> Result<()> {
         "# restake-mc calibrate: presets' parameters fitted to {}\n# <preset> <field> = <value>  # <estimator>; <sample window>",
         dir.display()
     );
-    for (file, lines) in &presets {
-        let preset = file.file_stem().unwrap_or_default().to_string_lossy();
-        for l in lines {
-            let _ = writeln!(s, "{preset} {} = {}  # {}", l.key, l.value, l.note);
-        }
-    }
-    for l in fitted.iter().filter(|l| l.preset == CROSS_CHECK) {
+    let cross_checks = fitted.iter().filter(|l| l.preset == CROSS_CHECK);
+    for l in presets
+        .iter()
+        .flat_map(|(_, lines)| lines)
+        .chain(cross_checks)
+    {
         let _ = writeln!(s, "{} {} = {}  # {}", l.preset, l.key, l.value, l.note);
     }
     if update {

@@ -574,8 +574,8 @@ impl Model {
     /// each source is sampled at the largest of its intensities over the models and its
     /// candidate events thinned to its own, every event drawing its vetoes and severities
     /// (all of them at every model, as soon as one has a veto probability for the AVS)
-    /// from its own generator
-    /// (`docs/model.md#sweeps`; thinning: Lewis and Shedler 1979). With one seed, the
+    /// from its own generator (`docs/model.md#sweeps`; thinning: Lewis and Shedler
+    /// 1979). With one seed, the
     /// models then see the same candidate events, and a model whose event probabilities
     /// are all at least another's (veto probabilities at most) has, path by path, a
     /// superset of its events with the same severities: its value at the horizon is never

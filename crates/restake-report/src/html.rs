@@ -6,9 +6,7 @@
 use std::fmt::Write as _;
 
 use restake_core::scenario::{ExitMode, Route, StakeMode};
-use restake_core::stats::{
-    CONVERGENCE_DIVISORS, CONVERGENCE_METRICS, Contribution, MetricId, TAIL_LEVELS, Unit,
-};
+use restake_core::stats::{CONVERGENCE_METRICS, Contribution, MetricId, TAIL_LEVELS, Unit};
 use restake_core::{ContributionKind, DAYS_PER_YEAR, Estimate, Results};
 
 use crate::{RunInfo, contribution_label, level_percent, metric_label};
@@ -293,7 +291,7 @@ fn contributions(h: &mut String, results: &Results, info: &RunInfo) {
         .partition(|c| c.row.kind != ContributionKind::Income);
     let mut rows = by_es(&risks);
     rows.extend(income);
-    let metric = |id| results.metric(id).map_or(0.0, |e| e.value);
+    let metric = |id| results.metric(id).expect("a summary metric").value;
     let expected = -metric(MetricId::MeanNetReturn) * principal;
     let es = TAIL_LEVELS.map(|l| metric(MetricId::Es(l)) * principal);
     table(h, "source", &rows, Some((expected, es)));
@@ -322,7 +320,6 @@ fn convergence(h: &mut String, results: &Results) {
             .map(|n| format!("<th>{} paths</th>", thousands(*n)))
             .collect::<String>()
     );
-    debug_assert!(paths.len() <= CONVERGENCE_DIVISORS.len());
     for id in CONVERGENCE_METRICS {
         let cells: String = paths
             .iter()

@@ -192,12 +192,9 @@ fn edit_value(v: &toml::Value) -> Value {
     let text = toml::to_string(&t).expect("a TOML value serialises");
     let doc: DocumentMut = text.parse().expect("toml writes TOML");
     let item = doc.as_table().get("v").expect("the key written").clone();
-    match item {
-        Item::Value(v) => v,
-        other => other
-            .into_value()
-            .unwrap_or_else(|_| Value::from(text.trim())),
-    }
+    // A table comes back inline, an array of tables as an array of inline tables.
+    item.into_value()
+        .expect("a value, a table or an array of tables")
 }
 
 /// `base_text`, the text of the scenario `base`, edited into the text of `new`
@@ -314,7 +311,7 @@ fn edit_array(doc: &mut ArrayOfTables, base: &[toml::Value], new: &[toml::Value]
             continue;
         };
         let name = id(n);
-        let kept = doc.iter().find(|t| element_id(t).map(String::from) == name);
+        let kept = doc.iter().find(|t| element_id(t) == name.as_deref());
         let old = base
             .iter()
             .find(|b| id(b) == name)

@@ -160,6 +160,7 @@ pub fn simulate_range(
             .map(|(&(b, first, _), (outs, values))| {
                 let mut rng = batch_rng(seed, b);
                 let mut scratch = PathScratch::new(model);
+                scratch.start_batch(seed, b);
                 // Paths of the batch before the range: simulated for their draws only.
                 for _ in b * BATCH_PATHS..first {
                     simulate_path(model, &mut rng, &mut scratch);

@@ -48,6 +48,7 @@ pub mod sampling;
 pub mod scenario;
 pub mod sketch;
 pub mod stats;
+pub mod stress;
 
 pub use engine::{BATCH_PATHS, PathSet, RowLoss, RunConfig, simulate};
 pub use error::ScenarioError;

@@ -6,6 +6,7 @@ use rand_distr::Poisson;
 use crate::DAYS_PER_YEAR;
 use crate::sampling::Severity;
 use crate::scenario::{ExitMode, Route, Scenario, StakeMode};
+use crate::stress::FactorLaw;
 
 /// Kind of a row of `contributions.csv` (README, "Output files").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,6 +116,12 @@ pub struct Source {
     pub sampling_intensity: f64,
     /// `intensity / sampling_intensity` (1 unless coupled).
     pub keep: f64,
+    /// Its annual probability and factor correlation (`rho = 0` without `[systematic]`).
+    pub law: FactorLaw,
+    /// With a factor, the laws of this source in the models it is coupled with (its
+    /// own included): a path samples its candidate events at the largest of their
+    /// intensities given the factor. Just its own law when not coupled.
+    pub sampling_laws: Vec<FactorLaw>,
     /// What an event does.
     pub kind: SourceKind,
     /// Index of its row in [`Model::rows`].
@@ -229,6 +236,64 @@ pub struct Model {
     avs_row0: usize,
     /// Row of the first operator's breakdown.
     operator_row0: usize,
+    /// The systematic factor, when the scenario has `[systematic]`
+    /// (`docs/model.md#systematic-factor`).
+    pub factor: Option<Factor>,
+    /// The stress test this model runs, if any (`docs/model.md#stress-tests`).
+    pub stress: Option<Stress>,
+}
+
+/// The systematic factor of a model: the distinct laws of its sources, which a path
+/// conditions on its factor `Z` once each (`docs/model.md#systematic-factor`).
+#[derive(Debug, Clone)]
+pub struct Factor {
+    /// Distinct `(p, rho)` laws of the sources and of their coupled counterparts.
+    pub laws: Vec<FactorLaw>,
+    /// Per source, the index in `laws` of its own law.
+    pub own: Vec<u32>,
+    /// Per source, the indices in `laws` of its sampling laws ([`Source::sampling_laws`]).
+    pub sampling: Vec<Vec<u32>>,
+    /// The depeg's law (probability `q_depeg`), when the model has a depeg.
+    pub depeg: Option<FactorLaw>,
+}
+
+/// A forced event of a compiled stress: the sources it fires, at one time, each
+/// without veto.
+#[derive(Debug, Clone)]
+pub struct ForcedEvent {
+    /// Time in years; `None`: uniform over the horizon, drawn on each path.
+    pub time_years: Option<f64>,
+    /// Indices into [`Model::sources`]: one, or every operator–AVS slashing of an AVS
+    /// (a pick of `avs_slashing`).
+    pub sources: Vec<usize>,
+    /// Index into [`Stress::severities`] of its severity; `None`: each source's law.
+    pub severity: Option<usize>,
+}
+
+/// A compiled `[[stress.pick]]`: `count` distinct members of `group` on each path.
+#[derive(Debug, Clone)]
+pub struct ForcedPick {
+    /// The events each member of the group would fire.
+    pub group: Vec<ForcedEvent>,
+    /// How many members fire on each path.
+    pub count: usize,
+}
+
+/// A compiled stress test (`docs/model.md#stress-tests`).
+#[derive(Debug, Clone)]
+pub struct Stress {
+    /// Whether the random risk sources (and the random depeg) stay on.
+    pub random: bool,
+    /// The factor's value on every path, if held.
+    pub factor_z: Option<f64>,
+    /// The forced events.
+    pub events: Vec<ForcedEvent>,
+    /// The picks.
+    pub picks: Vec<ForcedPick>,
+    /// The forced depeg's discount law, if the stress forces one.
+    pub depeg: Option<Severity>,
+    /// Severities given by the stress's events and picks.
+    pub severities: Vec<Severity>,
 }
 
 impl Model {
@@ -406,12 +471,17 @@ impl Model {
         let mut sources = Vec::new();
         // Every source, even at p = 0 (it then never has an event), so that the list
         // depends on the scenario's structure only and models can be coupled.
+        let rho_of =
+            |kind: ContributionKind| spec.systematic.as_ref().map_or(0.0, |sys| sys.rho_of(kind));
         let mut push = |prob: f64, kind: SourceKind, row: usize| {
             let lambda = intensity(prob);
+            let law = FactorLaw::new(prob, rho_of(rows[row].kind));
             sources.push(Source {
                 intensity: lambda,
                 sampling_intensity: lambda,
                 keep: 1.0,
+                law,
+                sampling_laws: vec![law],
                 kind,
                 row,
             });
@@ -543,7 +613,17 @@ impl Model {
             operator_row0,
             rates0: Vec::new(),
             stake0: 0.0,
+            factor: spec.systematic.as_ref().map(|_| Factor {
+                laws: Vec::new(),
+                own: Vec::new(),
+                sampling: Vec::new(),
+                depeg: None,
+            }),
+            stress: None,
         };
+        if let (Some(f), Some((prob, _))) = (&mut model.factor, &model.depeg) {
+            f.depeg = Some(FactorLaw::new(*prob, rho_of(ContributionKind::Depeg)));
+        }
         let mut rates0 = vec![0.0; model.streams];
         model.stake0 = model.stream_rates(&model.pools0, &mut rates0);
         model.rates0 = rates0;
@@ -568,6 +648,23 @@ impl Model {
         let mean = total * self.horizon_years;
         self.event_count = (mean > 0.0 && mean.is_finite())
             .then(|| Poisson::new(mean).expect("finite positive event mean"));
+        if let Some(factor) = &mut self.factor {
+            let mut laws: Vec<FactorLaw> = Vec::new();
+            let mut index = |law: &FactorLaw| {
+                let at = laws.iter().position(|l| l == law).unwrap_or_else(|| {
+                    laws.push(*law);
+                    laws.len() - 1
+                });
+                at as u32
+            };
+            factor.own = self.sources.iter().map(|s| index(&s.law)).collect();
+            factor.sampling = self
+                .sources
+                .iter()
+                .map(|s| s.sampling_laws.iter().map(&mut index).collect())
+                .collect();
+            factor.laws = laws;
+        }
     }
 
     /// Couples models of scenarios that differ only in their probabilities (a sweep):
@@ -592,6 +689,7 @@ impl Model {
             .collect();
         let same = models.iter().all(|m| {
             m.horizon_years == first.horizon_years
+                && m.factor.is_some() == first.factor.is_some()
                 && m.avs.len() == first.avs.len()
                 && m.sources.len() == shape.len()
                 && m.sources.iter().zip(&shape).all(|(s, (row, kind))| {
@@ -612,7 +710,21 @@ impl Model {
         let coupled_veto: Vec<bool> = (0..first.avs.len())
             .map(|i| models.iter().any(|m| m.avs[i].veto_prob > 0.0))
             .collect();
+        let sampling_laws: Vec<Vec<FactorLaw>> = (0..shape.len())
+            .map(|j| {
+                let mut laws: Vec<FactorLaw> = Vec::new();
+                for m in models.iter() {
+                    if !laws.contains(&m.sources[j].law) {
+                        laws.push(m.sources[j].law);
+                    }
+                }
+                laws
+            })
+            .collect();
         for m in models.iter_mut() {
+            for (s, laws) in m.sources.iter_mut().zip(&sampling_laws) {
+                s.sampling_laws.clone_from(laws);
+            }
             for (a, coupled) in m.avs.iter_mut().zip(&coupled_veto) {
                 a.coupled_veto = *coupled;
             }

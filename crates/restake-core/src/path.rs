@@ -20,11 +20,13 @@
 //! ([`crate::Model::couple`]).
 
 use rand::{Rng, RngExt, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
+use rand_distr::{Distribution, Poisson, StandardNormal};
 
 use crate::exp::exp_in_place;
-use crate::model::{AvsModel, Hit, Model, SourceKind};
-use crate::sampling::{DrawKind, EventRng, Severity, count_draw, truncated_normal};
+use crate::model::{AvsModel, ForcedEvent, Hit, Model, SourceKind};
+use crate::sampling::{
+    DrawKind, EventRng, PathRng, Severity, batch_rng, count_draw, truncated_normal,
+};
 
 /// The outcome of one path, in ETH unless the name says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -67,7 +69,26 @@ pub struct PathScratch {
     /// Slashing rows with at least one non-vetoed request in the last path, in the order
     /// first hit. The caller reads them and then calls [`PathScratch::clear_rows`].
     pub slashed_rows: Vec<usize>,
+    /// The generator of a stress test's own draws (forced events' days, severities and
+    /// picks), one per batch ([`PathScratch::start_batch`]), apart from the path's so
+    /// that a stress draws the base scenario's random numbers.
+    forced_rng: PathRng,
+    /// The forced events of the last path: source and severity slot; an event of
+    /// [`PathScratch::events`] with source `sources + j` is entry `j`.
+    forced: Vec<(u32, Option<u32>)>,
+    /// Members of a pick's group, shuffled in part on each path.
+    pick_order: Vec<usize>,
+    /// With a factor: the intensity of each of its laws given the path's `Z`.
+    law_intensity: Vec<f64>,
+    /// With a factor: each source's thinning probability on the path.
+    keep: Vec<f64>,
+    /// With a factor: running sums of the sources' sampling intensities on the path.
+    cumulative: Vec<f64>,
 }
+
+/// Salt of the stress generators' seeds, so that they differ from the paths' batch
+/// generators of the same seed ("stress" in ASCII).
+const STRESS_SALT: u64 = 0x7374_7265_7373;
 
 impl PathScratch {
     /// Buffers sized for `model`.
@@ -84,7 +105,21 @@ impl PathScratch {
             checkpoint_values: vec![0.0; model.checkpoints_years.len()],
             row_loss_eth: vec![0.0; model.rows.len()],
             slashed_rows: Vec::new(),
+            forced_rng: batch_rng(STRESS_SALT, 0),
+            forced: Vec::new(),
+            pick_order: Vec::new(),
+            law_intensity: vec![0.0; model.factor.as_ref().map_or(0, |f| f.laws.len())],
+            keep: vec![1.0; model.sources.len()],
+            cumulative: vec![0.0; model.sources.len()],
         }
+    }
+
+    /// Starts batch `batch` of a run with seed `seed`: seeds the stress generator from
+    /// `(seed, batch)` ([`crate::sampling::batch_rng`] of the seed with a salt), so that
+    /// a stressed run is reproducible whatever the threads. Without a stress it changes
+    /// nothing.
+    pub fn start_batch(&mut self, seed: u64, batch: u64) {
+        self.forced_rng = batch_rng(seed ^ STRESS_SALT, batch);
     }
 
     /// The candidate events of the last path, in time order: time in years since the
@@ -157,6 +192,65 @@ fn unless_vetoed<R: Rng + ?Sized>(avs: &AvsModel, severity: &Severity, rng: &mut
     (!vetoed).then_some(s)
 }
 
+/// The severity of a slashing request: a forced one (a stress's) is never vetoed and
+/// draws only its severity; a random one goes through [`unless_vetoed`].
+#[inline]
+fn request_severity<R: Rng + ?Sized>(
+    avs: &AvsModel,
+    law: &Severity,
+    forced: bool,
+    rng: &mut R,
+) -> Option<f64> {
+    if forced {
+        Some(law.sample(rng))
+    } else {
+        unless_vetoed(avs, law, rng)
+    }
+}
+
+/// Draws the candidate events of a path: their count from `count`, then for each its
+/// source (from `cumulative`, the running sums of the sampling intensities), its time
+/// (uniform on `[0, horizon]`) and the seed of its own generator.
+fn draw_events<R: Rng + ?Sized>(
+    count: &Poisson<f64>,
+    cumulative: &[f64],
+    horizon: f64,
+    rng: &mut R,
+    events: &mut Vec<(f64, u32, u64)>,
+) {
+    count_draw(DrawKind::Poisson);
+    let n = count.sample(rng) as usize;
+    let total = *cumulative.last().expect("sources exist");
+    for _ in 0..n {
+        count_draw(DrawKind::Uniform);
+        count_draw(DrawKind::Uniform);
+        count_draw(DrawKind::Uniform);
+        let x = rng.random::<f64>() * total;
+        let source = cumulative
+            .partition_point(|&c| c <= x)
+            .min(cumulative.len() - 1);
+        let t = rng.random::<f64>() * horizon;
+        let seed: u64 = rng.random();
+        events.push((t, source as u32, seed));
+    }
+}
+
+/// Appends the forced events of `event` to the path's events: its time (drawn when not
+/// fixed) and, per source, a seed, all from the stress generator.
+fn push_forced(event: &ForcedEvent, horizon: f64, scratch: &mut PathScratch, sources: usize) {
+    let t = event
+        .time_years
+        .unwrap_or_else(|| scratch.forced_rng.random::<f64>() * horizon);
+    for &source in &event.sources {
+        let seed: u64 = scratch.forced_rng.random();
+        let slot = (sources + scratch.forced.len()) as u32;
+        scratch
+            .forced
+            .push((source as u32, event.severity.map(|i| i as u32)));
+        scratch.events.push((t, slot, seed));
+    }
+}
+
 /// Cuts a pool by `share × s` of its amount; returns the discounted loss.
 #[inline]
 fn cut(pools: &mut [f64], hit: Hit, s: f64) -> f64 {
@@ -223,6 +317,37 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let horizon = model.horizon_years;
     let principal = model.principal_eth;
 
+    // The systematic factor first, when the scenario has one (held at a stress's
+    // `factor_z`, drawn all the same so that every later draw is the base's): the
+    // sources' intensities and thinning given it.
+    let mut depeg_prob = model.depeg.as_ref().map_or(0.0, |d| d.0);
+    if let Some(factor) = &model.factor {
+        count_draw(DrawKind::Normal);
+        let drawn: f64 = StandardNormal.sample(rng);
+        let z = model
+            .stress
+            .as_ref()
+            .and_then(|s| s.factor_z)
+            .unwrap_or(drawn);
+        for (lambda, law) in scratch.law_intensity.iter_mut().zip(&factor.laws) {
+            *lambda = law.intensity_at(z);
+        }
+        let mut total = 0.0;
+        for (j, sampling) in factor.sampling.iter().enumerate() {
+            let at = sampling
+                .iter()
+                .map(|c| scratch.law_intensity[*c as usize])
+                .fold(0.0, f64::max);
+            let own = scratch.law_intensity[factor.own[j] as usize];
+            scratch.keep[j] = if at > 0.0 { own / at } else { 1.0 };
+            total += at;
+            scratch.cumulative[j] = total;
+        }
+        if let Some(law) = &factor.depeg {
+            depeg_prob = law.prob_at(z);
+        }
+    }
+
     // Base APR, once per path, and the growth factors at the checkpoints.
     let r_b = truncated_normal(model.base_apr_mean, model.base_apr_sd, rng);
     let g = r_b * model.base_keep;
@@ -249,25 +374,63 @@ pub fn simulate_path<R: Rng + ?Sized>(
         exp_in_place(prices);
     }
 
-    // Events of all sources superposed: count, then source and time of each.
+    // Events of all sources superposed: count, then source and time of each. With a
+    // factor, from the path's own generator (seeded by one draw), which draws the depeg
+    // first: the path's generator then takes the same draws whatever the factor's value.
     scratch.events.clear();
-    if let Some(count) = &model.event_count {
-        count_draw(DrawKind::Poisson);
-        let n = count.sample(rng) as usize;
-        let total = *model.cumulative_intensity.last().expect("sources exist");
-        for _ in 0..n {
+    let mut depeg_fraction = None;
+    if model.factor.is_some() {
+        count_draw(DrawKind::Uniform);
+        let mut own = EventRng::from_seed(rng.random::<u64>().to_le_bytes());
+        if let Some((_, discount)) = &model.depeg {
             count_draw(DrawKind::Uniform);
-            count_draw(DrawKind::Uniform);
-            count_draw(DrawKind::Uniform);
-            let x = rng.random::<f64>() * total;
-            let source = model
-                .cumulative_intensity
-                .partition_point(|&c| c <= x)
-                .min(model.sources.len() - 1);
-            let t = rng.random::<f64>() * horizon;
-            let seed: u64 = rng.random();
-            scratch.events.push((t, source as u32, seed));
+            let u = own.random::<f64>();
+            let d = discount.sample(&mut own);
+            depeg_fraction = Some(if u < depeg_prob { d } else { 0.0 });
         }
+        let total = scratch.cumulative.last().copied().unwrap_or(0.0);
+        let mean = total * horizon;
+        if mean > 0.0 && mean.is_finite() {
+            let count = Poisson::new(mean).expect("finite positive event mean");
+            draw_events(
+                &count,
+                &scratch.cumulative,
+                horizon,
+                &mut own,
+                &mut scratch.events,
+            );
+        }
+    } else if let Some(count) = &model.event_count {
+        draw_events(
+            count,
+            &model.cumulative_intensity,
+            horizon,
+            rng,
+            &mut scratch.events,
+        );
+    }
+    let random = model.stress.as_ref().is_none_or(|s| s.random);
+    if let Some(stress) = &model.stress {
+        scratch.forced.clear();
+        let n = model.sources.len();
+        for event in &stress.events {
+            push_forced(event, horizon, scratch, n);
+        }
+        for pick in &stress.picks {
+            // `count` distinct members, by a partial Fisher–Yates shuffle.
+            scratch.pick_order.clear();
+            scratch.pick_order.extend(0..pick.group.len());
+            for j in 0..pick.count {
+                let left = (pick.group.len() - j) as u64;
+                let r = j + scratch.forced_rng.random_range(0..left) as usize;
+                scratch.pick_order.swap(j, r);
+                let member = scratch.pick_order[j];
+                push_forced(&pick.group[member], horizon, scratch, n);
+            }
+        }
+        // Stable: forced events of one time keep their order.
+        scratch.events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    } else {
         scratch.events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     }
 
@@ -340,17 +503,42 @@ pub fn simulate_path<R: Rng + ?Sized>(
     };
 
     for e in 0..scratch.events.len() {
-        let (t, source, seed) = scratch.events[e];
-        let source = &model.sources[source as usize];
+        let (t, index, seed) = scratch.events[e];
+        let index = index as usize;
+        // A forced event (a stress's) fires without thinning or veto, with the stress's
+        // severity if it gives one.
+        let (j, forced, given) = match index.checked_sub(model.sources.len()) {
+            None => (index, false, None),
+            Some(f) => {
+                let (j, slot) = scratch.forced[f];
+                let stress = model
+                    .stress
+                    .as_ref()
+                    .expect("forced events come from a stress");
+                (
+                    j as usize,
+                    true,
+                    slot.map(|i| &stress.severities[i as usize]),
+                )
+            }
+        };
+        let source = &model.sources[j];
         // The event's own draws (thinning, veto, severity) come from its own generator,
         // so that each event's draws do not depend on which others happen: coupled models
         // share them (Model::couple).
         // Its first draw decides the thinning (always drawn, so that the veto and
         // severities that follow are the same draws whatever `keep` is).
         let mut rng = EventRng::from_seed(seed.to_le_bytes());
-        count_draw(DrawKind::Uniform);
-        if rng.random::<f64>() >= source.keep {
-            continue;
+        if !forced {
+            count_draw(DrawKind::Uniform);
+            let keep = if model.factor.is_some() {
+                scratch.keep[j]
+            } else {
+                source.keep
+            };
+            if rng.random::<f64>() >= keep || !random {
+                continue;
+            }
         }
         catch_up(
             t,
@@ -383,7 +571,8 @@ pub fn simulate_path<R: Rng + ?Sized>(
         // One slashing request to AVS `i` on `hit`: vetoed, or cut with its own severity.
         let request = |scratch: &mut PathScratch, rng: &mut EventRng, i: usize, hit: Hit| {
             let avs = &model.avs[i];
-            unless_vetoed(avs, &avs.slash_severity, rng).map(|s| through_avs(scratch, i, hit, s))
+            request_severity(avs, given.unwrap_or(&avs.slash_severity), forced, rng)
+                .map(|s| through_avs(scratch, i, hit, s))
         };
         // Scales all of operator `k`'s pools by `1 - s`; returns the loss in ETH.
         let whole_stake = |scratch: &mut PathScratch, k: usize, s: f64| {
@@ -402,7 +591,8 @@ pub fn simulate_path<R: Rng + ?Sized>(
             }
             SourceKind::AvsIncident { avs: i, hits } => {
                 let avs = &model.avs[*i];
-                if let Some(s) = unless_vetoed(avs, &avs.incident_severity, rng) {
+                let law = given.unwrap_or(&avs.incident_severity);
+                if let Some(s) = request_severity(avs, law, forced, rng) {
                     loss += hits
                         .iter()
                         .map(|h| through_avs(scratch, *i, *h, s))
@@ -419,13 +609,13 @@ pub fn simulate_path<R: Rng + ?Sized>(
                 }
             }
             SourceKind::Beacon { operator: k } => {
-                let s = model.beacon_severity.sample(rng);
+                let s = given.unwrap_or(&model.beacon_severity).sample(rng);
                 scratch.plain[*k] *= 1.0 - s;
                 loss += whole_stake(scratch, *k, s);
                 slashed = true;
             }
             SourceKind::Exploit => {
-                let s = model.exploit_severity.sample(rng);
+                let s = given.unwrap_or(&model.exploit_severity).sample(rng);
                 loss += (0..model.operator_pools.len())
                     .map(|k| whole_stake(scratch, k, s))
                     .sum::<f64>();
@@ -453,17 +643,24 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let tokens: f64 = (0..model.tokens.len())
         .map(|j| scratch.accrued[1 + j] * scratch.prices[j * n_checkpoints + last])
         .sum();
-    let depeg_loss = match &model.depeg {
-        Some((prob, discount))
-            if {
-                count_draw(DrawKind::Uniform);
-                rng.random::<f64>() < *prob
-            } =>
-        {
-            discount.sample(rng) * stake_eth
+    // The depeg: drawn here from the path's generator without a factor (with one, it
+    // was drawn with the events); a stress without random sources drops it, one with a
+    // forced depeg replaces it.
+    if model.factor.is_none()
+        && let Some((prob, discount)) = &model.depeg
+    {
+        count_draw(DrawKind::Uniform);
+        if rng.random::<f64>() < *prob {
+            depeg_fraction = Some(discount.sample(rng));
         }
-        _ => 0.0,
-    };
+    }
+    if !random {
+        depeg_fraction = None;
+    }
+    if let Some(law) = model.stress.as_ref().and_then(|s| s.depeg.as_ref()) {
+        depeg_fraction = Some(law.sample(&mut scratch.forced_rng));
+    }
+    let depeg_loss = depeg_fraction.map_or(0.0, |d| d * stake_eth);
     scratch.checkpoint_values[last] -= depeg_loss / principal;
     let value = stake_eth - depeg_loss + avs_fees + tokens;
     let plain_stake = if scratch.events.is_empty() {

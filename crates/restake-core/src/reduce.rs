@@ -332,7 +332,9 @@ impl Partial {
             });
         }
         let mut rng = batch_rng(seed, 0);
-        let first = simulate_path(model, &mut rng, &mut PathScratch::new(model));
+        let mut scratch = PathScratch::new(model);
+        scratch.start_batch(seed, 0);
+        let first = simulate_path(model, &mut rng, &mut scratch);
         let prefixes = convergence_sizes(paths);
         let tail_ranks = |n: u64| {
             let mut r = tail_level_ranks(n);

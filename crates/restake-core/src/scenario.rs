@@ -62,6 +62,13 @@ pub struct ScenarioSpec {
     /// Default path count, seed and checkpoint spacing (the CLI flags override them).
     #[serde(default)]
     pub simulation: SimulationSpec,
+    /// The systematic factor (`docs/model.md#systematic-factor`); absent: independent
+    /// sources, and no factor drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systematic: Option<crate::stress::SystematicSpec>,
+    /// Stress tests (`[[stress]]`, `docs/model.md#stress-tests`), run by `restake-mc stress`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stress: Vec<crate::stress::StressSpec>,
 }
 
 /// Route into restaking (`docs/model.md#a-path`).
@@ -348,7 +355,12 @@ impl SeveritySpec {
         }
     }
 
-    fn check(&self, field: &str) -> Result<(), ScenarioError> {
+    /// Checks the distribution's parameters, naming `field` in an error.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Invalid`] for an end outside [0, 1], ends out of order, or a
+    /// beta shape that is not > 0.
+    pub(crate) fn check_at(&self, field: &str) -> Result<(), ScenarioError> {
         let unit = |name: &str, x: f64| -> Result<(), ScenarioError> {
             if x.is_finite() && (0.0..=1.0).contains(&x) {
                 Ok(())
@@ -619,7 +631,7 @@ fn severity_if(
     why: &str,
 ) -> Result<(), ScenarioError> {
     match severity {
-        Some(s) => s.check(field),
+        Some(s) => s.check_at(field),
         None if needed => Err(invalid(field, format!("is required when {why}"))),
         None => Ok(()),
     }
@@ -650,6 +662,26 @@ fn check_name(field: &str, name: &str) -> Result<(), ScenarioError> {
     Err(invalid(field, problem))
 }
 
+/// A name that becomes a folder name: letters, digits, `-`, `_` and `.`, not starting
+/// with `.`.
+pub(crate) fn check_folder_name(field: &str, name: &str) -> Result<(), ScenarioError> {
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.len() > MAX_NAME_BYTES
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            field,
+            format!(
+                "must be letters, digits, '-', '_' or '.' (it names an output folder), not starting with '.', got {name:?}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn unique_names<'a>(
     what: &str,
     names: impl Iterator<Item = &'a String>,
@@ -677,21 +709,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             format!("must not contain control characters, found {c:?}"),
         ));
     }
-    if spec.name.is_empty()
-        || spec.name.starts_with('.')
-        || !spec
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(invalid(
-            "name",
-            format!(
-                "must be letters, digits, '-', '_' or '.' (it names the output folder), got {:?}",
-                spec.name
-            ),
-        ));
-    }
+    check_folder_name("name", &spec.name)?;
     let pos = &spec.position;
     // Bounded below so that every derived quantity (intensities times the horizon in
     // years, ETH amounts per path, V/P) stays a normal, finite double.
@@ -900,6 +918,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             ));
         }
     }
+    crate::stress::validate(spec)?;
     let sim = &spec.simulation;
     check_paths("simulation.paths", sim.paths)?;
     if !(sim.checkpoint_days.is_finite() && sim.checkpoint_days > 0.0) {

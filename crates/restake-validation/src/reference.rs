@@ -3,7 +3,9 @@
 //! simulation: it keeps every pool in ETH (not discounted), samples each risk source's
 //! Poisson process on its own (not superposed), walks the horizon day by day with the
 //! events of each day taken at their exact times, draws the token price at the horizon in
-//! one step, and uses its own generator seeding. Only the scenario types and rand_distr's
+//! one step, and uses its own generator seeding. With a systematic factor it draws `Z`
+//! and conditions each source's probability by the Vasicek formula written with statrs's
+//! normal law (the engine has its own). Only the scenario types and rand_distr's
 //! samplers are common. The engine and this simulation must agree in distribution.
 
 use rand::{RngExt, SeedableRng};
@@ -111,9 +113,23 @@ fn poisson_times(p: f64, horizon: f64, rng: &mut Xoshiro256PlusPlus) -> Vec<f64>
     if p <= 0.0 {
         return Vec::new();
     }
-    let mean = -(1.0 - p).ln() * horizon;
+    let mean = -(-p).ln_1p() * horizon;
+    if mean <= 0.0 {
+        return Vec::new();
+    }
     let count = Poisson::new(mean).expect("finite mean").sample(rng) as usize;
     (0..count).map(|_| rng.random::<f64>() * horizon).collect()
+}
+
+/// Annual probability `p` of a source with factor correlation `rho` given the factor at
+/// `z`: `Phi((Phi^-1(p) + sqrt(rho) z) / sqrt(1 - rho))` (`docs/model.md#systematic-factor`).
+pub fn vasicek(p: f64, rho: f64, z: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    if rho == 0.0 || p == 0.0 || p == 1.0 {
+        return p;
+    }
+    let n = Normal::standard();
+    n.cdf((n.inverse_cdf(p) + rho.sqrt() * z) / (1.0 - rho).sqrt())
 }
 
 /// Simulates `paths` paths of the checked scenario `spec` with generator seed `seed`.
@@ -132,6 +148,16 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         Route::Native => None,
     };
     let reward_fee = liquid.map_or(0.0, |l| l.reward_fee);
+
+    // The systematic factor, and each kind's probability given it.
+    let z: Option<f64> = spec.systematic.as_ref().map(|_| StandardNormal.sample(rng));
+    let given_z = |p: f64, own: fn(&restake_core::stress::SystematicSpec) -> Option<f64>| match (
+        &spec.systematic,
+        z,
+    ) {
+        (Some(sys), Some(z)) => vasicek(p, own(sys).unwrap_or(sys.rho), z),
+        _ => p,
+    };
 
     // Base APR: Normal(mean, sd) redrawn until >= 0 (`docs/model.md#a-path`).
     let r_b = if spec.base.apr_sd == 0.0 {
@@ -192,22 +218,42 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         for &(i, _) in &operators[k].allocations {
             let a = &spec.avs[i];
             let p = o.slash_probs.get(&a.name).copied().unwrap_or(a.slash_prob);
-            add(p, Event::OperatorAvs { k, i }, rng);
+            add(
+                given_z(p, |s| s.avs_slashing),
+                Event::OperatorAvs { k, i },
+                rng,
+            );
         }
         if !operators[k].allocations.is_empty() {
-            add(o.fault_prob, Event::Fault { k }, rng);
+            add(
+                given_z(o.fault_prob, |s| s.operator_fault),
+                Event::Fault { k },
+                rng,
+            );
         }
-        add(spec.base.slash_prob, Event::Beacon { k }, rng);
+        add(
+            given_z(spec.base.slash_prob, |s| s.beacon),
+            Event::Beacon { k },
+            rng,
+        );
     }
     for (i, a) in spec.avs.iter().enumerate() {
         if operators
             .iter()
             .any(|o| o.allocations.iter().any(|x| x.0 == i))
         {
-            add(a.incident_prob, Event::Incident { i }, rng);
+            add(
+                given_z(a.incident_prob, |s| s.avs_incident),
+                Event::Incident { i },
+                rng,
+            );
         }
     }
-    add(spec.protocol.exploit_prob, Event::Exploit, rng);
+    add(
+        given_z(spec.protocol.exploit_prob, |s| s.protocol_exploit),
+        Event::Exploit,
+        rng,
+    );
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
 
     // Income accrued in ETH (AVS fees) and in token units.
@@ -282,7 +328,7 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         Some(l)
             if l.exit == ExitMode::Market
                 && l.depeg_prob > 0.0
-                && rng.random::<f64>() < l.depeg_prob =>
+                && rng.random::<f64>() < given_z(l.depeg_prob, |s| s.depeg) =>
         {
             severity(l.depeg_discount.as_ref(), rng) * stake_eth
         }

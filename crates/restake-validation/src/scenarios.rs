@@ -235,8 +235,34 @@ pub fn small_scenario() -> impl Strategy<Value = Scenario> {
                     operators,
                     report: ReportSpec::default(),
                     simulation: SimulationSpec::default(),
+                    systematic: None,
+                    stress: Vec::new(),
                 };
                 Scenario::try_from(spec).unwrap_or_else(|e| panic!("generator made {e}"))
             },
         )
+}
+
+/// A random checked scenario of [`small_scenario`] with a `[systematic]` table: a common
+/// correlation in [0, 0.8) and, for each kind, an own one half of the time.
+pub fn factor_scenario() -> impl Strategy<Value = Scenario> {
+    let own = || prop_oneof![Just(None), (0.0..0.8f64).prop_map(Some)];
+    (
+        small_scenario(),
+        0.0..0.8f64,
+        [own(), own(), own(), own(), own(), own()],
+    )
+        .prop_map(|(scenario, rho, [a, b, c, d, e, f])| {
+            let mut spec = scenario.spec().clone();
+            spec.systematic = Some(restake_core::stress::SystematicSpec {
+                rho,
+                avs_slashing: a,
+                avs_incident: b,
+                operator_fault: c,
+                beacon: d,
+                protocol_exploit: e,
+                depeg: f,
+            });
+            Scenario::try_from(spec).unwrap_or_else(|e| panic!("generator made {e}"))
+        })
 }

@@ -7,7 +7,8 @@ use restake_core::stats::MetricId;
 use restake_core::{Model, RunConfig, analyse, simulate};
 use restake_validation::harness::{metric, results, scenario};
 use restake_validation::oracle::{
-    ENUMERATION_SCENARIO, LOGNORMAL_SCENARIO, LognormalReturn, Reported, check_enumeration,
+    ENUMERATION_SCENARIO, LOGNORMAL_SCENARIO, LognormalReturn, Reported, check_atoms,
+    check_enumeration, enumeration_atoms, enumeration_factor_atoms, enumeration_factor_scenario,
 };
 use restake_validation::stat::assert_within;
 use statrs::distribution::{Beta, Continuous, ContinuousCDF};
@@ -23,25 +24,45 @@ fn assert_quantile(what: &str, q: f64, level: f64, cdf: &dyn Fn(f64) -> f64, sla
     assert_within(what, cdf(q), level, se, slack);
 }
 
+/// A summary metric of `r` by its `summary.csv` name, as the oracle reads it.
+fn reported(r: &restake_core::Results, name: &str) -> Reported {
+    let e = r
+        .summary
+        .iter()
+        .find(|m| m.id.name() == name)
+        .unwrap_or_else(|| panic!("no metric {name}"))
+        .estimate;
+    Reported {
+        value: e.value,
+        std_error: e.std_error,
+        ci_low: e.ci_low,
+        ci_high: e.ci_high,
+    }
+}
+
 #[test]
 fn fixed_severities_match_the_exact_enumeration() {
     let r = results(&scenario(ENUMERATION_SCENARIO), PATHS, 20_261_121);
-    let lines = check_enumeration(PATHS, &|name| {
-        // The oracle names metrics as summary.csv does.
-        let e = r
-            .summary
-            .iter()
-            .find(|m| m.id.name() == name)
-            .unwrap_or_else(|| panic!("no metric {name}"))
-            .estimate;
-        Reported {
-            value: e.value,
-            std_error: e.std_error,
-            ci_low: e.ci_low,
-            ci_high: e.ci_high,
-        }
-    });
+    let lines = check_enumeration(PATHS, &|name| reported(&r, name));
     println!("{}", lines.join("\n"));
+}
+
+/// With a systematic factor on three kinds of sources the loss law is the
+/// enumeration given `Z` mixed over `Z`; the sources' correlation moves it visibly from
+/// the independent one (checked here, so that the test can tell them apart).
+#[test]
+fn fixed_severities_with_a_factor_match_the_enumeration_mixed_over_the_factor() {
+    let atoms = enumeration_factor_atoms();
+    let r = results(&scenario(&enumeration_factor_scenario()), PATHS, 20_261_202);
+    let lines = check_atoms(&atoms, 1e-9, PATHS, &|name| reported(&r, name));
+    println!("{}", lines.join("\n"));
+    // The ES 99 of the independent law is outside the factor run's interval.
+    let independent = restake_validation::oracle::discrete_var_es(&enumeration_atoms(), 0.99).1;
+    let es = reported(&r, "es_99");
+    assert!(
+        (independent - es.value).abs() > 6.0 * es.std_error,
+        "the factor does not move ES 99: {independent} vs {es:?}"
+    );
 }
 
 /// Composite Simpson's rule of `f` over `[a, b]` with `m` (even) intervals.

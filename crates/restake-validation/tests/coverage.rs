@@ -1,6 +1,6 @@
 //! Coverage study: do the reported 95% intervals contain the truth 95% of the time?
 //!
-//! On two scenarios whose law is known exactly, `REPS` independent runs (seeds 0 ..
+//! On three scenarios whose law is known exactly (the third with a systematic factor), `REPS` independent runs (seeds 0 ..
 //! `REPS`) of `PATHS` paths each; for each interval, the share of runs whose
 //! `[ci_low, ci_high]` contains the exact value must lie in [0.93, 0.97]. With 1,000 runs
 //! the share of a correct 95% interval has standard deviation 0.0069, so the band is
@@ -15,6 +15,7 @@ use restake_core::stats::MetricId;
 use restake_core::{Results, RunConfig, Scenario, run};
 use restake_validation::oracle::{
     ENUMERATION_SCENARIO, LOGNORMAL_SCENARIO, LognormalReturn, enumeration_atoms,
+    enumeration_factor_atoms, enumeration_factor_scenario,
 };
 
 const REPS: u64 = 1000;
@@ -112,10 +113,23 @@ fn intervals_cover_the_lognormal_truth() {
 
 #[test]
 fn intervals_cover_the_enumerated_truth() {
-    let atoms = enumeration_atoms();
+    cover_enumerated(ENUMERATION_SCENARIO, &enumeration_atoms());
+}
+
+/// With a factor the paths are still independent, each with its own `Z`: the intervals
+/// must cover the law mixed over the factor.
+#[test]
+fn intervals_cover_the_enumerated_truth_with_a_factor() {
+    cover_enumerated(&enumeration_factor_scenario(), &enumeration_factor_atoms());
+}
+
+/// The coverage of `prob_loss`, `mean_net_return` and ES 95 on `text`, whose exact law
+/// is `atoms`.
+fn cover_enumerated(text: &str, atoms: &[(f64, f64)]) {
     let prob_loss: f64 = atoms.iter().filter(|a| a.0 > 1e-15).map(|a| a.1).sum();
     let mean_return: f64 = -atoms.iter().map(|a| a.0 * a.1).sum::<f64>();
-    let targets: [Target; 2] = [
+    let es_95 = restake_validation::oracle::discrete_var_es(atoms, 0.95).1;
+    let targets: [Target; 3] = [
         (
             "prob_loss",
             |r| summary_ci(r, MetricId::ProbLoss),
@@ -126,7 +140,8 @@ fn intervals_cover_the_enumerated_truth() {
             |r| summary_ci(r, MetricId::MeanNetReturn),
             mean_return,
         ),
+        ("es_95", |r| summary_ci(r, MetricId::Es(9500)), es_95),
     ];
-    let shares = coverage(ENUMERATION_SCENARIO, &targets);
+    let shares = coverage(text, &targets);
     assert_band(&targets, &shares);
 }

@@ -191,6 +191,41 @@ enum Command {
         #[command(flatten)]
         shard: ShardArgs,
     },
+    /// Run a scenario and each of its `[[stress]]` tests on common random numbers and
+    /// write `stress.csv` and a folder per stress.
+    Stress {
+        /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
+        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        options: RunOptions,
+        /// Output folder (default: `reports/<scenario name>-stress`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// Reverse stress: the value of an event or veto probability at which a summary
+    /// metric reaches a target, with its 95% interval; writes `solve.csv`. Exits with 2
+    /// when the target is not reached within the range.
+    Solve {
+        /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.
+        scenario: Option<PathBuf>,
+        /// The probability varied, a field path as in `sweep --set`
+        /// (`avs.EigenDA.slash_prob`).
+        #[arg(long, value_name = "PATH")]
+        vary: String,
+        /// `METRIC=VALUE`: a `summary.csv` metric and its target (`es_99=0.25`).
+        #[arg(long, value_name = "METRIC=VALUE")]
+        target: String,
+        /// The range searched, `LO:HI` (default 0:0.99).
+        #[arg(long, value_name = "LO:HI")]
+        within: Option<String>,
+        #[command(flatten)]
+        options: RunOptions,
+        /// Output folder (default: `reports/<scenario name>-solve`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Merge the partial files of every shard of a run, batch or sweep and write its
     /// outputs: the same files, byte for byte, as the job run in one piece.
     Merge {
@@ -302,6 +337,22 @@ fn main() -> ExitCode {
         } => Source::read(scenario.as_deref())
             .map_err(bad_input)
             .and_then(|base| execute(JobSpec::Sweep { base, sets: set }, options, out, &shard)),
+        Command::Stress {
+            scenario,
+            options,
+            out,
+            shard,
+        } => Source::read(scenario.as_deref())
+            .map_err(bad_input)
+            .and_then(|s| execute(JobSpec::Stress(s), options, out, &shard)),
+        Command::Solve {
+            scenario,
+            vary,
+            target,
+            within,
+            options,
+            out,
+        } => solve(scenario.as_deref(), vary, target, within.as_deref(), options, out),
         Command::Merge { files, out, output } => merge(&files, out, output),
         Command::Export {
             scenario,
@@ -539,6 +590,62 @@ fn execute(
     finish(&job, target, &results, &infos, output)
 }
 
+/// `restake-mc solve`: bisects, writes `solve.csv` into the output folder, prints the
+/// answer.
+fn solve(
+    scenario: Option<&Path>,
+    vary: String,
+    target: String,
+    within: Option<&str>,
+    options: RunOptions,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    use restake_run::solve::{SolveSpec, parse_within, solve};
+    let base = Source::read(scenario).map_err(bad_input)?;
+    let within = within.map(parse_within).transpose().map_err(bad_input)?;
+    let name = base.scenario().map_err(bad_input)?.spec().name.clone();
+    let target_dir = out.unwrap_or_else(|| Path::new("reports").join(format!("{name}-solve")));
+    let output = Output::prepare(&target_dir).map_err(bad_input)?;
+    let spec = SolveSpec {
+        base,
+        vary,
+        target,
+        within,
+    };
+    let quiet = options.output.quiet;
+    let start = Instant::now();
+    let progress = |x: f64| {
+        if !quiet {
+            warn(&format!("  {} = {x}", spec.vary));
+        }
+    };
+    let s = solve(&spec, options.overrides(), options.output.threads, &progress)
+        .map_err(bad_input)?;
+    let files = restake_report::render_solve_table(&s, options.output.csv_style())
+        .map_err(|e| anyhow::anyhow!("rendering solve.csv: {e}"))?;
+    let written = output.publish(&files).map_err(bad_input)?;
+    if quiet {
+        return Ok(());
+    }
+    print_stdout(&format!(
+        "{} = {} [95% CI {} .. {}] gives {} = {} (target {}, estimate there {} ± {}); {} runs of {} paths, seed {}, {:.1} s\nwrote {}\n",
+        s.parameter,
+        s.value,
+        s.ci_low,
+        s.ci_high,
+        s.metric,
+        s.metric_at_value,
+        s.target,
+        s.metric_at_value,
+        s.metric_std_error,
+        s.evaluations,
+        s.paths,
+        s.seed,
+        start.elapsed().as_secs_f64(),
+        written[0].display()
+    ))
+}
+
 /// Merges the partial files of a sharded job and writes its outputs.
 fn merge(files: &[PathBuf], out: Option<PathBuf>, output: OutputOptions) -> Result<()> {
     let threads = output.threads;
@@ -598,6 +705,7 @@ fn finish(
         }
         JobSpec::Batch(_) => batch::render(job, results, &out),
         JobSpec::Sweep { .. } => sweep::render(job, results, &written[0]),
+        JobSpec::Stress(_) => sweep::render_stress(job, results, &out),
     };
     print_stdout(&text)
 }

@@ -171,6 +171,52 @@ pub struct StressSpec {
     pub pick: Vec<PickSpec>,
 }
 
+impl StressSpec {
+    /// What the stress forces, in one line: `eigenda-incident: avs_incident of EigenDA
+    /// on day 100 (given severity); the random sources kept`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| {
+                let target = match (&e.avs, &e.operator) {
+                    (Some(a), Some(o)) => format!(" of {a} on {o}"),
+                    (Some(a), None) => format!(" of {a}"),
+                    (None, Some(o)) => format!(" of {o}"),
+                    (None, None) => String::new(),
+                };
+                let day = match (e.kind, e.day) {
+                    (EventKind::Depeg, _) => " at the exit".to_string(),
+                    (_, Some(d)) => format!(" on day {d}"),
+                    (_, None) => " on a uniform day".to_string(),
+                };
+                let severity = if e.severity.is_some() { " (given severity)" } else { "" };
+                format!("{}{target}{day}{severity}", e.kind.as_str())
+            })
+            .collect();
+        for p in &self.pick {
+            let kind = match p.kind {
+                PickKind::AvsIncident => "avs_incident",
+                PickKind::AvsSlashing => "avs_slashing",
+            };
+            let group = p
+                .among
+                .as_ref()
+                .map_or_else(|| "every AVS".to_string(), |g| format!("{} AVSs", g.len()));
+            parts.push(format!("{kind} at {} of {group}, picked on each path", p.count));
+        }
+        if let Some(z) = self.factor_z {
+            parts.push(format!("systematic factor held at z = {z}"));
+        }
+        parts.push(if self.random {
+            "the random sources kept".into()
+        } else {
+            "no random risk source".into()
+        });
+        format!("{}: {}", self.name, parts.join("; "))
+    }
+}
+
 fn keep_random() -> bool {
     true
 }

@@ -154,6 +154,12 @@ fn facts(h: &mut String, results: &Results, info: &RunInfo) {
             ),
         ),
         ("Scenario file", escape(&info.scenario_file)),
+        (
+            "Stress test",
+            info.stress
+                .as_deref()
+                .map_or_else(|| "none: the scenario as written".to_string(), escape),
+        ),
         ("restake-mc version", escape(version)),
         ("Created (UTC)", escape(&info.created_utc)),
     ];

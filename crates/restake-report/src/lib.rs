@@ -377,6 +377,10 @@ pub struct RunInfo {
     pub scenario: ScenarioSpec,
     /// The scenario's file as given, or the bundled preset's.
     pub scenario_file: String,
+    /// The stress test these results are of (`[[stress]]`, by name, with what it
+    /// forces); absent for the scenario itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stress: Option<String>,
     /// The values the scenario file marks as assumptions, in file order.
     pub assumptions: Vec<Assumption>,
     /// When the results were produced (the run, or the merge of its shards), UTC,
@@ -435,7 +439,9 @@ pub const OUTPUT_FILES: [&str; 10] = [
 
 /// Columns of the CSVs that hold text, never a number (their cells are names, ids or
 /// units, which [`render_workbook`] writes as text even when they look like numbers).
-const TEXT_COLUMNS: [&str; 6] = ["scenario", "file", "source", "kind", "metric", "unit"];
+const TEXT_COLUMNS: [&str; 8] = [
+    "scenario", "stress", "file", "source", "kind", "metric", "unit", "parameter",
+];
 
 /// Sheet name of a CSV file: its stem, cut to Excel's 31 characters.
 fn sheet_name(csv_name: &str) -> String {
@@ -520,15 +526,17 @@ pub fn render_workbook(files: &[OutputFile]) -> Result<Option<Vec<u8>>, ReportEr
 
 /// Whether `name` is a file restake-mc writes into an output folder (a run's, a batch's
 /// or a sweep's): [`OUTPUT_FILES`], the plots, `report.html`, the batch tables and chart,
-/// `sweep.csv`. An existing folder holding only such files (and batch member folders of
-/// them) is one the run library may replace.
+/// `sweep.csv`, `stress.csv`, `solve.csv`. An existing folder holding only such files
+/// (and batch member or stress folders of them) is one the run library may replace.
 pub fn is_output_file_name(name: &str) -> bool {
-    const OTHERS: [&str; 5] = [
+    const OTHERS: [&str; 7] = [
         "report.html",
         "report.xlsx",
         "batch_summary.csv",
         "batch_metrics.csv",
         "sweep.csv",
+        "stress.csv",
+        "solve.csv",
     ];
     const CHARTS: [&str; 5] = [
         "loss_distribution",
@@ -733,26 +741,126 @@ pub fn write_batch_summary<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
 /// # Errors
 /// On a write error or a non-finite value.
 pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(), ReportError> {
+    let rows: Vec<(&str, &Results)> = entries.iter().map(|e| (e.scenario, e.results)).collect();
+    write_long_metrics(w, "batch_metrics.csv", "scenario", &rows)
+}
+
+/// `stress.csv`: `stress,metric,value,std_error,ci_low,ci_high,unit`, every row of
+/// `summary.csv` for each `(name, results)` of `stresses`, the base scenario first as
+/// `base` (`docs/model.md#stress-tests`).
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_stress_table<W: Write>(w: W, stresses: &[(&str, &Results)]) -> Result<(), ReportError> {
+    write_long_metrics(w, "stress.csv", "stress", stresses)
+}
+
+/// Renders `stress.csv`, encoded in `style`.
+///
+/// # Errors
+/// A rendering error.
+pub fn render_stress_table(
+    stresses: &[(&str, &Results)],
+    style: CsvStyle,
+) -> Result<Vec<OutputFile>, ReportError> {
+    let mut bytes = Vec::new();
+    write_stress_table(&mut bytes, stresses)?;
+    encode(vec![("stress.csv".into(), bytes)], style)
+}
+
+/// The answer of a reverse stress (`restake-mc solve`, `docs/model.md#stress-tests`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// The parameter varied, a field path.
+    pub parameter: String,
+    /// Its value at which the metric reaches the target.
+    pub value: f64,
+    /// Lower end of its 95% interval: where the metric's interval first admits the
+    /// target.
+    pub ci_low: f64,
+    /// Upper end of its 95% interval.
+    pub ci_high: f64,
+    /// The metric, a `summary.csv` name.
+    pub metric: String,
+    /// The metric's target value.
+    pub target: f64,
+    /// The metric's estimate at `value`.
+    pub metric_at_value: f64,
+    /// Its standard error.
+    pub metric_std_error: f64,
+    /// Paths of each evaluation.
+    pub paths: u64,
+    /// Seed of every evaluation.
+    pub seed: u64,
+    /// Runs the bisections took.
+    pub evaluations: usize,
+}
+
+/// `solve.csv`: `parameter,value,ci_low,ci_high,metric,target,paths,seed`, then
+/// `metric_at_value,metric_std_error,evaluations`; one row.
+///
+/// # Errors
+/// On a write error or a non-finite value.
+pub fn write_solve<W: Write>(w: W, s: &Solution) -> Result<(), ReportError> {
     let mut out = csv_writer(w);
     out.write_record([
-        "scenario",
-        "metric",
+        "parameter",
         "value",
-        "std_error",
         "ci_low",
         "ci_high",
-        "unit",
+        "metric",
+        "target",
+        "paths",
+        "seed",
+        "metric_at_value",
+        "metric_std_error",
+        "evaluations",
     ])?;
-    for e in entries {
-        for m in &e.results.summary {
-            let mut record = vec![text_cell(e.scenario).into_owned(), m.id.name()];
+    out.write_record([
+        text_cell(&s.parameter).into_owned(),
+        num("value", s.value)?,
+        num("ci_low", s.ci_low)?,
+        num("ci_high", s.ci_high)?,
+        s.metric.clone(),
+        num("target", s.target)?,
+        s.paths.to_string(),
+        s.seed.to_string(),
+        num("metric_at_value", s.metric_at_value)?,
+        num("metric_std_error", s.metric_std_error)?,
+        s.evaluations.to_string(),
+    ])?;
+    out.flush().map_err(|source| io_error("solve.csv", source))
+}
+
+/// Renders `solve.csv`, encoded in `style`.
+///
+/// # Errors
+/// A rendering error.
+pub fn render_solve_table(s: &Solution, style: CsvStyle) -> Result<Vec<OutputFile>, ReportError> {
+    let mut bytes = Vec::new();
+    write_solve(&mut bytes, s)?;
+    encode(vec![("solve.csv".into(), bytes)], style)
+}
+
+/// Every `summary.csv` row of each `(key, results)`, keyed by a first column `key`, as
+/// the file `file`.
+fn write_long_metrics<W: Write>(
+    w: W,
+    file: &str,
+    key: &str,
+    rows: &[(&str, &Results)],
+) -> Result<(), ReportError> {
+    let mut out = csv_writer(w);
+    out.write_record([key, "metric", "value", "std_error", "ci_low", "ci_high", "unit"])?;
+    for (name, results) in rows {
+        for m in &results.summary {
+            let mut record = vec![text_cell(name).into_owned(), m.id.name()];
             record.extend(estimate_fields(&m.estimate)?);
             record.push(m.id.unit().as_str().to_string());
             out.write_record(&record)?;
         }
     }
-    out.flush()
-        .map_err(|source| io_error("batch_metrics.csv", source))
+    out.flush().map_err(|source| io_error(file, source))
 }
 
 /// Renders `batch_summary.csv` and `batch_metrics.csv`, encoded in `style`.

@@ -194,6 +194,8 @@ pub enum JobSpec {
     Run(Source),
     /// Several scenarios on one seed.
     Batch(Vec<Source>),
+    /// One scenario and each of its `[[stress]]` tests, on one seed.
+    Stress(Source),
     /// A grid of variants of one scenario: each `PATH=VALUES` of `sets` an axis.
     Sweep {
         /// The scenario varied.
@@ -227,9 +229,19 @@ pub struct Member {
     pub config: RunConfig,
     /// A sweep point's values of the swept parameters; empty otherwise.
     pub grid_values: Vec<f64>,
+    /// A stress job's member: the index of its `[[stress]]`; `None` for the scenario
+    /// itself.
+    pub stress: Option<usize>,
 }
 
 impl Member {
+    /// The stress test's name (`base` for the scenario itself).
+    pub fn stress_name(&self) -> &str {
+        self.stress.map_or(restake_core::stress::BASE_STRESS_NAME, |i| {
+            self.scenario.spec().stress[i].name.as_str()
+        })
+    }
+
     /// The `[report]` loss thresholds.
     pub fn thresholds(&self) -> &[f64] {
         &self.scenario.spec().report.loss_thresholds
@@ -316,6 +328,7 @@ impl Job {
                 assumptions: crate::comments::assumptions(&source.text),
                 model,
                 grid_values,
+                stress: None,
             })
         };
         let mut job = Self {
@@ -354,6 +367,25 @@ impl Job {
                     let model = Model::new(&s);
                     job.members
                         .push(member(s, source, model, seed, Vec::new())?);
+                }
+            }
+            JobSpec::Stress(source) => {
+                let s = source.scenario()?;
+                let count = s.spec().stress.len();
+                if count == 0 {
+                    return Err(RunError::BadInput(format!(
+                        "{}: the scenario has no [[stress]] table to run (docs/scenario.md#stress-tests)",
+                        source.origin
+                    )));
+                }
+                let model = Model::new(&s);
+                job.members
+                    .push(member(s.clone(), source, model, overrides.seed, Vec::new())?);
+                for i in 0..count {
+                    let model = Model::for_stress(&s, i);
+                    let mut m = member(s.clone(), source, model, overrides.seed, Vec::new())?;
+                    m.stress = Some(i);
+                    job.members.push(m);
                 }
             }
             JobSpec::Sweep { base, sets } => {
@@ -451,12 +483,14 @@ impl Job {
         let name = &member.scenario.spec().name;
         match self.spec {
             JobSpec::Sweep { .. } => format!("{name} at {}", self.grid_label(member)),
+            JobSpec::Stress(_) => format!("{name} under stress {}", member.stress_name()),
             _ => name.clone(),
         }
     }
 
     /// The output folder when none is given: `reports/<name>` for a run,
-    /// `reports/batch` for a batch, `reports/<name>-sweep` for a sweep.
+    /// `reports/batch` for a batch, `reports/<name>-sweep` for a sweep,
+    /// `reports/<name>-stress` for stress tests.
     pub fn default_out(&self) -> PathBuf {
         let reports = Path::new("reports");
         let name = &self.members[0].scenario.spec().name;
@@ -464,6 +498,7 @@ impl Job {
             JobSpec::Run(_) => reports.join(name),
             JobSpec::Batch(_) => reports.join("batch"),
             JobSpec::Sweep { .. } => reports.join(format!("{name}-sweep")),
+            JobSpec::Stress(_) => reports.join(format!("{name}-stress")),
         }
     }
 }
@@ -564,7 +599,7 @@ fn grid(axes: &[Axis]) -> Result<Vec<Vec<f64>>, RunError> {
 /// holds for (`docs/model.md#sweeps`); `liquid.depeg_prob` is not among them, since the
 /// depeg and its discount are drawn from the path's generator, whose later draws they
 /// shift.
-fn without_coupled_probabilities(spec: &ScenarioSpec) -> ScenarioSpec {
+pub(crate) fn without_coupled_probabilities(spec: &ScenarioSpec) -> ScenarioSpec {
     let mut s = spec.clone();
     s.base.slash_prob = 0.0;
     s.protocol.exploit_prob = 0.0;
@@ -584,7 +619,7 @@ fn without_coupled_probabilities(spec: &ScenarioSpec) -> ScenarioSpec {
 /// name table keys; after an array of tables (`avs`, `operator`, `token`, `incentive`) a
 /// key names an element by its `name` (`token` for an incentive). An operator's
 /// `allocations.<AVS>` and `slash_probs.<AVS>` may be set where the file has none.
-fn set_value(spec: &ScenarioSpec, path: &str, x: f64) -> Result<ScenarioSpec, RunError> {
+pub(crate) fn set_value(spec: &ScenarioSpec, path: &str, x: f64) -> Result<ScenarioSpec, RunError> {
     let bad = |why: String| RunError::BadInput(format!("--set {path}: {why}"));
     let keys = field_path_keys(path).map_err(bad)?;
     let segments: Vec<&str> = keys.iter().map(String::as_str).collect();

@@ -13,6 +13,7 @@ pub mod fuzz;
 pub mod job;
 pub mod publish;
 pub mod shard;
+pub mod solve;
 pub mod tables;
 
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use restake_core::stats::{INTERVAL_LEVEL, MIN_TAIL_PATHS, TAIL_LEVELS, level_lab
 use restake_core::{BATCH_PATHS, Results};
 use restake_report::{
     BatchEntry, CsvStyle, ReportError, RunInfo, SweepPoint, render_batch_tables, render_comparison,
-    render_output_folder, render_sweep_table, render_workbook,
+    render_output_folder, render_stress_table, render_sweep_table, render_workbook,
 };
 
 pub use job::{Job, JobSpec, Member, Overrides, Source};
@@ -70,6 +71,9 @@ pub fn run_info(member: &Member, threads: usize, shards: u64, elapsed_seconds: f
     RunInfo {
         scenario: member.scenario.spec().clone(),
         scenario_file: member.origin.clone(),
+        stress: member
+            .stress
+            .map(|i| member.scenario.spec().stress[i].describe()),
         assumptions: member.assumptions.clone(),
         created_utc: chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -132,7 +136,8 @@ pub fn thin_tail_warnings(label: &str, results: &Results) -> Vec<String> {
 
 /// Renders a job's outputs and writes them as one folder, replacing `output` whole: a
 /// run's output folder; a batch's folder per scenario, `batch_summary.csv`,
-/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv`. With `xlsx`,
+/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv`; stress tests'
+/// folder per stress (and `base/`) and `stress.csv`. With `xlsx`,
 /// every folder of CSVs also gets its `report.xlsx` ([`render_workbook`]). `results` and
 /// `infos` are the members', in order. Returns the files written.
 ///
@@ -195,6 +200,26 @@ pub fn write_job(
             );
             files
         }
+        JobSpec::Stress(_) => {
+            let mut files = Vec::new();
+            for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
+                let name = m.stress_name();
+                let folder = render_output_folder(r, info, style)
+                    .and_then(with_workbook)
+                    .map_err(context(&format!("rendering the output folder of {name}")))?;
+                files.extend(folder.into_iter().map(|(f, b)| (format!("{name}/{f}"), b)));
+            }
+            let rows: Vec<(&str, &Results)> = job
+                .members
+                .iter()
+                .map(|m| m.stress_name())
+                .zip(results)
+                .collect();
+            files.extend(
+                render_stress_table(&rows, style).map_err(context("rendering stress.csv"))?,
+            );
+            files
+        }
         JobSpec::Sweep { .. } => {
             let rows: Vec<SweepPoint> = job
                 .members
@@ -212,8 +237,8 @@ pub fn write_job(
                 .map_err(context("rendering sweep.csv"))?
         }
     };
-    // A batch's own tables and chart get the top-level workbook.
-    if xlsx && matches!(job.spec, JobSpec::Batch(_)) {
+    // A batch's own tables and chart, and stress.csv, get the top-level workbook.
+    if xlsx && matches!(job.spec, JobSpec::Batch(_) | JobSpec::Stress(_)) {
         let top: Vec<restake_report::OutputFile> = files
             .iter()
             .filter(|(n, _)| !n.contains('/'))

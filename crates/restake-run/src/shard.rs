@@ -150,8 +150,9 @@ pub fn read_partial_file(name: &str, mut r: impl Read) -> Result<(Header, Vec<Pa
     let members = match &header.job {
         JobSpec::Run(_) => 1,
         JobSpec::Batch(sources) => sources.len(),
-        // The grid's size is known once the job is rebuilt; read until the end.
-        JobSpec::Sweep { .. } => usize::MAX,
+        // The grid's size (the stresses' count) is known once the job is rebuilt;
+        // read until the end.
+        JobSpec::Sweep { .. } | JobSpec::Stress(_) => usize::MAX,
     };
     let mut partials = Vec::new();
     let mut r = std::io::BufReader::new(r);

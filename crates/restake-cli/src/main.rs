@@ -352,7 +352,14 @@ fn main() -> ExitCode {
             within,
             options,
             out,
-        } => solve(scenario.as_deref(), vary, target, within.as_deref(), options, out),
+        } => solve(
+            scenario.as_deref(),
+            vary,
+            target,
+            within.as_deref(),
+            options,
+            out,
+        ),
         Command::Merge { files, out, output } => merge(&files, out, output),
         Command::Export {
             scenario,
@@ -614,13 +621,20 @@ fn solve(
     };
     let quiet = options.output.quiet;
     let start = Instant::now();
+    let runs = std::cell::Cell::new(0);
     let progress = |x: f64| {
+        runs.set(runs.get() + 1);
         if !quiet {
-            warn(&format!("  {} = {x}", spec.vary));
+            warn(&format!("solve: run {}, {} = {x}", runs.get(), spec.vary));
         }
     };
-    let s = solve(&spec, options.overrides(), options.output.threads, &progress)
-        .map_err(bad_input)?;
+    let s = solve(
+        &spec,
+        options.overrides(),
+        options.output.threads,
+        &progress,
+    )
+    .map_err(bad_input)?;
     let files = restake_report::render_solve_table(&s, options.output.csv_style())
         .map_err(|e| anyhow::anyhow!("rendering solve.csv: {e}"))?;
     let written = output.publish(&files).map_err(bad_input)?;
@@ -628,13 +642,12 @@ fn solve(
         return Ok(());
     }
     print_stdout(&format!(
-        "{} = {} [95% CI {} .. {}] gives {} = {} (target {}, estimate there {} ± {}); {} runs of {} paths, seed {}, {:.1} s\nwrote {}\n",
+        "{} = {} [95% CI {} .. {}] brings {} to its target {} (estimate there {} ± {}); {} runs of {} paths, seed {}, {:.1} s\nwrote {}\n",
         s.parameter,
         s.value,
         s.ci_low,
         s.ci_high,
         s.metric,
-        s.metric_at_value,
         s.target,
         s.metric_at_value,
         s.metric_std_error,

@@ -190,7 +190,11 @@ impl StressSpec {
                     (_, Some(d)) => format!(" on day {d}"),
                     (_, None) => " on a uniform day".to_string(),
                 };
-                let severity = if e.severity.is_some() { " (given severity)" } else { "" };
+                let severity = if e.severity.is_some() {
+                    " (given severity)"
+                } else {
+                    ""
+                };
                 format!("{}{target}{day}{severity}", e.kind.as_str())
             })
             .collect();
@@ -203,7 +207,10 @@ impl StressSpec {
                 .among
                 .as_ref()
                 .map_or_else(|| "every AVS".to_string(), |g| format!("{} AVSs", g.len()));
-            parts.push(format!("{kind} at {} of {group}, picked on each path", p.count));
+            parts.push(format!(
+                "{kind} at {} of {group}, picked on each path",
+                p.count
+            ));
         }
         if let Some(z) = self.factor_z {
             parts.push(format!("systematic factor held at z = {z}"));

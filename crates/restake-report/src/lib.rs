@@ -440,7 +440,14 @@ pub const OUTPUT_FILES: [&str; 10] = [
 /// Columns of the CSVs that hold text, never a number (their cells are names, ids or
 /// units, which [`render_workbook`] writes as text even when they look like numbers).
 const TEXT_COLUMNS: [&str; 8] = [
-    "scenario", "stress", "file", "source", "kind", "metric", "unit", "parameter",
+    "scenario",
+    "stress",
+    "file",
+    "source",
+    "kind",
+    "metric",
+    "unit",
+    "parameter",
 ];
 
 /// Sheet name of a CSV file: its stem, cut to Excel's 31 characters.
@@ -751,7 +758,10 @@ pub fn write_batch_metrics<W: Write>(w: W, entries: &[BatchEntry]) -> Result<(),
 ///
 /// # Errors
 /// On a write error or a non-finite value.
-pub fn write_stress_table<W: Write>(w: W, stresses: &[(&str, &Results)]) -> Result<(), ReportError> {
+pub fn write_stress_table<W: Write>(
+    w: W,
+    stresses: &[(&str, &Results)],
+) -> Result<(), ReportError> {
     write_long_metrics(w, "stress.csv", "stress", stresses)
 }
 
@@ -851,7 +861,15 @@ fn write_long_metrics<W: Write>(
     rows: &[(&str, &Results)],
 ) -> Result<(), ReportError> {
     let mut out = csv_writer(w);
-    out.write_record([key, "metric", "value", "std_error", "ci_low", "ci_high", "unit"])?;
+    out.write_record([
+        key,
+        "metric",
+        "value",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "unit",
+    ])?;
     for (name, results) in rows {
         for m in &results.summary {
             let mut record = vec![text_cell(name).into_owned(), m.id.name()];

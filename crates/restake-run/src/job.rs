@@ -237,9 +237,10 @@ pub struct Member {
 impl Member {
     /// The stress test's name (`base` for the scenario itself).
     pub fn stress_name(&self) -> &str {
-        self.stress.map_or(restake_core::stress::BASE_STRESS_NAME, |i| {
-            self.scenario.spec().stress[i].name.as_str()
-        })
+        self.stress
+            .map_or(restake_core::stress::BASE_STRESS_NAME, |i| {
+                self.scenario.spec().stress[i].name.as_str()
+            })
     }
 
     /// The `[report]` loss thresholds.
@@ -379,8 +380,13 @@ impl Job {
                     )));
                 }
                 let model = Model::new(&s);
-                job.members
-                    .push(member(s.clone(), source, model, overrides.seed, Vec::new())?);
+                job.members.push(member(
+                    s.clone(),
+                    source,
+                    model,
+                    overrides.seed,
+                    Vec::new(),
+                )?);
                 for i in 0..count {
                     let model = Model::for_stress(&s, i);
                     let mut m = member(s.clone(), source, model, overrides.seed, Vec::new())?;

@@ -42,7 +42,11 @@ struct Point {
 /// # Errors
 /// [`RunError::BadInput`] unless two finite numbers with `LO < HI`.
 pub fn parse_within(text: &str) -> Result<(f64, f64), RunError> {
-    let bad = || RunError::BadInput(format!("--within {text}: expected LO:HI with LO < HI, e.g. 0:0.2"));
+    let bad = || {
+        RunError::BadInput(format!(
+            "--within {text}: expected LO:HI with LO < HI, e.g. 0:0.2"
+        ))
+    };
     let (lo, hi) = text.split_once(':').ok_or_else(bad)?;
     let (lo, hi): (f64, f64) = (
         lo.trim().parse().map_err(|_| bad())?,
@@ -88,9 +92,8 @@ pub fn solve(
     let (lo, hi) = spec.within.unwrap_or(DEFAULT_WITHIN);
     let at = |x: f64| -> Result<Scenario, RunError> {
         let s = set_value(scenario.spec(), &spec.vary, x)?;
-        Scenario::try_from(s).map_err(|e| {
-            RunError::BadInput(format!("--vary {} = {x}: {e}", spec.vary))
-        })
+        Scenario::try_from(s)
+            .map_err(|e| RunError::BadInput(format!("--vary {} = {x}: {e}", spec.vary)))
     };
     let (s_lo, s_hi) = (at(lo)?, at(hi)?);
     if without_coupled_probabilities(s_lo.spec()) != without_coupled_probabilities(s_hi.spec()) {
@@ -152,7 +155,13 @@ pub fn solve(
     };
     let (f_lo, f_hi) = (evaluate(lo)?, evaluate(hi)?);
     let increasing = f_hi.value >= f_lo.value;
-    let reached = |p: &Point| if increasing { p.value >= target } else { p.value <= target };
+    let reached = |p: &Point| {
+        if increasing {
+            p.value >= target
+        } else {
+            p.value <= target
+        }
+    };
     if reached(&f_lo) || !reached(&f_hi) {
         return Err(RunError::BadInput(format!(
             "--target {}: not reached within {lo}:{hi}: {metric} is {} at {} = {lo} and {} at {hi} (widen --within, or choose another target)",
@@ -182,8 +191,20 @@ pub fn solve(
     };
     let (value, point) = bisect(&reached, &f_lo, &f_hi)?;
     // Where the metric's interval first and last contains the target.
-    let upper_reaches = |p: &Point| if increasing { p.ci_high >= target } else { p.ci_low <= target };
-    let lower_reaches = |p: &Point| if increasing { p.ci_low >= target } else { p.ci_high <= target };
+    let upper_reaches = |p: &Point| {
+        if increasing {
+            p.ci_high >= target
+        } else {
+            p.ci_low <= target
+        }
+    };
+    let lower_reaches = |p: &Point| {
+        if increasing {
+            p.ci_low >= target
+        } else {
+            p.ci_high <= target
+        }
+    };
     let (ci_low, _) = bisect(&upper_reaches, &f_lo, &f_hi)?;
     let (ci_high, _) = bisect(&lower_reaches, &f_lo, &f_hi)?;
     Ok(Solution {

@@ -810,7 +810,9 @@ fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_commen
     assert!(perturbed > 60, "{perturbed}");
     let out = calibrate(&scenarios, &["--update"]);
     assert!(
-        out.contains(&format!("updated {perturbed} value(s) in 9 of 9 preset(s)")),
+        out.contains(&format!(
+            "updated {perturbed} value(s) in 10 of 10 preset(s)"
+        )),
         "{out}"
     );
     // Byte for byte the presets as committed: values, comments, spacing.

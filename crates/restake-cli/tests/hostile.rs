@@ -280,7 +280,15 @@ fn formula_names_are_neutralised_in_every_csv_and_read_back_by_import() {
             "name = \"=HYPERLINK(\\\"http://evil\\\")\"",
         )
         .replace("{ EigenDA =", "{ \"=HYPERLINK(\\\"http://evil\\\")\" =")
-        .replacen("name = \"ether.fi-1 - Pier Two\"", "name = \"@SUM(A1)\"", 1);
+        .replace(
+            "avs = \"EigenDA\"",
+            "avs = \"=HYPERLINK(\\\"http://evil\\\")\"",
+        )
+        .replacen("name = \"ether.fi-1 - Pier Two\"", "name = \"@SUM(A1)\"", 1)
+        .replace(
+            "operator = \"ether.fi-1 - Pier Two\"",
+            "operator = \"@SUM(A1)\"",
+        );
     let file = d.join("formulas.toml");
     fs::write(&file, &text).unwrap();
     let out = d.join("out");

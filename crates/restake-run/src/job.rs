@@ -14,7 +14,7 @@ use crate::RunError;
 use crate::shard::ShardPlan;
 
 /// The bundled default scenario (`data/scenarios/etherfi-weeth.toml`).
-pub const DEFAULT_SCENARIO: &str = PRESETS[2].1; // etherfi-weeth, as a test checks
+pub const DEFAULT_SCENARIO: &str = PRESETS[3].1; // etherfi-weeth, as a test checks
 
 /// Where the bundled default scenario comes from, as the outputs name it.
 pub const DEFAULT_SCENARIO_ORIGIN: &str = "data/scenarios/etherfi-weeth.toml (bundled)";
@@ -22,7 +22,11 @@ pub const DEFAULT_SCENARIO_ORIGIN: &str = "data/scenarios/etherfi-weeth.toml (bu
 /// The presets of `data/scenarios`, bundled: `(name, TOML text)`, in name order. A
 /// command given a scenario that is not a file but one of these names runs the preset
 /// (`restake-mc run renzo-ezeth`).
-pub const PRESETS: [(&str, &str); 9] = [
+pub const PRESETS: [(&str, &str); 10] = [
+    (
+        "avs-100-cascade",
+        include_str!("../../../data/scenarios/avs-100-cascade.toml"),
+    ),
     (
         "eigenlayer-lst",
         include_str!("../../../data/scenarios/eigenlayer-lst.toml"),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate};
 use restake_core::calibrate::{
-    RewardPeriod, annual_probability, fit_gbm, fit_growth, fit_scaled_beta,
+    RewardPeriod, annual_probability, fit_gbm, fit_growth, fit_scaled_beta, slashed_validator_loss,
     token_rate_per_eth_year, weights,
 };
 use serde::Deserialize;
@@ -34,6 +34,20 @@ const BEACON_STRATEGY: &str = "0xbeac0eeeeeeeeeeeeeeeeeeeeeeeeeeeeeebeac0";
 const EZETH_DEX_LOW_ETH: f64 = 0.22;
 const EZETH_AGGREGATE_DISCOUNT: f64 = 0.13;
 const EZETH_TYPICAL_MAX_DISCOUNT: f64 = 0.0375;
+
+/// The Launchnodes incident of October 2023 (docs/model.md#calibration-references): 20
+/// validators (640 ETH) slashed, 20.04 ETH of initial penalties, 28.46 ETH with the
+/// penalties and missed rewards until withdrawal.
+const LAUNCHNODES_ETH: f64 = 640.0;
+const LAUNCHNODES_INITIAL_ETH: f64 = 20.04;
+const LAUNCHNODES_TOTAL_ETH: f64 = 28.46;
+/// ETH staked, for Electra's correlation penalty (docs/model.md#calibration-references).
+const STAKED_ETH: f64 = 34e6;
+/// Electra's MIN_SLASHING_PENALTY_QUOTIENT (consensus specifications, Electra).
+const ELECTRA_QUOTIENT: f64 = 4096.0;
+/// The large slashing incidents besides the one the data file lists (75 validators):
+/// 39 and 20 validators (docs/model.md#calibration-references).
+const OTHER_LARGE_INCIDENTS: [f64; 2] = [39.0, 20.0];
 
 /// The `preset` of the lines that check the data against each other, in no preset.
 const CROSS_CHECK: &str = "cross-check";
@@ -187,10 +201,10 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         &mut out,
         &all,
         "base.apr_sd",
-        sig4(growth.block_sd / gross),
+        sig4(growth.year_mean_sd / gross),
         &format!(
-            "sample sd of the growth rate over {} non-overlapping {APR_BLOCK_DAYS}-day blocks, / (1 - 0.10); {window}",
-            growth.blocks
+            "uncertainty of the coming year's mean APR: sd {:.5} of the growth rate over {} non-overlapping {APR_BLOCK_DAYS}-day blocks, lag-1 autocorrelation {:.2}, as the sd of a year's mean of AR(1) blocks, sd x sqrt((1 + r1) / (1 - r1)) / sqrt(365 / {APR_BLOCK_DAYS}), / (1 - 0.10); {window}",
+            growth.block_sd, growth.blocks, growth.block_autocorrelation
         ),
     );
 
@@ -218,6 +232,46 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
     });
     let validators = 0.5 * (lo + hi);
     let events = last.1 - first.1;
+
+    // Severity of a beacon-chain slashing: what a slashed validator loses under
+    // Electra, for the incident size a slashed validator is in (size-biased: the
+    // incidents of the data and docs, the rest of all slashings single).
+    let largest = anchors
+        .iter()
+        .filter(|a| a.metric == "single_event_slashed")
+        .map(|a| a.value)
+        .fold(0.0f64, f64::max);
+    let all_slashed = dated.last().map_or(0.0, |d| d.1);
+    let large: Vec<f64> = std::iter::once(largest)
+        .chain(OTHER_LARGE_INCIDENTS)
+        .collect();
+    let singles = all_slashed - large.iter().sum::<f64>();
+    let exit_loss = (LAUNCHNODES_TOTAL_ETH - LAUNCHNODES_INITIAL_ETH) / LAUNCHNODES_ETH;
+    let loss =
+        |n: f64| slashed_validator_loss(32.0, ELECTRA_QUOTIENT, 32.0 * n, STAKED_ETH, exit_loss);
+    let severity =
+        (large.iter().map(|n| n * loss(*n)).sum::<f64>() + singles * loss(1.0)) / all_slashed;
+    add(
+        &mut out,
+        &all,
+        "base.slash_severity.value",
+        sig4(severity),
+        &format!(
+            "share of a slashed validator's balance lost under Electra: initial 1/4096 + correlation penalty 3 x the ETH slashed with it / {STAKED_ETH:.0} ETH staked + {exit_loss:.5} of penalties and missed rewards until withdrawal (Launchnodes, Oct 2023: ({LAUNCHNODES_TOTAL_ETH} - {LAUNCHNODES_INITIAL_ETH}) / {LAUNCHNODES_ETH} ETH); averaged over the incident a slashed validator is in, incidents of {large:?} validators and the other {singles} of {all_slashed} slashings single (ASSUMPTION: no public per-incident list); slashing_anchor_points.csv"
+        ),
+    );
+    // The same arithmetic before Electra (initial 1/32) on the Launchnodes incident, with
+    // about 27.5M ETH staked then, against its reported initial penalties.
+    let launchnodes =
+        20.0 * 32.0 * slashed_validator_loss(32.0, 32.0, LAUNCHNODES_ETH, 27.5e6, 0.0);
+    out.push(Line {
+        preset: CROSS_CHECK.into(),
+        key: "launchnodes_initial_penalties_eth".into(),
+        value: sig4(launchnodes),
+        note: format!(
+            "20 validators, initial 1/32 + correlation penalty with ~27.5M ETH staked: reported {LAUNCHNODES_INITIAL_ETH} ETH"
+        ),
+    });
     add(
         &mut out,
         &all,
@@ -263,10 +317,10 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         &mut out,
         &all,
         "token.EIGEN.drift",
-        sig4(gbm.drift),
+        0.0,
         &format!(
-            "GBM maximum likelihood: mean log return / dt + sigma^2/2 (standard error {:.2}: one year barely identifies a drift); {window}",
-            gbm.drift_std_error
+            "forward drift 0: the fitted GBM drift (maximum likelihood, mean log return / dt + sigma^2/2) is {:.3} a year with standard error {:.2}, no evidence either way; a view of your own is a one-line change; {window}",
+            gbm.drift, gbm.drift_std_error
         ),
     );
 

@@ -68,6 +68,13 @@ pub struct GrowthFit {
     pub block_sd: f64,
     /// Number of whole blocks.
     pub blocks: usize,
+    /// Lag-1 autocorrelation of the block rates.
+    pub block_autocorrelation: f64,
+    /// Sd of the mean rate over a year of blocks, `block_sd sqrt((1 + r1) / (1 - r1)) /
+    /// sqrt(blocks a year)`: the long-run variance of an AR(1) sequence of block rates
+    /// with lag-1 autocorrelation `r1` (clamped to [-0.9, 0.9]), the uncertainty of the
+    /// coming year's mean APR rather than the spread of one block's.
+    pub year_mean_sd: f64,
     /// Years covered.
     pub years: f64,
 }
@@ -98,12 +105,24 @@ pub fn fit_growth(times_s: &[f64], values: &[f64], block_days: f64) -> Option<Gr
     }
     let m = rates.len() as f64;
     let mean = rates.iter().sum::<f64>() / m;
-    let block_sd = (rates.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0)).sqrt();
+    let ss: f64 = rates.iter().map(|x| (x - mean).powi(2)).sum();
+    let block_sd = (ss / (m - 1.0)).sqrt();
+    let lagged: f64 = rates
+        .windows(2)
+        .map(|w| (w[0] - mean) * (w[1] - mean))
+        .sum();
+    let r1 = if ss > 0.0 { lagged / ss } else { 0.0 };
+    let per_year = crate::DAYS_PER_YEAR / block_days;
+    let year_mean_sd = block_sd
+        * ((1.0 + r1.clamp(-0.9, 0.9)) / (1.0 - r1.clamp(-0.9, 0.9))).sqrt()
+        / per_year.sqrt();
     Some(GrowthFit {
         rate,
         block_sd,
         blocks: rates.len(),
         years,
+        block_autocorrelation: r1,
+        year_mean_sd,
     })
 }
 
@@ -195,6 +214,27 @@ pub fn weights(stakes: &[f64]) -> Option<Vec<f64>> {
     (total > 0.0).then(|| stakes.iter().map(|s| s / total).collect())
 }
 
+/// Share of its balance a slashed validator loses: the initial penalty `1 /
+/// initial_quotient` (4096 since Electra, 32 before Bellatrix's change... 32 when the
+/// Launchnodes incident happened), the correlation penalty, and `exit_loss`, the
+/// penalties and missed rewards until it is withdrawable. The correlation penalty
+/// follows the consensus specifications' integer arithmetic in gwei: with
+/// `slashed_eth` slashed in the 36-day window and `total_eth` staked, each 1-ETH
+/// increment of the balance pays `floor(min(3 slashed, total) / floor(total))` gwei
+/// (PROPORTIONAL_SLASHING_MULTIPLIER = 3), for a balance of `balance_eth`.
+pub fn slashed_validator_loss(
+    balance_eth: f64,
+    initial_quotient: f64,
+    slashed_eth: f64,
+    total_eth: f64,
+    exit_loss: f64,
+) -> f64 {
+    let adjusted_gwei = (3.0 * slashed_eth).min(total_eth) * 1e9;
+    let per_increment_gwei = (adjusted_gwei / total_eth.floor()).floor();
+    let correlation_eth = per_increment_gwei * balance_eth.floor() / 1e9;
+    1.0 / initial_quotient + correlation_eth / balance_eth + exit_loss
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +298,24 @@ mod tests {
     fn annual_probability_inverts_the_intensity() {
         assert!((annual_probability(1.0, 1.0) - (1.0 - (-1.0f64).exp())).abs() < 1e-15);
         assert_eq!(annual_probability(0.0, 5.0), 0.0);
+    }
+
+    /// The Launchnodes incident (October 2023, docs/model.md#calibration-references): 20
+    /// validators of 32 ETH, about 27.5M ETH staked, pre-Electra initial penalty 1/32:
+    /// 20.04 ETH of initial penalties were reported, and the correlation penalty of the
+    /// specifications' arithmetic brings 20 ETH there.
+    #[test]
+    fn slashing_penalties_reproduce_the_launchnodes_incident() {
+        let per_validator = slashed_validator_loss(32.0, 32.0, 640.0, 27.5e6, 0.0) * 32.0;
+        let total = 20.0 * per_validator;
+        assert!((total - 20.04).abs() < 0.02, "{total}");
+        // Without the correlation penalty it would be 20 ETH exactly.
+        assert!(total > 20.03);
+        // Electra's initial penalty is 128 times smaller.
+        let electra = slashed_validator_loss(32.0, 4096.0, 32.0, 34e6, 0.0);
+        assert!(
+            (electra - 1.0 / 4096.0 - 3.0 * 32.0 / 34e6).abs() < 1e-7,
+            "{electra}"
+        );
     }
 }

@@ -826,7 +826,7 @@ fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_commen
     // Nothing left to change.
     let again = calibrate(&scenarios, &["--update"]);
     assert!(
-        again.contains("updated 0 value(s) in 0 of 9 preset(s)"),
+        again.contains("updated 0 value(s) in 0 of 10 preset(s)"),
         "{again}"
     );
 }

@@ -606,11 +606,17 @@ fn grid(axes: &[Axis]) -> Result<Vec<Vec<f64>>, RunError> {
 /// event probabilities (`base.slash_prob`, `protocol.exploit_prob`, an AVS's `slash_prob`
 /// and `incident_prob`, an operator's `fault_prob` and `slash_probs`) and the AVSs'
 /// `veto_prob`. Sweep points that are equal after this differ only in what coupling
-/// holds for (`docs/model.md#sweeps`); `liquid.depeg_prob` is not among them, since the
-/// depeg and its discount are drawn from the path's generator, whose later draws they
-/// shift.
+/// holds for (`docs/model.md#sweeps`). `liquid.depeg_prob` is among them only with a
+/// systematic factor: without one, the depeg and its discount are drawn from the path's
+/// generator, whose later draws they shift; with one, from the path's own generator,
+/// both always.
 pub(crate) fn without_coupled_probabilities(spec: &ScenarioSpec) -> ScenarioSpec {
     let mut s = spec.clone();
+    if s.systematic.is_some()
+        && let Some(l) = &mut s.liquid
+    {
+        l.depeg_prob = 0.0;
+    }
     s.base.slash_prob = 0.0;
     s.protocol.exploit_prob = 0.0;
     for a in &mut s.avs {

@@ -1,8 +1,9 @@
 //! A sweep's `coupled` flag is true exactly when its points are coupled path by path
 //! (`docs/model.md#sweeps`), for each kind of parameter. Where it is true, the points are
 //! simulated on one seed and the riskier point's value at the horizon is checked to be
-//! never higher, path by path; for the depeg probability, which is not coupled, such a
-//! path is shown to exist.
+//! never higher, path by path; for the depeg probability of a scenario without a
+//! systematic factor, which is not coupled, such a path is shown to exist (with a factor
+//! the depeg draws from the path's own generator, and it is coupled).
 
 use std::path::Path;
 
@@ -12,9 +13,26 @@ use restake_run::{Job, JobSpec, Overrides, Source};
 const PATHS: u64 = 8192;
 
 fn sweep(preset: &str, sets: &[&str]) -> Job {
+    sweep_source(Source::read(Some(Path::new(preset))).unwrap(), sets)
+}
+
+/// `preset` without its `[systematic]` table.
+fn without_factor(preset: &str) -> Source {
+    let mut source = Source::read(Some(Path::new(preset))).unwrap();
+    source.text = source
+        .text
+        .lines()
+        .filter(|l| !l.starts_with("[systematic]") && !l.starts_with("rho ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!source.scenario().unwrap().spec().systematic.is_some());
+    source
+}
+
+fn sweep_source(base: Source, sets: &[&str]) -> Job {
     Job::build(
         JobSpec::Sweep {
-            base: Source::read(Some(Path::new(preset))).unwrap(),
+            base,
             sets: sets.iter().map(|s| s.to_string()).collect(),
         },
         Overrides {
@@ -81,6 +99,8 @@ fn event_and_veto_probabilities_are_coupled_path_by_path() {
             "avs.coprocessor-avs.veto_prob=0.5,0.9",
             false,
         ),
+        // With a systematic factor the depeg is coupled too.
+        ("renzo-ezeth", "liquid.depeg_prob=0.2,0.6", true),
     ];
     for (preset, set, second_riskier) in cases {
         let job = sweep(preset, &[set]);
@@ -133,8 +153,8 @@ fn every_other_kind_of_parameter_is_not_coupled() {
         ("etherfi-weeth", "position.horizon_days=180,365"),
         ("etherfi-weeth", "token.EIGEN.volatility=0.5,1"),
         ("etherfi-weeth", "incentive.EIGEN.apr=0.001,0.01"),
-        ("renzo-ezeth", "liquid.depeg_prob=0.2,0.6"),
         ("renzo-ezeth", "liquid.reward_fee=0.05,0.1"),
+        ("etherfi-weeth", "systematic.rho=0.1,0.2"),
         // A probability and anything else.
         (
             "etherfi-weeth",
@@ -146,9 +166,14 @@ fn every_other_kind_of_parameter_is_not_coupled() {
         let job = sweep(preset, &sets);
         assert!(!job.coupled, "{sets:?}: claimed coupled");
     }
-    // Why the depeg is not: its draw and its discount's come from the path's generator,
-    // so a riskier point's later paths are other draws, and some end higher.
-    let job = sweep("renzo-ezeth", &["liquid.depeg_prob=0.2,0.6"]);
+    // Without a factor the depeg is not: its draw and its discount's come from the
+    // path's generator, so a riskier point's later paths are other draws, and some end
+    // higher.
+    let job = sweep_source(
+        without_factor("renzo-ezeth"),
+        &["liquid.depeg_prob=0.2,0.6"],
+    );
+    assert!(!job.coupled);
     let points = outcomes(&job);
     let (above, below) = compare(&points[0], &points[1]);
     assert!(above > 0 && below > 0, "above {above}, below {below}");

@@ -25,7 +25,7 @@ fn without_factor(preset: &str) -> Source {
         .filter(|l| !l.starts_with("[systematic]") && !l.starts_with("rho ="))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert!(!source.scenario().unwrap().spec().systematic.is_some());
+    assert!(source.scenario().unwrap().spec().systematic.is_none());
     source
 }
 

@@ -193,6 +193,8 @@ def main():
     args = ap.parse_args()
     with open(args.scenario, "rb") as f:
         scenario = tomllib.load(f)
+    if scenario.get("systematic"):
+        sys.exit(f"{args.scenario}: the peer has no systematic factor; compare.py runs both without it")
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     parts = []

@@ -676,8 +676,10 @@ impl Model {
     /// models then see the same candidate events, and a model whose event probabilities
     /// are all at least another's (veto probabilities at most) has, path by path, a
     /// superset of its events with the same severities: its value at the horizon is never
-    /// higher. Returns `false`, and changes nothing, when the models' sources do not
-    /// correspond one to one.
+    /// higher. With a systematic factor the largest intensity is taken on each path,
+    /// given its factor, over the laws of the source in every model
+    /// ([`Source::sampling_laws`]). Returns `false`, and changes nothing, when the
+    /// models' sources do not correspond one to one or only some have a factor.
     pub fn couple(models: &mut [Model]) -> bool {
         let Some(first) = models.first() else {
             return true;

@@ -18,6 +18,14 @@
 //! for its events. Giving each event its own generator keeps the draws of every event
 //! the same whichever other events happen, which is what couples the models of a sweep
 //! ([`crate::Model::couple`]).
+//!
+//! With a systematic factor (`docs/model.md#systematic-factor`) the path draws its
+//! factor `Z` first, conditions each distinct law of its sources on it, and after the
+//! tokens draws one seed: the generator it starts draws the depeg (its uniform and its
+//! discount, always) and then the events as above, at the intensities given `Z`. A
+//! stress's forced events (`docs/model.md#stress-tests`) take their days, picks and
+//! seeds from the batch's stress generator ([`PathScratch::start_batch`]) and join the
+//! random events in time order; neither changes the path's own draws.
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, Poisson, StandardNormal};
@@ -123,8 +131,10 @@ impl PathScratch {
     }
 
     /// The candidate events of the last path, in time order: time in years since the
-    /// start, the index of the source in [`Model::sources`], and the seed of the event's
-    /// own generator (vetoed requests, and thinned candidates of coupled models, included).
+    /// start, the index of the source in [`Model::sources`] (for a stress's forced event,
+    /// the number of sources plus its index among the path's forced events), and the
+    /// seed of the event's own generator (vetoed requests, and thinned candidates of
+    /// coupled models, included).
     pub fn events(&self) -> &[(f64, u32, u64)] {
         &self.events
     }

@@ -85,16 +85,21 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The `kind` text.
-    pub fn as_str(self) -> &'static str {
+    /// The contribution row kind of its losses.
+    pub fn contribution_kind(self) -> ContributionKind {
         match self {
-            Self::AvsSlashing => "avs_slashing",
-            Self::AvsIncident => "avs_incident",
-            Self::OperatorFault => "operator_fault",
-            Self::Beacon => "beacon",
-            Self::ProtocolExploit => "protocol_exploit",
-            Self::Depeg => "depeg",
+            Self::AvsSlashing => ContributionKind::AvsSlashing,
+            Self::AvsIncident => ContributionKind::AvsIncident,
+            Self::OperatorFault => ContributionKind::OperatorFault,
+            Self::Beacon => ContributionKind::Beacon,
+            Self::ProtocolExploit => ContributionKind::ProtocolExploit,
+            Self::Depeg => ContributionKind::Depeg,
         }
+    }
+
+    /// The `kind` text, as in `contributions.csv`.
+    pub fn as_str(self) -> &'static str {
+        self.contribution_kind().as_str()
     }
 }
 
@@ -128,6 +133,16 @@ pub enum PickKind {
     /// A slashing of every operator allocated to each AVS picked, each with its own
     /// severity.
     AvsSlashing,
+}
+
+impl PickKind {
+    /// The kind of the events it forces.
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            Self::AvsIncident => EventKind::AvsIncident,
+            Self::AvsSlashing => EventKind::AvsSlashing,
+        }
+    }
 }
 
 /// `[[stress.pick]]`: `count` distinct AVSs of `among`, drawn uniformly without
@@ -199,10 +214,7 @@ impl StressSpec {
             })
             .collect();
         for p in &self.pick {
-            let kind = match p.kind {
-                PickKind::AvsIncident => "avs_incident",
-                PickKind::AvsSlashing => "avs_slashing",
-            };
+            let kind = p.kind.event_kind().as_str();
             let group = p
                 .among
                 .as_ref()
@@ -703,22 +715,16 @@ impl crate::Model {
         for e in &stress.events {
             let i = e.avs.as_deref().map(avs);
             let k = e.operator.as_deref().map(operator);
-            let kind = match e.kind {
-                EventKind::AvsSlashing => ContributionKind::AvsSlashing,
-                EventKind::AvsIncident => ContributionKind::AvsIncident,
-                EventKind::OperatorFault => ContributionKind::OperatorFault,
-                EventKind::Beacon => ContributionKind::Beacon,
-                EventKind::ProtocolExploit => ContributionKind::ProtocolExploit,
-                EventKind::Depeg => {
-                    let law = e
-                        .severity
-                        .as_ref()
-                        .or(spec.liquid.as_ref().and_then(|l| l.depeg_discount.as_ref()))
-                        .expect("checked: a depeg has a discount");
-                    depeg = Some(Severity::new(law));
-                    continue;
-                }
-            };
+            if e.kind == EventKind::Depeg {
+                let law = e
+                    .severity
+                    .as_ref()
+                    .or(spec.liquid.as_ref().and_then(|l| l.depeg_discount.as_ref()))
+                    .expect("checked: a depeg has a discount");
+                depeg = Some(Severity::new(law));
+                continue;
+            }
+            let kind = e.kind.contribution_kind();
             let sources = sources_of(kind, i, k);
             debug_assert_eq!(sources.len(), 1, "{e:?}");
             events.push(ForcedEvent {
@@ -733,10 +739,7 @@ impl crate::Model {
                 None => (0..spec.avs.len()).collect(),
                 Some(names) => names.iter().map(|n| avs(n)).collect(),
             };
-            let kind = match p.kind {
-                PickKind::AvsIncident => ContributionKind::AvsIncident,
-                PickKind::AvsSlashing => ContributionKind::AvsSlashing,
-            };
+            let kind = p.kind.event_kind().contribution_kind();
             let slot = severity(&p.severity);
             picks.push(ForcedPick {
                 group: group

@@ -86,10 +86,12 @@ pub struct PathScratch {
     forced: Vec<(u32, Option<u32>)>,
     /// Members of a pick's group, shuffled in part on each path.
     pick_order: Vec<usize>,
-    /// With a factor: the intensity of each of its laws given the path's `Z`.
-    law_intensity: Vec<f64>,
-    /// With a factor: each source's thinning probability on the path.
-    keep: Vec<f64>,
+    /// With a factor: an upper bound of the intensity of each of its laws given the
+    /// path's `Z` ([`crate::model::Factor::bound`]).
+    law_bound: Vec<f64>,
+    /// With a factor: each source's sampling intensity on the path, the largest bound
+    /// of its sampling laws.
+    sampling_bound: Vec<f64>,
     /// With a factor: running sums of the sources' sampling intensities on the path.
     cumulative: Vec<f64>,
 }
@@ -116,8 +118,8 @@ impl PathScratch {
             forced_rng: batch_rng(STRESS_SALT, 0),
             forced: Vec::new(),
             pick_order: Vec::new(),
-            law_intensity: vec![0.0; model.factor.as_ref().map_or(0, |f| f.laws.len())],
-            keep: vec![1.0; model.sources.len()],
+            law_bound: vec![0.0; model.factor.as_ref().map_or(0, |f| f.laws.len())],
+            sampling_bound: vec![0.0; model.sources.len()],
             cumulative: vec![0.0; model.sources.len()],
         }
     }
@@ -328,28 +330,28 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let principal = model.principal_eth;
 
     // The systematic factor first, when the scenario has one (held at a stress's
-    // `factor_z`, drawn all the same so that every later draw is the base's): the
-    // sources' intensities and thinning given it.
+    // `factor_z`, drawn all the same so that every later draw is the base's). The
+    // sources are sampled at upper bounds of their intensities given it, read off a
+    // table, and each candidate event is thinned to its exact intensity (Lewis and
+    // Shedler 1979): exact, and only the events pay for the normal distribution function.
     let mut depeg_prob = model.depeg.as_ref().map_or(0.0, |d| d.0);
+    let mut z = 0.0;
     if let Some(factor) = &model.factor {
         count_draw(DrawKind::Normal);
         let drawn: f64 = StandardNormal.sample(rng);
-        let z = model
+        z = model
             .stress
             .as_ref()
             .and_then(|s| s.factor_z)
             .unwrap_or(drawn);
-        for (lambda, law) in scratch.law_intensity.iter_mut().zip(&factor.laws) {
-            *lambda = law.intensity_at(z);
-        }
+        factor.bounds(z, &mut scratch.law_bound);
         let mut total = 0.0;
         for (j, sampling) in factor.sampling.iter().enumerate() {
             let at = sampling
                 .iter()
-                .map(|c| scratch.law_intensity[*c as usize])
+                .map(|c| scratch.law_bound[*c as usize])
                 .fold(0.0, f64::max);
-            let own = scratch.law_intensity[factor.own[j] as usize];
-            scratch.keep[j] = if at > 0.0 { own / at } else { 1.0 };
+            scratch.sampling_bound[j] = at;
             total += at;
             scratch.cumulative[j] = total;
         }
@@ -541,10 +543,12 @@ pub fn simulate_path<R: Rng + ?Sized>(
         let mut rng = EventRng::from_seed(seed.to_le_bytes());
         if !forced {
             count_draw(DrawKind::Uniform);
-            let keep = if model.factor.is_some() {
-                scratch.keep[j]
-            } else {
-                source.keep
+            let keep = match &model.factor {
+                Some(f) if scratch.sampling_bound[j] > 0.0 => {
+                    f.laws[f.own[j] as usize].intensity_at(z) / scratch.sampling_bound[j]
+                }
+                Some(_) => 0.0,
+                None => source.keep,
             };
             if rng.random::<f64>() >= keep || !random {
                 continue;

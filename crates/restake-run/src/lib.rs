@@ -166,19 +166,28 @@ pub fn write_job(
         }
         Ok::<_, ReportError>(folder)
     };
+    // Each member's output folder, under the name `folder` gives it.
+    let member_folders = |folder: &dyn Fn(&Member) -> &str| {
+        let mut files = Vec::new();
+        for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
+            let name = folder(m);
+            let rendered = render_output_folder(r, info, style)
+                .and_then(with_workbook)
+                .map_err(context(&format!("rendering the output folder of {name}")))?;
+            files.extend(
+                rendered
+                    .into_iter()
+                    .map(|(f, b)| (format!("{name}/{f}"), b)),
+            );
+        }
+        Ok::<_, RunError>(files)
+    };
     let mut files = match job.spec {
         JobSpec::Run(_) => render_output_folder(&results[0], &infos[0], style)
             .and_then(with_workbook)
             .map_err(context("rendering the output folder"))?,
         JobSpec::Batch(_) => {
-            let mut files = Vec::new();
-            for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
-                let name = &m.scenario.spec().name;
-                let folder = render_output_folder(r, info, style)
-                    .and_then(with_workbook)
-                    .map_err(context(&format!("rendering the output folder of {name}")))?;
-                files.extend(folder.into_iter().map(|(f, b)| (format!("{name}/{f}"), b)));
-            }
+            let mut files = member_folders(&|m| m.scenario.spec().name.as_str())?;
             let entries: Vec<BatchEntry> = job
                 .members
                 .iter()
@@ -201,14 +210,7 @@ pub fn write_job(
             files
         }
         JobSpec::Stress(_) => {
-            let mut files = Vec::new();
-            for ((m, r), info) in job.members.iter().zip(results).zip(infos) {
-                let name = m.stress_name();
-                let folder = render_output_folder(r, info, style)
-                    .and_then(with_workbook)
-                    .map_err(context(&format!("rendering the output folder of {name}")))?;
-                files.extend(folder.into_iter().map(|(f, b)| (format!("{name}/{f}"), b)));
-            }
+            let mut files = member_folders(&|m| m.stress_name())?;
             let rows: Vec<(&str, &Results)> = job
                 .members
                 .iter()

@@ -114,7 +114,7 @@ fn a_run_in_1_3_and_7_shards_merges_to_the_same_bytes_below_and_above_2_pow_21_p
 }
 
 #[test]
-fn a_batch_and_a_sweep_in_3_shards_merge_to_the_same_bytes() {
+fn a_batch_a_sweep_and_stress_tests_in_3_shards_merge_to_the_same_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let presets = repo().join("data/scenarios");
     let (a, b) = (
@@ -143,6 +143,8 @@ fn a_batch_and_a_sweep_in_3_shards_merge_to_the_same_bytes() {
         ],
         3,
     );
+    // The default preset's stress tests: forced events and the held factor.
+    check_merge_equals_whole(tmp.path(), &["stress", "--paths", "100000"], 3);
 }
 
 /// `merge args` must fail with exit code 2, `expected` in its message, and no output.

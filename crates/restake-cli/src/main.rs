@@ -635,8 +635,14 @@ fn solve(
         &progress,
     )
     .map_err(bad_input)?;
-    let files = restake_report::render_solve_table(&s, options.output.csv_style())
+    let mut files = restake_report::render_solve_table(&s, options.output.csv_style())
         .map_err(|e| anyhow::anyhow!("rendering solve.csv: {e}"))?;
+    if options.output.xlsx
+        && let Some(book) = restake_report::render_workbook(&files)
+            .map_err(|e| anyhow::anyhow!("rendering report.xlsx: {e}"))?
+    {
+        files.push(("report.xlsx".to_string(), book));
+    }
     let written = output.publish(&files).map_err(bad_input)?;
     if quiet {
         return Ok(());

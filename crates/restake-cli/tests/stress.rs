@@ -114,10 +114,12 @@ fn solve_finds_eigendas_probability_for_a_limit_with_its_interval() {
         "prob_slashing_loss=0.5",
         "--within",
         "0:0.5",
+        "--xlsx",
     ];
     args.extend(common);
     let (code, _, err) = solve(&args, &out);
     assert_eq!(code, 0, "{err}");
+    assert_eq!(entries(&out), ["report.xlsx", "solve.csv"]);
     let mut reader = csv::Reader::from_path(out.join("solve.csv")).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(

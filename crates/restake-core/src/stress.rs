@@ -642,11 +642,6 @@ impl FactorLaw {
             -normal_cdf(-x).ln()
         }
     }
-
-    /// Whether the factor changes this law (`rho > 0` and `0 < p`).
-    pub fn is_conditional(&self) -> bool {
-        self.sqrt_rho > 0.0 && self.prob > 0.0
-    }
 }
 
 impl crate::Model {
@@ -735,10 +730,7 @@ impl crate::Model {
         }
         let mut picks = Vec::new();
         for p in &stress.pick {
-            let group: Vec<usize> = match &p.among {
-                None => (0..spec.avs.len()).collect(),
-                Some(names) => names.iter().map(|n| avs(n)).collect(),
-            };
+            let group = pick_group(spec, "stress.pick", p).expect("checked");
             let kind = p.kind.event_kind().contribution_kind();
             let slot = severity(&p.severity);
             picks.push(ForcedPick {

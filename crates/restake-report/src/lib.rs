@@ -439,15 +439,8 @@ pub const OUTPUT_FILES: [&str; 10] = [
 
 /// Columns of the CSVs that hold text, never a number (their cells are names, ids or
 /// units, which [`render_workbook`] writes as text even when they look like numbers).
-const TEXT_COLUMNS: [&str; 8] = [
-    "scenario",
-    "stress",
-    "file",
-    "source",
-    "kind",
-    "metric",
-    "unit",
-    "parameter",
+const TEXT_COLUMNS: [&str; 7] = [
+    "scenario", "stress", "file", "source", "kind", "metric", "unit",
 ];
 
 /// Sheet name of a CSV file: its stem, cut to Excel's 31 characters.

@@ -96,6 +96,7 @@ pub fn solve(
             .map_err(|e| RunError::BadInput(format!("--vary {} = {x}: {e}", spec.vary)))
     };
     let (s_lo, s_hi) = (at(lo)?, at(hi)?);
+    let (m_lo, m_hi) = (Model::new(&s_lo), Model::new(&s_hi));
     if without_coupled_probabilities(s_lo.spec()) != without_coupled_probabilities(s_hi.spec()) {
         return Err(RunError::BadInput(format!(
             "--vary {}: solve varies an event or veto probability, which couples the runs path by path so that the metric is monotone in it (docs/model.md#sweeps); this field is not one",
@@ -115,7 +116,7 @@ pub fn solve(
     let evaluate = |x: f64| -> Result<Point, RunError> {
         progress(x);
         evaluations.set(evaluations.get() + 1);
-        let mut models = vec![Model::new(&at(x)?), Model::new(&s_lo), Model::new(&s_hi)];
+        let mut models = vec![Model::new(&at(x)?), m_lo.clone(), m_hi.clone()];
         if !Model::couple(&mut models) {
             return Err(RunError::BadInput(format!(
                 "--vary {}: the runs cannot be coupled",

@@ -258,7 +258,17 @@ fn k_of_n_picks_follow_the_hypergeometric_law() {
     chi_square(&pairs, &[1.0 / 3.0; 3]).assert_accepts("pairs of 2 of 3");
     // 3 of 5 among a group: how many of a given 2 are picked is hypergeometric
     // (N = 5, K = 2, n = 3): P(0) = 1/10, P(1) = 6/10, P(2) = 3/10.
-    let five = scenario(
+    let names = ["A", "B", "C", "D", "E", "F"];
+    let avs: String = names
+        .iter()
+        .map(|n| {
+            format!(
+                "[[avs]]\nname = \"{n}\"\nincident_severity = {{ dist = \"fixed\", value = 0.1 }}\n"
+            )
+        })
+        .collect();
+    let allocations: Vec<String> = names.iter().map(|n| format!("{n} = 0.1")).collect();
+    let five = scenario(&format!(
         r#"
 name = "five"
 [position]
@@ -267,28 +277,10 @@ route = "native"
 horizon_days = 365
 [base]
 apr_mean = 0.0
-[[avs]]
-name = "A"
-incident_severity = { dist = "fixed", value = 0.1 }
-[[avs]]
-name = "B"
-incident_severity = { dist = "fixed", value = 0.1 }
-[[avs]]
-name = "C"
-incident_severity = { dist = "fixed", value = 0.1 }
-[[avs]]
-name = "D"
-incident_severity = { dist = "fixed", value = 0.1 }
-[[avs]]
-name = "E"
-incident_severity = { dist = "fixed", value = 0.1 }
-[[avs]]
-name = "F"
-incident_severity = { dist = "fixed", value = 0.1 }
-[[operator]]
+{avs}[[operator]]
 name = "op"
 weight = 1.0
-allocations = { A = 0.1, B = 0.1, C = 0.1, D = 0.1, E = 0.1, F = 0.1 }
+allocations = {{ {} }}
 [[stress]]
 name = "three"
 [[stress.pick]]
@@ -296,7 +288,8 @@ kind = "avs_incident"
 among = ["A", "B", "C", "D", "E"]
 count = 3
 "#,
-    );
+        allocations.join(", ")
+    ));
     let model = Model::for_stress(&five, 0);
     let hits = hit_rows(&model, &run(&model, 14));
     let r = |n: &str| row(&model, ContributionKind::AvsIncident, n);

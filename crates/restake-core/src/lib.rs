@@ -40,6 +40,7 @@ pub mod engine;
 pub mod error;
 pub mod exact;
 pub mod exp;
+pub mod leverage;
 pub mod model;
 pub mod order;
 pub mod path;

@@ -25,6 +25,14 @@ pub enum ContributionKind {
     Depeg,
     /// Income, entered as a negative loss.
     Income,
+    /// A levered position's losses to liquidations: collateral seized less debt repaid
+    /// (`docs/model.md#leverage`).
+    Liquidation,
+    /// A levered position's interest on its debt.
+    BorrowCost,
+    /// Debt left unpaid when a levered position's collateral ran out: the lender's loss,
+    /// entered as a negative loss (the holder loses no more than its equity).
+    BadDebt,
     /// All slashing through one AVS: its slashings, its incidents and its share of
     /// operator faults (a breakdown of the rows above, not added to them).
     Avs,
@@ -44,6 +52,9 @@ impl ContributionKind {
             Self::ProtocolExploit => "protocol_exploit",
             Self::Depeg => "depeg",
             Self::Income => "income",
+            Self::Liquidation => "liquidation",
+            Self::BorrowCost => "borrow_cost",
+            Self::BadDebt => "bad_debt",
             Self::Avs => "avs",
             Self::Operator => "operator",
         }
@@ -54,8 +65,8 @@ impl ContributionKind {
 /// belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContributionRow {
-    /// AVS name, operator name, `protocol`, `lrt`, or the income stream
-    /// (`base_rewards`, `avs_fees`, `token_incentives`).
+    /// AVS name, operator name, `protocol`, `lrt`, the income stream (`base_rewards`,
+    /// `avs_fees`, `token_incentives`), or `loan` (the leverage rows).
     pub source: String,
     /// What kind of source it is.
     pub kind: ContributionKind,
@@ -177,7 +188,7 @@ pub struct Model {
     pub base_apr_sd: f64,
     /// `1 - phi_b`: the holder's share of base rewards.
     pub base_keep: f64,
-    /// Initial pool amounts in ETH.
+    /// Initial pool amounts in ETH: the collateral `L P` with leverage, else `P`.
     pub pools0: Vec<f64>,
     /// Pools of each operator, as a range of pool indices.
     pub operator_pools: Vec<std::ops::Range<usize>>,
@@ -223,9 +234,10 @@ pub struct Model {
     /// Length of the leading run of equal steps (every step but maybe the last).
     pub equal_steps: usize,
     /// Contribution rows: per AVS `avs_slashing`, `avs_incident`; per operator
-    /// `operator_fault`, `beacon`; then `protocol_exploit`, `depeg`, and three `income`
-    /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it). These add up to the
-    /// loss. Then the breakdowns: one `avs` row per AVS and one `operator` row per
+    /// `operator_fault`, `beacon`; then `protocol_exploit`, `depeg`, three `income`
+    /// rows (see [`Model::ROW_BASE_INCOME`] and the two after it), and with leverage
+    /// `liquidation`, `borrow_cost` and `bad_debt` ([`crate::leverage::Leverage::row`]).
+    /// These add up to the loss. Then the breakdowns: one `avs` row per AVS and one `operator` row per
     /// operator ([`Model::avs_row`], [`Model::operator_row`]).
     pub rows: Vec<ContributionRow>,
     /// Row of the depeg.
@@ -241,6 +253,8 @@ pub struct Model {
     pub factor: Option<Factor>,
     /// The stress test this model runs, if any (`docs/model.md#stress-tests`).
     pub stress: Option<Stress>,
+    /// The loan of a levered position (`docs/model.md#leverage`).
+    pub leverage: Option<crate::leverage::Leverage>,
 }
 
 /// The systematic factor of a model: the distinct laws of its sources, which a path
@@ -316,6 +330,17 @@ pub struct ForcedEvent {
     pub severity: Option<usize>,
 }
 
+/// A forced depeg episode (`depeg_episode`): what a market oracle sees for its length.
+#[derive(Debug, Clone)]
+pub struct ForcedEpisode {
+    /// Start in years; `None`: uniform over the horizon, drawn on each path.
+    pub time_years: Option<f64>,
+    /// Length in years.
+    pub years: f64,
+    /// Index into [`Stress::severities`] of its depth.
+    pub depth: usize,
+}
+
 /// A compiled `[[stress.pick]]`: `count` distinct members of `group` on each path.
 #[derive(Debug, Clone)]
 pub struct ForcedPick {
@@ -338,6 +363,8 @@ pub struct Stress {
     pub picks: Vec<ForcedPick>,
     /// The forced depeg's discount law, if the stress forces one.
     pub depeg: Option<Severity>,
+    /// Forced depeg episodes of a levered position's oracle.
+    pub episodes: Vec<ForcedEpisode>,
     /// Severities given by the stress's events and picks.
     pub severities: Vec<Severity>,
 }
@@ -410,6 +437,19 @@ impl Model {
                 kind: ContributionKind::Income,
             });
         }
+        let leverage_row = rows.len();
+        if spec.leverage.is_some() {
+            for kind in [
+                ContributionKind::Liquidation,
+                ContributionKind::BorrowCost,
+                ContributionKind::BadDebt,
+            ] {
+                rows.push(ContributionRow {
+                    source: "loan".into(),
+                    kind,
+                });
+            }
+        }
         let avs_row0 = rows.len();
         rows.extend(spec.avs.iter().map(|a| ContributionRow {
             source: a.name.clone(),
@@ -429,8 +469,10 @@ impl Model {
         let mut pool_coef: Vec<Vec<f64>> = Vec::new(); // per pool, per stream
         // exposures[k] = (avs, hit) for each allocation of operator k, in AVS order.
         let mut exposures: Vec<Vec<(usize, Hit)>> = Vec::new();
+        // The collateral: everything that happens to the LRT's stake happens to `L P`.
+        let collateral = p * spec.leverage.as_ref().map_or(1.0, |l| l.leverage);
         for o in &spec.operators {
-            let stake = o.weight * p;
+            let stake = o.weight * collateral;
             let net = (1.0 - o.commission) * (1.0 - reward_fee);
             let start = pools0.len();
             let mut exp = Vec::new();
@@ -667,10 +709,21 @@ impl Model {
                 table: Vec::new(),
             }),
             stress: None,
+            leverage: None,
         };
         if let (Some(f), Some((prob, _))) = (&mut model.factor, &model.depeg) {
             f.depeg = Some(FactorLaw::new(*prob, rho_of(ContributionKind::Depeg)));
         }
+        model.leverage = spec.leverage.as_ref().map(|lev| {
+            crate::leverage::Leverage::new(
+                spec,
+                lev,
+                p,
+                leverage_row,
+                &model.checkpoints_years,
+                rho_of(ContributionKind::Depeg),
+            )
+        });
         let mut rates0 = vec![0.0; model.streams];
         model.stake0 = model.stream_rates(&model.pools0, &mut rates0);
         model.rates0 = rates0;
@@ -727,7 +780,9 @@ impl Model {
     /// higher. With a systematic factor the largest intensity is taken on each path,
     /// given its factor, over the laws of the source in every model
     /// ([`Source::sampling_laws`]). Returns `false`, and changes nothing, when the
-    /// models' sources do not correspond one to one or only some have a factor.
+    /// models' sources do not correspond one to one or only some have a factor or a
+    /// loan. A loan's terms draw nothing: its models see the same paths whatever their
+    /// leverage, borrow rate or liquidation terms.
     pub fn couple(models: &mut [Model]) -> bool {
         let Some(first) = models.first() else {
             return true;
@@ -740,6 +795,7 @@ impl Model {
         let same = models.iter().all(|m| {
             m.horizon_years == first.horizon_years
                 && m.factor.is_some() == first.factor.is_some()
+                && m.leverage.is_some() == first.leverage.is_some()
                 && m.avs.len() == first.avs.len()
                 && m.sources.len() == shape.len()
                 && m.sources.iter().zip(&shape).all(|(s, (row, kind))| {

@@ -31,6 +31,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, Poisson, StandardNormal};
 
 use crate::exp::exp_in_place;
+use crate::leverage::{Leverage, crossing_years};
 use crate::model::{AvsModel, ForcedEvent, Hit, Model, SourceKind};
 use crate::sampling::{
     DrawKind, EventRng, PathRng, Severity, batch_rng, count_draw, truncated_normal,
@@ -53,6 +54,15 @@ pub struct PathOutcome {
     pub incentive_value_eth: f64,
     /// Market-exit depeg haircut.
     pub depeg_loss_eth: f64,
+    /// With leverage: the losses to liquidations, collateral seized less debt repaid.
+    pub liquidation_loss_eth: f64,
+    /// With leverage: the interest on the debt.
+    pub borrow_cost_eth: f64,
+    /// With leverage: debt left unpaid when the collateral ran out, the lender's loss
+    /// (the holder's equity is floored at 0).
+    pub bad_debt_eth: f64,
+    /// With leverage: liquidation calls on the path (0: never liquidated).
+    pub liquidations: u32,
 }
 
 /// Buffers reused from path to path, so that a path allocates nothing.
@@ -94,11 +104,22 @@ pub struct PathScratch {
     sampling_bound: Vec<f64>,
     /// With a factor: running sums of the sources' sampling intensities on the path.
     cumulative: Vec<f64>,
+    /// The generator of a levered position's random depeg episodes, one per batch
+    /// ([`PathScratch::start_batch`]), one seed a path: apart from the path's, so that
+    /// a loan draws the unlevered position's random numbers.
+    episode_rng: PathRng,
+    /// A levered path's depeg episodes as edges: time, depth, whether it starts.
+    edges: Vec<(f64, f64, bool)>,
+    /// Depths of the episodes under way.
+    active: Vec<f64>,
 }
 
 /// Salt of the stress generators' seeds, so that they differ from the paths' batch
 /// generators of the same seed ("stress" in ASCII).
 const STRESS_SALT: u64 = 0x7374_7265_7373;
+
+/// Salt of the episode generators' seeds ("episode" in ASCII).
+const EPISODE_SALT: u64 = 0x65_7069_736f_6465;
 
 impl PathScratch {
     /// Buffers sized for `model`.
@@ -121,15 +142,19 @@ impl PathScratch {
             law_bound: vec![0.0; model.factor.as_ref().map_or(0, |f| f.laws.len())],
             sampling_bound: vec![0.0; model.sources.len()],
             cumulative: vec![0.0; model.sources.len()],
+            episode_rng: batch_rng(EPISODE_SALT, 0),
+            edges: Vec::new(),
+            active: Vec::new(),
         }
     }
 
-    /// Starts batch `batch` of a run with seed `seed`: seeds the stress generator from
-    /// `(seed, batch)` ([`crate::sampling::batch_rng`] of the seed with a salt), so that
-    /// a stressed run is reproducible whatever the threads. Without a stress it changes
-    /// nothing.
+    /// Starts batch `batch` of a run with seed `seed`: seeds the stress generator and
+    /// the depeg-episode generator from `(seed, batch)` ([`crate::sampling::batch_rng`]
+    /// of the seed with a salt each), so that a stressed or levered run is reproducible
+    /// whatever the threads. Without a stress or episodes it changes nothing.
     pub fn start_batch(&mut self, seed: u64, batch: u64) {
         self.forced_rng = batch_rng(seed ^ STRESS_SALT, batch);
+        self.episode_rng = batch_rng(seed ^ EPISODE_SALT, batch);
     }
 
     /// The candidate events of the last path, in time order: time in years since the
@@ -446,9 +471,49 @@ pub fn simulate_path<R: Rng + ?Sized>(
         scratch.events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     }
 
-    // The pools change only at events: most paths never copy them.
-    if !scratch.events.is_empty() {
+    // A levered position's depeg episodes, as edges in time order: the random ones from
+    // the batch's episode generator (one seed a path, drawn whatever happens), a
+    // stress's forced ones from its generator. Only a market oracle sees them.
+    scratch.edges.clear();
+    if let Some(lev) = &model.leverage {
+        if let Some(episodes) = &lev.episodes {
+            let seed: u64 = scratch.episode_rng.random();
+            let mut own = EventRng::from_seed(seed.to_le_bytes());
+            let mean = episodes.law.intensity_at(z) * horizon;
+            if random && mean > 0.0 && mean.is_finite() {
+                count_draw(DrawKind::Poisson);
+                let n = Poisson::new(mean)
+                    .expect("finite positive episode mean")
+                    .sample(&mut own) as usize;
+                for _ in 0..n {
+                    count_draw(DrawKind::Uniform);
+                    let t = own.random::<f64>() * horizon;
+                    let depth = episodes.discount.sample(&mut own);
+                    push_episode(&mut scratch.edges, t, lev.episode_years, depth);
+                }
+            }
+        }
+        if let Some(stress) = &model.stress {
+            for e in &stress.episodes {
+                let t = e
+                    .time_years
+                    .unwrap_or_else(|| scratch.forced_rng.random::<f64>() * horizon);
+                let depth = stress.severities[e.depth].sample(&mut scratch.forced_rng);
+                if lev.market_oracle {
+                    push_episode(&mut scratch.edges, t, e.years, depth);
+                }
+            }
+        }
+        scratch.edges.sort_by(|a, b| a.0.total_cmp(&b.0));
+        scratch.active.clear();
+    }
+
+    // The pools change only at events and liquidations: most unlevered paths never copy
+    // them.
+    if !scratch.events.is_empty() || model.leverage.is_some() {
         scratch.pools.copy_from_slice(&model.pools0);
+    }
+    if !scratch.events.is_empty() {
         scratch.plain.copy_from_slice(&model.plain0);
     }
     let inv_principal = 1.0 / principal;
@@ -459,6 +524,11 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let mut base_income = 0.0;
     let mut slashing_loss = 0.0;
     let mut next_checkpoint = 0;
+    let mut loan = model.leverage.as_ref().map(|lev| {
+        let mut loan = Loan::new(lev);
+        loan.plan(lev, g, stake, 0.0);
+        loan
+    });
 
     // Accrues income from the clock's time to the time where the growth factor is `e`
     // and `G` is `big_g` (closed form), and moves the clock there.
@@ -477,12 +547,14 @@ pub fn simulate_path<R: Rng + ?Sized>(
     };
     // Records `V/P` at every checkpoint at or before `t`, then moves the clock to the last
     // of them. No event lies between the clock and these checkpoints, so at checkpoint
-    // `c` the stake is `stake e_c` and each income stream has accrued its amount at the
-    // clock plus `rate (G_c - G_clock)`: one pass over the checkpoints, stream by stream.
+    // `c` the stake is `stake e_c`, the debt `debt e^{r t_c}` (`debt` discounted by the
+    // borrow rate) and each income stream has accrued its amount at the clock plus
+    // `rate (G_c - G_clock)`: one pass over the checkpoints, stream by stream.
     let catch_up = |t: f64,
                     next: &mut usize,
                     clock: &mut Clock,
                     stake: f64,
+                    debt: f64,
                     scratch: &mut PathScratch,
                     base: &mut f64| {
         let start = *next;
@@ -499,6 +571,11 @@ pub fn simulate_path<R: Rng + ?Sized>(
         for ((v, e), g) in values.iter_mut().zip(e).zip(g) {
             *v = stake * e + fees + fee_rate * (g - g0);
         }
+        if let Some(lev) = &model.leverage {
+            for (v, grown) in values.iter_mut().zip(&lev.debt_growth[start..end]) {
+                *v -= debt * grown;
+            }
+        }
         for j in 0..model.tokens.len() {
             let (units, rate) = (scratch.accrued[1 + j], scratch.rates[1 + j]);
             let prices = &scratch.prices[j * n_checkpoints + start..j * n_checkpoints + end];
@@ -513,9 +590,53 @@ pub fn simulate_path<R: Rng + ?Sized>(
         advance(clock, last, stake, scratch, base);
         *next = end;
     };
+    // A levered position's liquidations at time `t` (the clock there): the seized
+    // collateral leaves every pool in proportion; returns the new stake.
+    let liquidate = |loan: &mut Loan, t: f64, at_crossing: bool, e: f64, stake: f64, scratch: &mut PathScratch| {
+        let lev = model.leverage.as_ref().expect("a loan has terms");
+        match loan.liquidate(lev, t, stake * e, at_crossing) {
+            Some(kept) => {
+                scratch.pools.iter_mut().for_each(|a| *a *= kept);
+                model.stream_rates(&scratch.pools, &mut scratch.rates)
+            }
+            None => stake,
+        }
+    };
 
-    for e in 0..scratch.events.len() {
-        let (t, index, seed) = scratch.events[e];
+    let mut next_event = 0;
+    let mut next_edge = 0;
+    loop {
+        let t_event = scratch.events.get(next_event).map_or(f64::INFINITY, |e| e.0);
+        // The loan's own moments first: its health factor reaching 1 (a negative carry),
+        // a depeg episode starting or ending under a market oracle.
+        if let Some(loan) = &mut loan {
+            let lev = model.leverage.as_ref().expect("a loan has terms");
+            let t_edge = scratch.edges.get(next_edge).map_or(f64::INFINITY, |e| e.0);
+            let t = loan.crossing.min(t_edge);
+            if t <= t_event && t < horizon {
+                let debt = loan.debt;
+                catch_up(t, &mut next_checkpoint, &mut clock, stake, debt, scratch, &mut base_income);
+                advance(&mut clock, growth_at(g, t), stake, scratch, &mut base_income);
+                let at_crossing = loan.crossing <= t_edge;
+                if !at_crossing {
+                    let (_, depth, starts) = scratch.edges[next_edge];
+                    next_edge += 1;
+                    if starts {
+                        scratch.active.push(depth);
+                    } else if let Some(i) = scratch.active.iter().position(|d| *d == depth) {
+                        scratch.active.swap_remove(i);
+                    }
+                    loan.oracle = 1.0 - scratch.active.iter().copied().fold(0.0, f64::max);
+                }
+                stake = liquidate(loan, t, at_crossing, clock.e, stake, scratch);
+                loan.plan(lev, g, stake, t);
+                continue;
+            }
+        }
+        let Some(&(t, index, seed)) = scratch.events.get(next_event) else {
+            break;
+        };
+        next_event += 1;
         let index = index as usize;
         // A forced event (a stress's) fires without thinning or veto, with the stress's
         // severity if it gives one.
@@ -554,11 +675,13 @@ pub fn simulate_path<R: Rng + ?Sized>(
                 continue;
             }
         }
+        let debt = loan.as_ref().map_or(0.0, |l| l.debt);
         catch_up(
             t,
             &mut next_checkpoint,
             &mut clock,
             stake,
+            debt,
             scratch,
             &mut base_income,
         );
@@ -639,13 +762,21 @@ pub fn simulate_path<R: Rng + ?Sized>(
         if slashed {
             slashing_loss += loss;
             stake = model.stream_rates(&scratch.pools, &mut scratch.rates);
+            // A slash of the collateral may make the position liquidatable.
+            if let Some(loan) = &mut loan {
+                let lev = model.leverage.as_ref().expect("a loan has terms");
+                stake = liquidate(loan, t, false, e, stake, scratch);
+                loan.plan(lev, g, stake, t);
+            }
         }
     }
+    let debt = loan.as_ref().map_or(0.0, |l| l.debt);
     catch_up(
         f64::INFINITY,
         &mut next_checkpoint,
         &mut clock,
         stake,
+        debt,
         scratch,
         &mut base_income,
     );
@@ -675,8 +806,36 @@ pub fn simulate_path<R: Rng + ?Sized>(
         depeg_fraction = Some(law.sample(&mut scratch.forced_rng));
     }
     let depeg_loss = depeg_fraction.map_or(0.0, |d| d * stake_eth);
+    // A levered position repays its debt out of the collateral sold; what the sale does
+    // not cover is the lender's (the holder's equity is floored at 0).
+    let mut position = stake_eth - depeg_loss;
+    let mut lever = Levered::default();
+    if let (Some(loan), Some(lev)) = (&mut loan, &model.leverage) {
+        let grown = lev.debt_growth[last];
+        loan.borrow_cost += loan.debt * (grown - loan.grown);
+        position -= loan.debt * grown;
+        let shortfall = (-position).max(0.0);
+        loan.bad_debt += shortfall;
+        position += shortfall;
+        scratch.checkpoint_values[last] += shortfall / principal;
+        lever = Levered {
+            liquidation_loss: loan.liquidation_loss,
+            borrow_cost: loan.borrow_cost,
+            bad_debt: loan.bad_debt,
+            liquidations: loan.liquidations,
+        };
+        if lev.debt0_eth > 0.0 {
+            scratch.record(lev.row + Leverage::ROW_BORROW_COST, lever.borrow_cost);
+        }
+        if lever.liquidations > 0 {
+            scratch.record(lev.row, lever.liquidation_loss);
+        }
+        if lever.bad_debt > 0.0 {
+            scratch.record(lev.row + Leverage::ROW_BAD_DEBT, -lever.bad_debt);
+        }
+    }
     scratch.checkpoint_values[last] -= depeg_loss / principal;
-    let value = stake_eth - depeg_loss + avs_fees + tokens;
+    let value = position + avs_fees + tokens;
     let plain_stake = if scratch.events.is_empty() {
         model.plain0_sum
     } else {
@@ -691,7 +850,91 @@ pub fn simulate_path<R: Rng + ?Sized>(
         avs_fee_income_eth: avs_fees,
         incentive_value_eth: tokens,
         depeg_loss_eth: depeg_loss,
+        liquidation_loss_eth: lever.liquidation_loss,
+        borrow_cost_eth: lever.borrow_cost,
+        bad_debt_eth: lever.bad_debt,
+        liquidations: lever.liquidations,
     }
+}
+
+/// A levered path's totals, ETH.
+#[derive(Debug, Default)]
+struct Levered {
+    liquidation_loss: f64,
+    borrow_cost: f64,
+    bad_debt: f64,
+    liquidations: u32,
+}
+
+/// A levered path's loan: its debt discounted by the borrow rate, `D(t) e^{-r t}`
+/// (changed only by liquidations), what it has cost so far, the oracle's factor and
+/// when its health factor next reaches 1 (`docs/model.md#leverage`).
+#[derive(Debug)]
+struct Loan {
+    debt: f64,
+    /// `e^{r t}` at the time the borrow cost was last accrued to.
+    grown: f64,
+    borrow_cost: f64,
+    liquidation_loss: f64,
+    bad_debt: f64,
+    liquidations: u32,
+    /// `1 - d` of the deepest active depeg episode (market oracle), else 1.
+    oracle: f64,
+    /// Time in years at which the health factor next reaches 1 (infinite if never).
+    crossing: f64,
+}
+
+impl Loan {
+    fn new(lev: &Leverage) -> Self {
+        Self {
+            debt: lev.debt0_eth,
+            grown: 1.0,
+            borrow_cost: 0.0,
+            liquidation_loss: 0.0,
+            bad_debt: 0.0,
+            liquidations: 0,
+            oracle: 1.0,
+            crossing: f64::INFINITY,
+        }
+    }
+
+    /// Sets the next crossing of `HF = 1` after time `now`, for a discounted stake
+    /// `stake` growing at `g`. With both discounted, `HF(t) = K e^{(g - r) t}`,
+    /// `K = LT stake oracle / debt`, so it reaches 1 at `ln K / (r - g)` when the carry
+    /// `g - r` is negative ([`crossing_years`] from 0).
+    fn plan(&mut self, lev: &Leverage, g: f64, stake: f64, now: f64) {
+        let k = lev.terms.health_factor(stake, self.oracle, self.debt);
+        self.crossing = crossing_years(k, g - lev.borrow_rate).map_or(f64::INFINITY, |t| t.max(now));
+    }
+
+    /// The liquidations at time `t` of collateral `collateral_eth` (at the exchange
+    /// rate); `Some(share of the collateral kept)` when there was one.
+    fn liquidate(&mut self, lev: &Leverage, t: f64, collateral_eth: f64, at_crossing: bool) -> Option<f64> {
+        let grown = (lev.borrow_rate * t).exp();
+        let out = lev
+            .terms
+            .liquidate(collateral_eth, self.oracle, self.debt * grown, at_crossing);
+        if out.steps == 0 {
+            return None;
+        }
+        self.borrow_cost += self.debt * (grown - self.grown);
+        self.grown = grown;
+        self.debt = out.debt_eth / grown;
+        self.liquidations += out.steps;
+        self.liquidation_loss += out.loss_eth();
+        self.bad_debt += out.bad_debt_eth;
+        Some(if collateral_eth > 0.0 {
+            out.collateral_eth / collateral_eth
+        } else {
+            0.0
+        })
+    }
+}
+
+/// Adds a depeg episode from `t` for `years` with depth `depth` to `edges`.
+fn push_episode(edges: &mut Vec<(f64, f64, bool)>, t: f64, years: f64, depth: f64) {
+    edges.push((t, depth, true));
+    edges.push((t + years, depth, false));
 }
 
 #[cfg(test)]

@@ -49,14 +49,15 @@ pub const SKETCH_RESOLUTION: f64 = 1e-4;
 pub const MAX_SKETCHED_CHECKPOINTS: usize = 400;
 
 /// Version of the byte format of [`Partial::write_to`]; a reader refuses any other.
-pub const PARTIAL_FORMAT_VERSION: u32 = 1;
+pub const PARTIAL_FORMAT_VERSION: u32 = 2;
 
 /// First bytes of a saved partial.
 const MAGIC: &[u8; 8] = b"RSTKPART";
 
 /// Quantities with moments, in the order of [`SummaryInputs`]: net and excess return,
-/// then slashing loss, base income, AVS fees, token value and depeg loss (ETH).
-const MOMENT_QUANTITIES: usize = 7;
+/// then slashing loss, base income, AVS fees, token value, depeg loss, liquidation
+/// loss, borrow cost and bad debt (ETH).
+const MOMENT_QUANTITIES: usize = 10;
 
 fn quantities(o: &PathOutcome) -> [f64; MOMENT_QUANTITIES] {
     [
@@ -67,6 +68,9 @@ fn quantities(o: &PathOutcome) -> [f64; MOMENT_QUANTITIES] {
         o.avs_fee_income_eth,
         o.incentive_value_eth,
         o.depeg_loss_eth,
+        o.liquidation_loss_eth,
+        o.borrow_cost_eth,
+        o.bad_debt_eth,
     ]
 }
 
@@ -167,6 +171,7 @@ struct SummaryAcc {
     losses: u64,
     underperforms: u64,
     slashed: u64,
+    liquidated: u64,
     beyond: Vec<u64>,
 }
 
@@ -189,6 +194,7 @@ impl SummaryAcc {
         self.losses += s.losses;
         self.underperforms += s.underperforms;
         self.slashed += s.slashed;
+        self.liquidated += s.liquidated;
         for (a, b) in self.beyond.iter_mut().zip(&s.beyond) {
             *a += b;
         }
@@ -204,6 +210,7 @@ impl SummaryAcc {
         self.losses += o.losses;
         self.underperforms += o.underperforms;
         self.slashed += o.slashed;
+        self.liquidated += o.liquidated;
         for (a, b) in self.beyond.iter_mut().zip(&o.beyond) {
             *a += b;
         }
@@ -220,10 +227,11 @@ impl SummaryAcc {
             n: self.n,
             net_return: m[0],
             excess_return: m[1],
-            eth: [m[2], m[3], m[4], m[5], m[6]],
+            eth: [m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]],
             losses: self.losses,
             underperforms: self.underperforms,
             slashed: self.slashed,
+            liquidated: self.liquidated,
             beyond: self.beyond.clone(),
         }
     }
@@ -237,6 +245,7 @@ struct Slice {
     losses: u64,
     underperforms: u64,
     slashed: u64,
+    liquidated: u64,
     beyond: Vec<u64>,
     row_sums: Vec<f64>,
     row_events: Vec<u64>,
@@ -414,7 +423,7 @@ impl Partial {
             let (a, b) = ((from - range.start) as usize, (to - range.start) as usize);
             let outcomes = &set.outcomes[a..b];
             let mut power = [[0.0; 4]; MOMENT_QUANTITIES];
-            let (mut losses, mut underperforms, mut slashed) = (0, 0, 0);
+            let (mut losses, mut underperforms, mut slashed, mut liquidated) = (0, 0, 0, 0);
             let mut beyond = vec![0; thresholds.len()];
             for o in outcomes {
                 for (p, (x, k)) in power.iter_mut().zip(quantities(o).iter().zip(&shift)) {
@@ -428,6 +437,7 @@ impl Partial {
                 losses += u64::from(o.net_return < -ROUNDING_TOLERANCE);
                 underperforms += u64::from(o.excess_return < -ROUNDING_TOLERANCE);
                 slashed += u64::from(o.slashing_loss_eth > 0.0);
+                liquidated += u64::from(o.liquidations > 0);
                 for (c, x) in beyond.iter_mut().zip(thresholds) {
                     *c += u64::from(-o.net_return > *x);
                 }
@@ -445,6 +455,7 @@ impl Partial {
                 losses,
                 underperforms,
                 slashed,
+                liquidated,
                 beyond,
                 row_sums,
                 row_events,
@@ -689,13 +700,18 @@ impl Partial {
                     .iter()
                     .map(|&l| level_tail(&self.prefix_tails[j], p, l, None).map(|t| t.tail))
                     .collect::<Result<_, _>>()?;
-                let summary = summary_metrics(&total.inputs(&self.shift), &t, &[]);
+                let summary = summary_metrics(&total.inputs(&self.shift), &t, &[], false);
                 convergence.extend(convergence_rows(p, &summary));
             }
         }
         let inputs = total.inputs(&self.shift);
         let tail_list: Vec<stats::Tail> = tails.iter().map(|t| t.tail.clone()).collect();
-        let summary = summary_metrics(&inputs, &tail_list, loss_thresholds);
+        let summary = summary_metrics(
+            &inputs,
+            &tail_list,
+            loss_thresholds,
+            model.leverage.is_some(),
+        );
         convergence.extend(convergence_rows(n, &summary));
 
         let nz = n as usize;

@@ -69,6 +69,9 @@ pub struct ScenarioSpec {
     /// Stress tests (`[[stress]]`, `docs/model.md#stress-tests`), run by `restake-mc stress`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stress: Vec<crate::stress::StressSpec>,
+    /// The LRT looped on a lending market (`docs/model.md#leverage`); absent: no loan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<crate::leverage::LeverageSpec>,
 }
 
 /// Route into restaking (`docs/model.md#a-path`).
@@ -158,6 +161,11 @@ pub struct LiquidSpec {
     /// `depeg_prob > 0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depeg_discount: Option<SeveritySpec>,
+    /// Length in days of a depeg episode, in (0, 3650]: what a market oracle of
+    /// `[leverage]` sees for that long (`docs/model.md#leverage`); required with
+    /// `leverage.oracle = "market"` and `depeg_prob > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depeg_days: Option<f64>,
 }
 
 /// `[protocol]`: restaking-protocol or LRT contract exploit.
@@ -918,6 +926,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
             ));
         }
     }
+    crate::leverage::validate(spec)?;
     crate::stress::validate(spec)?;
     let sim = &spec.simulation;
     check_paths("simulation.paths", sim.paths)?;

@@ -92,6 +92,15 @@ pub enum MetricId {
     MeanDepegLossEth,
     /// `prob_slashing_loss`: share of paths with a positive slashing loss.
     ProbSlashingLoss,
+    /// `prob_liquidation`: with leverage, the share of paths liquidated at least once.
+    ProbLiquidation,
+    /// `expected_liquidation_loss_eth`: with leverage, the mean loss to liquidations.
+    ExpectedLiquidationLossEth,
+    /// `mean_borrow_cost_eth`: with leverage, the mean interest on the debt.
+    MeanBorrowCostEth,
+    /// `expected_bad_debt_eth`: with leverage, the mean debt left unpaid when the
+    /// collateral ran out (the lender's loss).
+    ExpectedBadDebtEth,
     /// `prob_loss_gt_<x>`: `P(L > x)` for a `[report]` loss threshold `x`.
     ProbLossGt(f64),
 }
@@ -114,6 +123,10 @@ impl MetricId {
             Self::MeanIncentiveValueEth => "mean_incentive_value_eth".into(),
             Self::MeanDepegLossEth => "mean_depeg_loss_eth".into(),
             Self::ProbSlashingLoss => "prob_slashing_loss".into(),
+            Self::ProbLiquidation => "prob_liquidation".into(),
+            Self::ExpectedLiquidationLossEth => "expected_liquidation_loss_eth".into(),
+            Self::MeanBorrowCostEth => "mean_borrow_cost_eth".into(),
+            Self::ExpectedBadDebtEth => "expected_bad_debt_eth".into(),
             Self::ProbLossGt(x) => format!("prob_loss_gt_{x}"),
         }
     }
@@ -130,12 +143,16 @@ impl MetricId {
             Self::ProbLoss
             | Self::ProbUnderperform
             | Self::ProbSlashingLoss
+            | Self::ProbLiquidation
             | Self::ProbLossGt(_) => Unit::Probability,
             Self::ExpectedSlashingLossEth
             | Self::MeanBaseIncomeEth
             | Self::MeanAvsFeeIncomeEth
             | Self::MeanIncentiveValueEth
-            | Self::MeanDepegLossEth => Unit::Eth,
+            | Self::MeanDepegLossEth
+            | Self::ExpectedLiquidationLossEth
+            | Self::MeanBorrowCostEth
+            | Self::ExpectedBadDebtEth => Unit::Eth,
         }
     }
 }
@@ -470,14 +487,17 @@ pub struct SummaryInputs {
     pub net_return: Moments,
     /// Excess return over plain staking.
     pub excess_return: Moments,
-    /// Slashing loss, base income, AVS fees, token value and depeg loss, ETH.
-    pub eth: [Moments; 5],
+    /// Slashing loss, base income, AVS fees, token value, depeg loss, and a levered
+    /// position's liquidation loss, borrow cost and bad debt, ETH.
+    pub eth: [Moments; 8],
     /// Paths with `net_return < -ROUNDING_TOLERANCE`.
     pub losses: u64,
     /// Paths with `excess_return < -ROUNDING_TOLERANCE`.
     pub underperforms: u64,
     /// Paths with a positive slashing loss.
     pub slashed: u64,
+    /// Paths liquidated at least once.
+    pub liquidated: u64,
     /// Paths with `L > x` for each `[report]` threshold `x`.
     pub beyond: Vec<u64>,
 }
@@ -498,10 +518,14 @@ impl SummaryInputs {
                 eth(|o| o.avs_fee_income_eth),
                 eth(|o| o.incentive_value_eth),
                 eth(|o| o.depeg_loss_eth),
+                eth(|o| o.liquidation_loss_eth),
+                eth(|o| o.borrow_cost_eth),
+                eth(|o| o.bad_debt_eth),
             ],
             losses: count(&|o| o.net_return < -ROUNDING_TOLERANCE),
             underperforms: count(&|o| o.excess_return < -ROUNDING_TOLERANCE),
             slashed: count(&|o| o.slashing_loss_eth > 0.0),
+            liquidated: count(&|o| o.liquidations > 0),
             beyond: loss_thresholds
                 .iter()
                 .map(|x| count(&|o| -o.net_return > *x))
@@ -672,11 +696,13 @@ fn select_quantiles(xs: &mut [f64], levels: &[u32]) -> Vec<f64> {
 }
 
 /// The rows of `summary.csv` from its inputs and the tails of the loss at
-/// [`TAIL_LEVELS`]; `loss_thresholds` name the `prob_loss_gt_<x>` rows.
+/// [`TAIL_LEVELS`]; `loss_thresholds` name the `prob_loss_gt_<x>` rows; `leveraged`
+/// adds the rows of a levered position.
 pub(crate) fn summary_metrics(
     inputs: &SummaryInputs,
     tails: &[Tail],
     loss_thresholds: &[f64],
+    leveraged: bool,
 ) -> Vec<Metric> {
     let nu = inputs.n;
     let mut summary = Vec::new();
@@ -714,6 +740,22 @@ pub(crate) fn summary_metrics(
         MetricId::ProbSlashingLoss,
         Estimate::proportion(inputs.slashed, nu),
     );
+    if leveraged {
+        push(
+            MetricId::ProbLiquidation,
+            Estimate::proportion(inputs.liquidated, nu),
+        );
+        for (id, m) in [
+            MetricId::ExpectedLiquidationLossEth,
+            MetricId::MeanBorrowCostEth,
+            MetricId::ExpectedBadDebtEth,
+        ]
+        .into_iter()
+        .zip(&inputs.eth[5..])
+        {
+            push(id, m.estimates().0);
+        }
+    }
     for (x, k) in loss_thresholds.iter().zip(&inputs.beyond) {
         push(MetricId::ProbLossGt(*x), Estimate::proportion(*k, nu));
     }
@@ -765,7 +807,10 @@ fn convergence(outcomes: &[PathOutcome], summary: &[Metric]) -> Vec<ConvergenceR
                 .map(|&l| sorted_tail(&desc, prefix.len(), l))
                 .collect();
             let inputs = SummaryInputs::of(prefix, &[]);
-            rows.extend(convergence_rows(m, &summary_metrics(&inputs, &tails, &[])));
+            rows.extend(convergence_rows(
+                m,
+                &summary_metrics(&inputs, &tails, &[], false),
+            ));
         }
     }
     rows
@@ -802,6 +847,7 @@ pub fn analyse(model: &Model, paths: &PathSet, loss_thresholds: &[f64]) -> Resul
         &SummaryInputs::of(outcomes, loss_thresholds),
         &tails,
         loss_thresholds,
+        model.leverage.is_some(),
     );
     let tail_paths = tail_paths(&desc, &tails);
     let convergence = convergence(outcomes, &summary);

@@ -82,6 +82,10 @@ pub enum EventKind {
     ProtocolExploit,
     /// The market-exit depeg: a haircut at the horizon.
     Depeg,
+    /// A depeg episode of a levered position's oracle (`[leverage]`): the market price
+    /// at a discount from `day` for `days` days (`docs/model.md#leverage`). Only a market
+    /// oracle sees it.
+    DepegEpisode,
 }
 
 impl EventKind {
@@ -93,13 +97,16 @@ impl EventKind {
             Self::OperatorFault => ContributionKind::OperatorFault,
             Self::Beacon => ContributionKind::Beacon,
             Self::ProtocolExploit => ContributionKind::ProtocolExploit,
-            Self::Depeg => ContributionKind::Depeg,
+            Self::Depeg | Self::DepegEpisode => ContributionKind::Depeg,
         }
     }
 
-    /// The `kind` text, as in `contributions.csv`.
+    /// The `kind` text of a file, as in `contributions.csv` but for `depeg_episode`.
     pub fn as_str(self) -> &'static str {
-        self.contribution_kind().as_str()
+        match self {
+            Self::DepegEpisode => "depeg_episode",
+            other => other.contribution_kind().as_str(),
+        }
     }
 }
 
@@ -122,6 +129,9 @@ pub struct ForcedEventSpec {
     /// Its severity (the depeg's discount); omitted: a draw from the source's own law.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<SeveritySpec>,
+    /// Length in days of a `depeg_episode`, in (0, 3650]; omitted: `liquid.depeg_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<f64>,
 }
 
 /// The kinds a `[[stress.pick]]` may force.
@@ -202,6 +212,13 @@ impl StressSpec {
                 };
                 let day = match (e.kind, e.day) {
                     (EventKind::Depeg, _) => " at the exit".to_string(),
+                    (EventKind::DepegEpisode, day) => {
+                        let days = e
+                            .days
+                            .map_or_else(|| "liquid.depeg_days".to_string(), |d| d.to_string());
+                        let from = day.map_or_else(|| "a uniform day".to_string(), |d| format!("day {d}"));
+                        format!(" for {days} days from {from}")
+                    }
                     (_, Some(d)) => format!(" on day {d}"),
                     (_, None) => " on a uniform day".to_string(),
                 };
@@ -413,7 +430,7 @@ fn check_event(spec: &ScenarioSpec, f: &str, e: &ForcedEventSpec) -> Result<(), 
         EventKind::AvsSlashing => (true, true),
         EventKind::AvsIncident => (true, false),
         EventKind::OperatorFault | EventKind::Beacon => (false, true),
-        EventKind::ProtocolExploit | EventKind::Depeg => (false, false),
+        EventKind::ProtocolExploit | EventKind::Depeg | EventKind::DepegEpisode => (false, false),
     };
     for (key, needed, given) in [
         ("avs", needs_avs, e.avs.is_some()),
@@ -436,6 +453,12 @@ fn check_event(spec: &ScenarioSpec, f: &str, e: &ForcedEventSpec) -> Result<(), 
         s.check_at(&format!("{f}.severity"))?;
     }
     check_day(spec, f, e.day)?;
+    if e.days.is_some() && e.kind != EventKind::DepegEpisode {
+        return Err(invalid(
+            format!("{f}.days"),
+            format!("is only used with kind = \"depeg_episode\", not {kind:?}"),
+        ));
+    }
     let given = e.severity.is_some();
     let law_missing = |key: &str| {
         invalid(
@@ -516,6 +539,34 @@ fn check_event(spec: &ScenarioSpec, f: &str, e: &ForcedEventSpec) -> Result<(), 
                     .as_ref()
                     .is_some_and(|l| l.depeg_discount.is_none())
             {
+                return Err(law_missing("liquid.depeg_discount"));
+            }
+            Ok(())
+        }
+        EventKind::DepegEpisode => {
+            if spec.leverage.is_none() {
+                return Err(invalid(
+                    format!("{f}.kind"),
+                    "a depeg episode moves a lending market's oracle: it needs a [leverage] table (kind = \"depeg\" is the haircut of an unlevered market exit)",
+                ));
+            }
+            let liquid = spec.liquid.as_ref().expect("leverage is liquid");
+            match e.days.or(liquid.depeg_days) {
+                None => {
+                    return Err(invalid(
+                        format!("{f}.days"),
+                        "is required: liquid.depeg_days is not given",
+                    ));
+                }
+                Some(d) if !(d.is_finite() && d > 0.0 && d <= crate::leverage::MAX_DEPEG_DAYS) => {
+                    return Err(invalid(
+                        format!("{f}.days"),
+                        format!("must be in (0, {}], got {d:?}", crate::leverage::MAX_DEPEG_DAYS),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if !given && liquid.depeg_discount.is_none() {
                 return Err(law_missing("liquid.depeg_discount"));
             }
             Ok(())
@@ -653,7 +704,7 @@ impl crate::Model {
     /// # Panics
     /// If `index` is out of range.
     pub fn for_stress(scenario: &crate::Scenario, index: usize) -> Self {
-        use crate::model::{ForcedEvent, ForcedPick, SourceKind, Stress};
+        use crate::model::{ForcedEpisode, ForcedEvent, ForcedPick, SourceKind, Stress};
         use crate::sampling::Severity;
         let spec = scenario.spec();
         let stress = &spec.stress[index];
@@ -707,9 +758,27 @@ impl crate::Model {
         let time = |day: Option<f64>| day.map(|d| d / crate::DAYS_PER_YEAR);
         let mut events = Vec::new();
         let mut depeg = None;
+        let mut episodes = Vec::new();
         for e in &stress.events {
             let i = e.avs.as_deref().map(avs);
             let k = e.operator.as_deref().map(operator);
+            let liquid = spec.liquid.as_ref();
+            if e.kind == EventKind::DepegEpisode {
+                let depth = e
+                    .severity
+                    .clone()
+                    .or_else(|| liquid.and_then(|l| l.depeg_discount.clone()));
+                episodes.push(ForcedEpisode {
+                    time_years: time(e.day),
+                    years: e
+                        .days
+                        .or(liquid.and_then(|l| l.depeg_days))
+                        .expect("checked: an episode has a length")
+                        / crate::DAYS_PER_YEAR,
+                    depth: severity(&depth).expect("checked: an episode has a depth"),
+                });
+                continue;
+            }
             if e.kind == EventKind::Depeg {
                 let law = e
                     .severity
@@ -751,6 +820,7 @@ impl crate::Model {
             events,
             picks,
             depeg,
+            episodes,
             severities,
         });
         model

@@ -132,6 +132,9 @@ pub fn contribution_label(c: &Contribution) -> String {
             "token_incentives" => "income: token incentives".into(),
             other => format!("income: {other}"),
         },
+        Kind::Liquidation => "liquidations of the loan".into(),
+        Kind::BorrowCost => "interest on the loan".into(),
+        Kind::BadDebt => "bad debt left to the lender".into(),
         Kind::Avs | Kind::Operator => s.clone(),
     }
 }
@@ -159,6 +162,10 @@ pub fn metric_label(id: &MetricId) -> String {
         MetricId::MeanIncentiveValueEth => "mean token incentives".into(),
         MetricId::MeanDepegLossEth => "mean depeg loss".into(),
         MetricId::ProbSlashingLoss => "P(any slashing loss)".into(),
+        MetricId::ProbLiquidation => "P(liquidation)".into(),
+        MetricId::ExpectedLiquidationLossEth => "expected liquidation loss".into(),
+        MetricId::MeanBorrowCostEth => "mean borrow cost".into(),
+        MetricId::ExpectedBadDebtEth => "expected bad debt (the lender's)".into(),
         // Rounded to 9 decimals of a percent, so that 0.07 reads 7, not 7.000000000000001.
         MetricId::ProbLossGt(x) => {
             format!("P(loss > {}% of principal)", (x * 1e11).round() / 1e9)

@@ -22,7 +22,7 @@ pub const DEFAULT_SCENARIO_ORIGIN: &str = "data/scenarios/etherfi-weeth.toml (bu
 /// The presets of `data/scenarios`, bundled: `(name, TOML text)`, in name order. A
 /// command given a scenario that is not a file but one of these names runs the preset
 /// (`restake-mc run renzo-ezeth`).
-pub const PRESETS: [(&str, &str); 10] = [
+pub const PRESETS: [(&str, &str); 12] = [
     (
         "avs-100-cascade",
         include_str!("../../../data/scenarios/avs-100-cascade.toml"),
@@ -62,6 +62,14 @@ pub const PRESETS: [(&str, &str); 10] = [
     (
         "symbiotic-vault",
         include_str!("../../../data/scenarios/symbiotic-vault.toml"),
+    ),
+    (
+        "weeth-aave-loop",
+        include_str!("../../../data/scenarios/weeth-aave-loop.toml"),
+    ),
+    (
+        "weeth-seamless-17x",
+        include_str!("../../../data/scenarios/weeth-seamless-17x.toml"),
     ),
 ];
 

@@ -208,6 +208,7 @@ pub fn small_scenario() -> impl Strategy<Value = Scenario> {
                         },
                         depeg_prob,
                         depeg_discount: Some(discount),
+                        depeg_days: None,
                     }),
                     protocol: ProtocolSpec {
                         exploit_prob: exploit_p,
@@ -237,6 +238,7 @@ pub fn small_scenario() -> impl Strategy<Value = Scenario> {
                     simulation: SimulationSpec::default(),
                     systematic: None,
                     stress: Vec::new(),
+                    leverage: None,
                 };
                 Scenario::try_from(spec).unwrap_or_else(|e| panic!("generator made {e}"))
             },

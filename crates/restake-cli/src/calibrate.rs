@@ -58,6 +58,8 @@ pub const WEETH: &str = "etherfi-weeth";
 pub const NATIVE: &str = "eigenlayer-native";
 /// Renzo ezETH preset.
 pub const EZETH: &str = "renzo-ezeth";
+/// The weETH loop on Aave V3's e-mode.
+pub const AAVE_LOOP: &str = "weeth-aave-loop";
 
 /// One calibrated parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +118,13 @@ struct PriceRow {
 struct OracleRow {
     timestamp: String,
     oracle_price_eth: f64,
+}
+
+#[derive(Deserialize)]
+struct BorrowIndexRow {
+    timestamp: f64,
+    #[serde(rename = "variableBorrowIndex")]
+    variable_borrow_index: f64,
 }
 
 #[derive(Deserialize)]
@@ -430,6 +439,27 @@ pub fn lines(dir: &Path) -> Result<Vec<Line>> {
         "5 largest operators by native ETH",
         total_native,
     )?;
+
+    // The loop's borrow rate: the growth of Aave V3's WETH variable borrow index, what a
+    // unit of debt grew to, as a continuous rate (docs/model.md#leverage).
+    let index: Vec<BorrowIndexRow> = read_csv(dir, "aave_v3_weth_rates_daily.csv")?
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .context("aave_v3_weth_rates_daily.csv")?;
+    let times: Vec<f64> = index.iter().map(|r| r.timestamp).collect();
+    let values: Vec<f64> = index.iter().map(|r| r.variable_borrow_index).collect();
+    let borrow = fit_growth(&times, &values, APR_BLOCK_DAYS)
+        .ok_or_else(|| anyhow!("aave_v3_weth_rates_daily.csv too short"))?;
+    add(
+        &mut out,
+        &[AAVE_LOOP],
+        "leverage.borrow_apr",
+        sig4(borrow.rate),
+        &format!(
+            "continuous growth of Aave V3's WETH variable borrow index, ln(I_end/I_start)/years; aave_v3_weth_rates_daily.csv ({:.2} years)",
+            borrow.years
+        ),
+    );
 
     // ezETH market exit: April 2024 depeg.
     let panel: Vec<BTreeMap<String, String>> = read_csv(dir, "econodlt_restaking_panel_daily.csv")?

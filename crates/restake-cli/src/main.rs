@@ -204,8 +204,8 @@ enum Command {
         #[command(flatten)]
         shard: ShardArgs,
     },
-    /// Reverse stress: the value of an event or veto probability at which a summary
-    /// metric reaches a target, with its 95% interval; writes `solve.csv`. Exits with 2
+    /// Reverse stress: the value of an event or veto probability, or of a loan's term
+    /// (its leverage), at which a summary metric reaches a target, with its 95% interval; writes `solve.csv`. Exits with 2
     /// when the target is not reached within the range.
     Solve {
         /// Scenario file (TOML); the bundled ether.fi weETH preset when omitted.

@@ -66,6 +66,16 @@ pub fn render(
         "  position: {principal} ETH, route = \"{route}\", horizon {} days",
         pos.horizon_days
     );
+    if let Some(lev) = &spec.leverage {
+        let _ = writeln!(
+            s,
+            "  loan: {}x leverage, so {} ETH of collateral and {} ETH of debt at {} a year; returns are on the {principal} ETH of equity",
+            lev.leverage,
+            lev.leverage * pos.principal_eth,
+            (lev.leverage - 1.0) * pos.principal_eth,
+            pct(lev.borrow_apr)
+        );
+    }
     let _ = writeln!(
         s,
         "  returns and losses are over the {}-day horizon, as fractions of the principal; \"a year\" scales a mean by 365 / {} (simple, like the APRs it comes from)",
@@ -111,6 +121,17 @@ pub fn render(
     }
     let id = MetricId::ExpectedSlashingLossEth;
     let _ = writeln!(s, "  {:<34} {}", metric_label(&id), eth_ci(metric(id), 1.0));
+    if spec.leverage.is_some() {
+        let id = MetricId::ProbLiquidation;
+        let _ = writeln!(s, "  {:<34} {}", metric_label(&id), pct_ci(metric(id)));
+        for id in [
+            MetricId::ExpectedLiquidationLossEth,
+            MetricId::MeanBorrowCostEth,
+            MetricId::ExpectedBadDebtEth,
+        ] {
+            let _ = writeln!(s, "  {:<34} {}", metric_label(&id), eth_ci(metric(id), 1.0));
+        }
+    }
 
     // Contributions to ES 99: the largest sources, the rest, the income: they add up.
     let es99 = metric(MetricId::Es(9900)).value * principal;

@@ -435,7 +435,7 @@ impl Job {
                 let structure_kept = Model::couple(&mut models);
                 let rest: Vec<ScenarioSpec> = scenarios
                     .iter()
-                    .map(|s| without_coupled_probabilities(s.spec()))
+                    .map(|s| without_coupled_parameters(s.spec()))
                     .collect();
                 job.coupled = structure_kept && rest.windows(2).all(|w| w[0] == w[1]);
                 if !structure_kept {
@@ -610,20 +610,36 @@ fn grid(axes: &[Axis]) -> Result<Vec<Vec<f64>>, RunError> {
     Ok(grid)
 }
 
-/// `spec` with every probability that [`Model::couple`] couples set to 0: the Poisson
+/// `spec` with every parameter that [`Model::couple`] couples set to 0: the Poisson
 /// event probabilities (`base.slash_prob`, `protocol.exploit_prob`, an AVS's `slash_prob`
-/// and `incident_prob`, an operator's `fault_prob` and `slash_probs`) and the AVSs'
-/// `veto_prob`. Sweep points that are equal after this differ only in what coupling
-/// holds for (`docs/model.md#sweeps`). `liquid.depeg_prob` is among them only with a
-/// systematic factor: without one, the depeg and its discount are drawn from the path's
-/// generator, whose later draws they shift; with one, from the path's own generator,
-/// both always.
-pub(crate) fn without_coupled_probabilities(spec: &ScenarioSpec) -> ScenarioSpec {
+/// and `incident_prob`, an operator's `fault_prob` and `slash_probs`), the AVSs'
+/// `veto_prob`, and the numbers of a loan (`[leverage]` and `liquid.depeg_days`), which
+/// draw nothing: its paths take the same random numbers whatever their values. Sweep
+/// points that are equal after this differ only in what coupling holds for
+/// (`docs/model.md#sweeps`). `liquid.depeg_prob` is among them only with a systematic
+/// factor and without depeg episodes of a market oracle: without a factor, the depeg
+/// and its discount are drawn from the path's generator, whose later draws they shift;
+/// with one, from the path's own generator, both always; the episodes' count depends on
+/// it.
+pub(crate) fn without_coupled_parameters(spec: &ScenarioSpec) -> ScenarioSpec {
     let mut s = spec.clone();
-    if s.systematic.is_some()
-        && let Some(l) = &mut s.liquid
-    {
-        l.depeg_prob = 0.0;
+    let episodes = s
+        .leverage
+        .as_ref()
+        .is_some_and(|l| l.oracle == restake_core::leverage::Oracle::Market);
+    if let Some(l) = &mut s.liquid {
+        if s.systematic.is_some() && !episodes {
+            l.depeg_prob = 0.0;
+        }
+        l.depeg_days = None;
+    }
+    if let Some(l) = &mut s.leverage {
+        l.leverage = 0.0;
+        l.liquidation_threshold = 0.0;
+        l.liquidation_bonus = 0.0;
+        l.close_factor = 0.0;
+        l.full_close_below_hf = 0.0;
+        l.borrow_apr = 0.0;
     }
     s.base.slash_prob = 0.0;
     s.protocol.exploit_prob = 0.0;

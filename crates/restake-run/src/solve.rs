@@ -1,12 +1,13 @@
 //! Reverse stress (`restake-mc solve`, `docs/model.md#stress-tests`): the value of one
-//! coupled parameter at which a `summary.csv` metric reaches a target, by bisection on
+//! coupled parameter (an event or veto probability, or a loan's term such as its
+//! leverage) at which a `summary.csv` metric reaches a target, by bisection on
 //! common random numbers, with a 95% interval from the metric's own intervals.
 
 use restake_core::reduce::reduce_range;
 use restake_core::{Model, Results, RunConfig, Scenario};
 use restake_report::Solution;
 
-use crate::job::{Overrides, Source, check_threads, set_value, without_coupled_probabilities};
+use crate::job::{Overrides, Source, check_threads, set_value, without_coupled_parameters};
 use crate::{RunError, ShardPlan};
 
 /// Default range of the parameter: probabilities from 0 to 0.99.
@@ -67,9 +68,9 @@ pub fn parse_within(text: &str) -> Result<(f64, f64), RunError> {
 /// crossings of its two ends.
 ///
 /// # Errors
-/// [`RunError::BadInput`] for a parameter that is not an event or veto probability, a
-/// range the scenario refuses, an unknown metric, or a target the metric does not reach
-/// within the range (naming its values at both ends).
+/// [`RunError::BadInput`] for a parameter that is not an event or veto probability or a
+/// loan's term, a range the scenario refuses, an unknown metric, or a target the metric
+/// does not reach within the range (naming its values at both ends).
 pub fn solve(
     spec: &SolveSpec,
     overrides: Overrides,
@@ -97,9 +98,9 @@ pub fn solve(
     };
     let (s_lo, s_hi) = (at(lo)?, at(hi)?);
     let (m_lo, m_hi) = (Model::new(&s_lo), Model::new(&s_hi));
-    if without_coupled_probabilities(s_lo.spec()) != without_coupled_probabilities(s_hi.spec()) {
+    if without_coupled_parameters(s_lo.spec()) != without_coupled_parameters(s_hi.spec()) {
         return Err(RunError::BadInput(format!(
-            "--vary {}: solve varies an event or veto probability, which couples the runs path by path so that the metric is monotone in it (docs/model.md#sweeps); this field is not one",
+            "--vary {}: solve varies an event or veto probability or a loan's term, which couple the runs path by path so that the metric is monotone in it (docs/model.md#sweeps); this field is not one",
             spec.vary
         )));
     }

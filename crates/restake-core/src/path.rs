@@ -592,7 +592,12 @@ pub fn simulate_path<R: Rng + ?Sized>(
     };
     // A levered position's liquidations at time `t` (the clock there): the seized
     // collateral leaves every pool in proportion; returns the new stake.
-    let liquidate = |loan: &mut Loan, t: f64, at_crossing: bool, e: f64, stake: f64, scratch: &mut PathScratch| {
+    let liquidate = |loan: &mut Loan,
+                     t: f64,
+                     at_crossing: bool,
+                     e: f64,
+                     stake: f64,
+                     scratch: &mut PathScratch| {
         let lev = model.leverage.as_ref().expect("a loan has terms");
         match loan.liquidate(lev, t, stake * e, at_crossing) {
             Some(kept) => {
@@ -606,7 +611,10 @@ pub fn simulate_path<R: Rng + ?Sized>(
     let mut next_event = 0;
     let mut next_edge = 0;
     loop {
-        let t_event = scratch.events.get(next_event).map_or(f64::INFINITY, |e| e.0);
+        let t_event = scratch
+            .events
+            .get(next_event)
+            .map_or(f64::INFINITY, |e| e.0);
         // The loan's own moments first: its health factor reaching 1 (a negative carry),
         // a depeg episode starting or ending under a market oracle.
         if let Some(loan) = &mut loan {
@@ -614,9 +622,6 @@ pub fn simulate_path<R: Rng + ?Sized>(
             let t_edge = scratch.edges.get(next_edge).map_or(f64::INFINITY, |e| e.0);
             let t = loan.crossing.min(t_edge);
             if t <= t_event && t < horizon {
-                let debt = loan.debt;
-                catch_up(t, &mut next_checkpoint, &mut clock, stake, debt, scratch, &mut base_income);
-                advance(&mut clock, growth_at(g, t), stake, scratch, &mut base_income);
                 let at_crossing = loan.crossing <= t_edge;
                 if !at_crossing {
                     let (_, depth, starts) = scratch.edges[next_edge];
@@ -628,7 +633,29 @@ pub fn simulate_path<R: Rng + ?Sized>(
                     }
                     loan.oracle = 1.0 - scratch.active.iter().copied().fold(0.0, f64::max);
                 }
-                stake = liquidate(loan, t, at_crossing, clock.e, stake, scratch);
+                // The clock moves only for a liquidation: an episode that liquidates
+                // nothing leaves the path's arithmetic as it was.
+                let at = growth_at(g, t);
+                let debt = loan.debt;
+                if at_crossing
+                    || lev.terms.health_factor(
+                        stake * at.0,
+                        loan.oracle,
+                        debt * (lev.borrow_rate * t).exp(),
+                    ) < 1.0
+                {
+                    catch_up(
+                        t,
+                        &mut next_checkpoint,
+                        &mut clock,
+                        stake,
+                        debt,
+                        scratch,
+                        &mut base_income,
+                    );
+                    advance(&mut clock, at, stake, scratch, &mut base_income);
+                    stake = liquidate(loan, t, at_crossing, clock.e, stake, scratch);
+                }
                 loan.plan(lev, g, stake, t);
                 continue;
             }
@@ -904,12 +931,19 @@ impl Loan {
     /// `g - r` is negative ([`crossing_years`] from 0).
     fn plan(&mut self, lev: &Leverage, g: f64, stake: f64, now: f64) {
         let k = lev.terms.health_factor(stake, self.oracle, self.debt);
-        self.crossing = crossing_years(k, g - lev.borrow_rate).map_or(f64::INFINITY, |t| t.max(now));
+        self.crossing =
+            crossing_years(k, g - lev.borrow_rate).map_or(f64::INFINITY, |t| t.max(now));
     }
 
     /// The liquidations at time `t` of collateral `collateral_eth` (at the exchange
     /// rate); `Some(share of the collateral kept)` when there was one.
-    fn liquidate(&mut self, lev: &Leverage, t: f64, collateral_eth: f64, at_crossing: bool) -> Option<f64> {
+    fn liquidate(
+        &mut self,
+        lev: &Leverage,
+        t: f64,
+        collateral_eth: f64,
+        at_crossing: bool,
+    ) -> Option<f64> {
         let grown = (lev.borrow_rate * t).exp();
         let out = lev
             .terms

@@ -216,7 +216,8 @@ impl StressSpec {
                         let days = e
                             .days
                             .map_or_else(|| "liquid.depeg_days".to_string(), |d| d.to_string());
-                        let from = day.map_or_else(|| "a uniform day".to_string(), |d| format!("day {d}"));
+                        let from =
+                            day.map_or_else(|| "a uniform day".to_string(), |d| format!("day {d}"));
                         format!(" for {days} days from {from}")
                     }
                     (_, Some(d)) => format!(" on day {d}"),
@@ -561,7 +562,10 @@ fn check_event(spec: &ScenarioSpec, f: &str, e: &ForcedEventSpec) -> Result<(), 
                 Some(d) if !(d.is_finite() && d > 0.0 && d <= crate::leverage::MAX_DEPEG_DAYS) => {
                     return Err(invalid(
                         format!("{f}.days"),
-                        format!("must be in (0, {}], got {d:?}", crate::leverage::MAX_DEPEG_DAYS),
+                        format!(
+                            "must be in (0, {}], got {d:?}",
+                            crate::leverage::MAX_DEPEG_DAYS
+                        ),
                     ));
                 }
                 Some(_) => {}

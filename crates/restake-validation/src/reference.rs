@@ -5,7 +5,10 @@
 //! events of each day taken at their exact times, draws the token price at the horizon in
 //! one step, and uses its own generator seeding. With a systematic factor it draws `Z`
 //! and conditions each source's probability by the Vasicek formula written with statrs's
-//! normal law (the engine has its own). Only the scenario types and rand_distr's
+//! normal law (the engine has its own). With `[leverage]` it holds the debt in ETH and
+//! looks for liquidations on a grid of [`LOAN_STEPS_PER_DAY`] steps a day, where the
+//! engine solves for the time the health factor reaches 1; it samples the depeg episodes
+//! of a market oracle as events of their own. Only the scenario types and rand_distr's
 //! samplers are common. The engine and this simulation must agree in distribution.
 
 use rand::{RngExt, SeedableRng};
@@ -23,6 +26,25 @@ pub struct Outcome {
     pub excess_return: f64,
     /// Stake destroyed by slashing and exploits, ETH.
     pub slashing_loss_eth: f64,
+    /// With leverage: collateral seized less debt repaid, ETH.
+    pub liquidation_loss_eth: f64,
+    /// With leverage: interest on the debt, ETH.
+    pub borrow_cost_eth: f64,
+    /// With leverage: whether the position was liquidated.
+    pub liquidated: bool,
+}
+
+/// Steps a day at which a levered path checks its health factor.
+pub const LOAN_STEPS_PER_DAY: usize = 12;
+
+/// A levered path's loan, in ETH at the time of the last accrual.
+struct Loan {
+    debt: f64,
+    borrow_cost: f64,
+    liquidation_loss: f64,
+    liquidated: bool,
+    /// Depths of the depeg episodes under way.
+    active: Vec<f64>,
 }
 
 /// A risk event: which source, at what time (years).
@@ -38,6 +60,8 @@ enum Event {
     Beacon { k: usize },
     /// Protocol exploit of every operator's stake.
     Exploit,
+    /// A depeg episode of depth `depth` starts (or ends) under a market oracle.
+    Episode { depth: f64, starts: bool },
 }
 
 /// One operator's stake in ETH.
@@ -148,6 +172,8 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         Route::Native => None,
     };
     let reward_fee = liquid.map_or(0.0, |l| l.reward_fee);
+    let lev = spec.leverage.as_ref();
+    let leverage = lev.map_or(1.0, |l| l.leverage);
 
     // The systematic factor, and each kind's probability given it.
     let z: Option<f64> = spec.systematic.as_ref().map(|_| StandardNormal.sample(rng));
@@ -177,7 +203,7 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         .operators
         .iter()
         .map(|o| {
-            let s0 = o.weight * principal;
+            let s0 = o.weight * principal * leverage;
             let allocations: Vec<(usize, f64)> = spec
                 .avs
                 .iter()
@@ -195,13 +221,13 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
                     pools: allocations.iter().map(|a| a.1 * s0).collect(),
                     rest: (1.0 - allocated).max(0.0) * s0,
                     allocations,
-                    plain: s0,
+                    plain: o.weight * principal,
                 },
                 StakeMode::Shared => Operator {
                     pools: Vec::new(),
                     rest: s0,
                     allocations,
-                    plain: s0,
+                    plain: o.weight * principal,
                 },
             }
         })
@@ -254,7 +280,39 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         Event::Exploit,
         rng,
     );
+    // A market oracle's depeg episodes: start, depth, and end a fixed length later.
+    if let (Some(l), Some(q)) = (lev, liquid)
+        && l.oracle == restake_core::leverage::Oracle::Market
+        && q.depeg_prob > 0.0
+    {
+        let length = q.depeg_days.expect("checked") / 365.0;
+        for t in poisson_times(given_z(q.depeg_prob, |s| s.depeg), horizon, rng) {
+            let depth = severity(q.depeg_discount.as_ref(), rng);
+            events.push((
+                t,
+                Event::Episode {
+                    depth,
+                    starts: true,
+                },
+            ));
+            events.push((
+                t + length,
+                Event::Episode {
+                    depth,
+                    starts: false,
+                },
+            ));
+        }
+    }
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut loan = Loan {
+        debt: (leverage - 1.0) * principal,
+        borrow_cost: 0.0,
+        liquidation_loss: 0.0,
+        liquidated: false,
+        active: Vec::new(),
+    };
+    let borrow_rate = lev.map_or(0.0, |l| l.borrow_apr);
 
     // Income accrued in ETH (AVS fees) and in token units.
     let mut fees_eth = 0.0;
@@ -288,21 +346,51 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
             op.plain *= factor;
         }
     };
+    // The debt over `d` years at the borrow rate.
+    let grow_debt = |loan: &mut Loan, d: f64| {
+        let grown = loan.debt * (borrow_rate * d).exp();
+        loan.borrow_cost += grown - loan.debt;
+        loan.debt = grown;
+    };
+    let stake_of = |operators: &[Operator]| operators.iter().map(|o| o.stake(mode)).sum::<f64>();
 
     let mut slashing_loss = 0.0;
     let mut t = 0.0;
     let mut next_event = 0;
     let steps = days.ceil() as usize;
+    // A levered path looks at its health factor on a grid of steps; between accruals
+    // the stake grows as e^{g d} and the debt as e^{r d}.
+    let substeps = if lev.is_some() { LOAN_STEPS_PER_DAY } else { 1 };
     for day in 1..=steps {
+        let day_start = ((day - 1) as f64 / 365.0).min(horizon);
         let day_end = (day as f64 / 365.0).min(horizon);
-        while next_event < events.len() && events[next_event].0 < day_end {
-            let (te, event) = events[next_event];
-            accrue(&mut operators, &mut fees_eth, &mut token_units, te - t);
-            t = te;
-            slashing_loss += apply(spec, mode, &mut operators, event, rng);
-            next_event += 1;
+        for k in 1..=substeps {
+            let step_end = day_start + (day_end - day_start) * k as f64 / substeps as f64;
+            while next_event < events.len() && events[next_event].0 < step_end {
+                let (te, event) = events[next_event];
+                accrue(&mut operators, &mut fees_eth, &mut token_units, te - t);
+                grow_debt(&mut loan, te - t);
+                t = te;
+                slashing_loss += apply(spec, mode, &mut operators, event, &mut loan, rng);
+                if let Some(l) = lev {
+                    liquidate(l, &mut operators, &mut loan, mode);
+                }
+                next_event += 1;
+            }
+            if let Some(l) = lev {
+                let d = step_end - t;
+                let collateral = stake_of(&operators) * (growth_rate * d).exp();
+                let debt = loan.debt * (borrow_rate * d).exp();
+                if health(l, collateral, oracle(&loan, l), debt) < 1.0 {
+                    accrue(&mut operators, &mut fees_eth, &mut token_units, d);
+                    grow_debt(&mut loan, d);
+                    t = step_end;
+                    liquidate(l, &mut operators, &mut loan, mode);
+                }
+            }
         }
         accrue(&mut operators, &mut fees_eth, &mut token_units, day_end - t);
+        grow_debt(&mut loan, day_end - t);
         t = day_end;
     }
 
@@ -334,12 +422,82 @@ fn path(spec: &ScenarioSpec, rng: &mut Xoshiro256PlusPlus) -> Outcome {
         }
         _ => 0.0,
     };
-    let value = stake_eth + fees_eth + tokens_eth - depeg_loss;
+    // The loan is repaid out of the collateral sold; the holder's part is at least 0.
+    let value = (stake_eth - depeg_loss - loan.debt).max(0.0) + fees_eth + tokens_eth;
     let plain: f64 = operators.iter().map(|o| o.plain).sum();
     Outcome {
         net_return: value / principal - 1.0,
         excess_return: (value - plain) / principal,
         slashing_loss_eth: slashing_loss,
+        liquidation_loss_eth: loan.liquidation_loss,
+        borrow_cost_eth: loan.borrow_cost,
+        liquidated: loan.liquidated,
+    }
+}
+
+/// The oracle's factor: `1 - d` of the deepest episode under way (market oracle).
+fn oracle(loan: &Loan, lev: &restake_core::leverage::LeverageSpec) -> f64 {
+    match lev.oracle {
+        restake_core::leverage::Oracle::Market => {
+            1.0 - loan.active.iter().copied().fold(0.0, f64::max)
+        }
+        restake_core::leverage::Oracle::ExchangeRate => 1.0,
+    }
+}
+
+/// `LT × collateral × oracle / debt`.
+fn health(
+    lev: &restake_core::leverage::LeverageSpec,
+    collateral: f64,
+    oracle: f64,
+    debt: f64,
+) -> f64 {
+    if debt > 0.0 {
+        lev.liquidation_threshold * collateral * oracle / debt
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Aave V3's liquidations while `HF < 1` (`docs/model.md#leverage`): repay the close
+/// factor's share of the debt (all below `full_close_below_hf`), seize `repaid (1 + bonus)`
+/// at the oracle's price from every operator in proportion; when the collateral runs out
+/// the rest of the debt is written off.
+fn liquidate(
+    lev: &restake_core::leverage::LeverageSpec,
+    operators: &mut [Operator],
+    loan: &mut Loan,
+    mode: StakeMode,
+) {
+    let o = oracle(loan, lev);
+    let gross = 1.0 + lev.liquidation_bonus;
+    for _ in 0..2000 {
+        let collateral: f64 = operators.iter().map(|op| op.stake(mode)).sum();
+        let hf = health(lev, collateral, o, loan.debt);
+        if hf >= 1.0 || collateral <= 0.0 {
+            break;
+        }
+        loan.liquidated = true;
+        let share = if hf < lev.full_close_below_hf {
+            1.0
+        } else {
+            lev.close_factor
+        };
+        let mut repay = share * loan.debt;
+        let mut seize = repay * gross / o;
+        if seize >= collateral {
+            seize = collateral;
+            repay = collateral * o / gross;
+        }
+        loan.liquidation_loss += seize - repay;
+        loan.debt -= repay;
+        let kept = 1.0 - seize / collateral;
+        for op in operators.iter_mut() {
+            op.scale(kept);
+        }
+        if seize == collateral {
+            loan.debt = 0.0;
+        }
     }
 }
 
@@ -349,6 +507,7 @@ fn apply(
     mode: StakeMode,
     operators: &mut [Operator],
     event: Event,
+    loan: &mut Loan,
     rng: &mut Xoshiro256PlusPlus,
 ) -> f64 {
     let vetoed = |i: usize, rng: &mut Xoshiro256PlusPlus| {
@@ -394,6 +553,14 @@ fn apply(
         Event::Exploit => {
             let s = severity(spec.protocol.exploit_severity.as_ref(), rng);
             operators.iter_mut().map(|op| op.scale(1.0 - s)).sum()
+        }
+        Event::Episode { depth, starts } => {
+            if starts {
+                loan.active.push(depth);
+            } else if let Some(i) = loan.active.iter().position(|d| *d == depth) {
+                loan.active.swap_remove(i);
+            }
+            0.0
         }
     }
 }

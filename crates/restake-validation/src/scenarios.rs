@@ -268,3 +268,66 @@ pub fn factor_scenario() -> impl Strategy<Value = Scenario> {
             Scenario::try_from(spec).unwrap_or_else(|e| panic!("generator made {e}"))
         })
 }
+
+/// A random checked scenario of [`small_scenario`] on the liquid route with a
+/// `[leverage]` table: a liquidation threshold in [0.8, 0.96], a leverage anywhere
+/// between 1 and the largest the threshold allows, a bonus up to 10% (with
+/// `LT (1 + bonus) < 1`), Aave's close factor or a full close, a borrow rate up to 8% (so
+/// that the carry is negative on many paths), either oracle, depeg episodes of 1 to 30
+/// days. A native scenario takes a `[liquid]` table with a market exit.
+pub fn levered_scenario() -> impl Strategy<Value = Scenario> {
+    (
+        small_scenario(),
+        0.8..0.96f64,
+        0.05..0.95f64,
+        0.0..1.0f64,
+        prop_oneof![
+            Just((0.5, 0.95)),
+            Just((1.0, 1.0)),
+            (0.2..1.0f64, 0.8..1.0f64)
+        ],
+        0.0..0.08f64,
+        any::<bool>(),
+        1.0..30.0f64,
+    )
+        .prop_map(
+            |(
+                scenario,
+                lt,
+                reach,
+                bonus_share,
+                (close_factor, full_close),
+                borrow,
+                market,
+                days,
+            )| {
+                let mut spec = scenario.spec().clone();
+                spec.position.route = Route::Liquid;
+                let liquid = spec.liquid.get_or_insert(LiquidSpec {
+                    reward_fee: 0.1,
+                    exit: ExitMode::Market,
+                    depeg_prob: 0.3,
+                    depeg_discount: Some(SeveritySpec::Uniform {
+                        min: 0.0,
+                        max: 0.05,
+                    }),
+                    depeg_days: None,
+                });
+                liquid.depeg_days = Some(days);
+                spec.leverage = Some(restake_core::leverage::LeverageSpec {
+                    leverage: 1.0 + reach * (lt / (1.0 - lt)),
+                    liquidation_threshold: lt,
+                    liquidation_bonus: bonus_share * (0.1f64).min(0.999 / lt - 1.0),
+                    close_factor,
+                    full_close_below_hf: full_close,
+                    borrow_apr: borrow,
+                    oracle: if market {
+                        restake_core::leverage::Oracle::Market
+                    } else {
+                        restake_core::leverage::Oracle::ExchangeRate
+                    },
+                });
+                Scenario::try_from(spec).unwrap_or_else(|e| panic!("generator made {e}"))
+            },
+        )
+}

@@ -195,6 +195,9 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
         "protocol_exploit",
         "depeg",
         "income",
+        "liquidation",
+        "borrow_cost",
+        "bad_debt",
     ];
     for r in &tables["contributions"] {
         assert!(kinds.contains(&r[1].as_str()), "unknown kind {}", r[1]);
@@ -216,7 +219,13 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
     };
     let avs_rows: Vec<&Vec<String>> = tables["contributions_by_avs"].iter().collect();
     let mut operator_rows: Vec<&Vec<String>> = tables["contributions_by_operator"].iter().collect();
-    operator_rows.extend(of_kinds(&["depeg", "income"]));
+    operator_rows.extend(of_kinds(&[
+        "depeg",
+        "income",
+        "liquidation",
+        "borrow_cost",
+        "bad_debt",
+    ]));
     for (j, level) in ["95", "975", "99", "999"].iter().enumerate() {
         let column = 4 + j;
         let es = summary[&format!("es_{level}")][0] * principal;
@@ -224,7 +233,7 @@ fn check_output(dir: &Path, scenario: &toml::Value) {
         for (what, sum) in [
             ("source rows", total(&sources, column)),
             (
-                "operator rows with depeg and income",
+                "operator rows with depeg, income and loan",
                 total(&operator_rows, column),
             ),
         ] {
@@ -811,7 +820,7 @@ fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_commen
     let out = calibrate(&scenarios, &["--update"]);
     assert!(
         out.contains(&format!(
-            "updated {perturbed} value(s) in 10 of 10 preset(s)"
+            "updated {perturbed} value(s) in 12 of 12 preset(s)"
         )),
         "{out}"
     );
@@ -826,7 +835,7 @@ fn calibrate_update_rewrites_the_calibrated_values_in_place_keeping_every_commen
     // Nothing left to change.
     let again = calibrate(&scenarios, &["--update"]);
     assert!(
-        again.contains("updated 0 value(s) in 0 of 10 preset(s)"),
+        again.contains("updated 0 value(s) in 0 of 12 preset(s)"),
         "{again}"
     );
 }

@@ -24,15 +24,28 @@ pub fn render(job: &Job, results: &[Results], written: &Path) -> String {
     for (m, r) in job.members.iter().zip(results) {
         let metric = |id: MetricId| r.metric(id).expect("summary metric").value;
         text.push_str(&format!(
-            "  {:<40} VaR 99 {:>8.3}%  ES 99 {:>8.3}%  P(underperform) {:>7.3}%\n",
+            "  {:<40} VaR 99 {:>8.3}%  ES 99 {:>8.3}%  P(underperform) {:>7.3}%{}\n",
             job.grid_label(m),
             100.0 * metric(MetricId::Var(9900)),
             100.0 * metric(MetricId::Es(9900)),
             100.0 * metric(MetricId::ProbUnderperform),
+            liquidation(r),
         ));
     }
-    text.push_str(&format!("wrote {}\n", written.display()));
+    text.push_str(&format!("wrote {}", written.display()));
+    if job.parameters.len() == 1 {
+        text.push_str(" and its chart, sweep.png and sweep.svg");
+    }
+    text.push('\n');
     text
+}
+
+/// `  P(liquidation) x%` for a levered scenario's results, else nothing.
+fn liquidation(r: &Results) -> String {
+    r.metric(MetricId::ProbLiquidation)
+        .map_or(String::new(), |e| {
+            format!("  P(liquidation) {:>7.3}%", 100.0 * e.value)
+        })
 }
 
 /// The lines printed after stress tests: each stress's headline figures beside the
@@ -57,13 +70,14 @@ pub fn render_stress(job: &Job, results: &[Results], out: &Path) -> String {
     for (m, r) in job.members.iter().zip(results) {
         let es = metric(r, MetricId::Es(9900));
         text.push_str(&format!(
-            "  {:<28} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}% {:>+9.3}%\n",
+            "  {:<28} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}% {:>+9.3}%{}\n",
             m.stress_name(),
             100.0 * metric(r, MetricId::MeanNetReturn),
             100.0 * metric(r, MetricId::ProbLoss),
             100.0 * metric(r, MetricId::Var(9900)),
             100.0 * es,
             100.0 * (es - base_es),
+            liquidation(r),
         ));
     }
     text.push_str(&format!(

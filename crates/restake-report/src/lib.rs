@@ -545,12 +545,13 @@ pub fn is_output_file_name(name: &str) -> bool {
         "stress.csv",
         "solve.csv",
     ];
-    const CHARTS: [&str; 5] = [
+    const CHARTS: [&str; 6] = [
         "loss_distribution",
         "return_distribution",
         "fan_chart",
         "contributions",
         "comparison",
+        "sweep",
     ];
     OUTPUT_FILES.contains(&name)
         || OTHERS.contains(&name)
@@ -917,9 +918,31 @@ pub struct SweepPoint<'a> {
     pub results: &'a Results,
 }
 
+/// The metrics of a levered position that `sweep.csv` adds after
+/// [`BATCH_SUMMARY_METRICS`] when its scenario has `[leverage]`.
+pub const LEVERAGE_METRICS: [MetricId; 4] = [
+    MetricId::ProbLiquidation,
+    MetricId::ExpectedLiquidationLossEth,
+    MetricId::MeanBorrowCostEth,
+    MetricId::ExpectedBadDebtEth,
+];
+
+/// The metrics of `sweep.csv` for `points`: [`BATCH_SUMMARY_METRICS`], then
+/// [`LEVERAGE_METRICS`] when the points are levered (the grid keeps the structure).
+fn sweep_metrics(points: &[SweepPoint]) -> Vec<MetricId> {
+    let mut metrics = BATCH_SUMMARY_METRICS.to_vec();
+    if points
+        .first()
+        .is_some_and(|p| p.results.metric(MetricId::ProbLiquidation).is_some())
+    {
+        metrics.extend(LEVERAGE_METRICS);
+    }
+    metrics
+}
+
 /// `sweep.csv`: one row per grid point: the swept parameters (columns named by their
-/// paths), `paths,seed,coupled`, then each metric of [`BATCH_SUMMARY_METRICS`] and its
-/// `<metric>_std_error`.
+/// paths), `paths,seed,coupled`, then each metric of [`BATCH_SUMMARY_METRICS`] (and
+/// [`LEVERAGE_METRICS`] for a levered scenario) and its `<metric>_std_error`.
 ///
 /// # Errors
 /// On a write error or a non-finite value.
@@ -934,7 +957,8 @@ pub fn write_sweep<W: Write>(
         .map(|p| text_cell(p).into_owned())
         .collect();
     header.extend(["paths", "seed", "coupled"].map(String::from));
-    for m in BATCH_SUMMARY_METRICS {
+    let metrics = sweep_metrics(points);
+    for m in &metrics {
         header.push(m.to_string());
         header.push(format!("{m}_std_error"));
     }
@@ -950,8 +974,8 @@ pub fn write_sweep<W: Write>(
             p.seed.to_string(),
             p.coupled.to_string(),
         ]);
-        for m in BATCH_SUMMARY_METRICS {
-            let estimate = p.results.metric(m).expect("summary metric present");
+        for m in &metrics {
+            let estimate = p.results.metric(*m).expect("summary metric present");
             record.push(num("value", estimate.value)?);
             record.push(num("std_error", estimate.std_error)?);
         }
@@ -960,7 +984,8 @@ pub fn write_sweep<W: Write>(
     out.flush().map_err(|source| io_error("sweep.csv", source))
 }
 
-/// Renders `sweep.csv`, encoded in `style`.
+/// Renders `sweep.csv`, encoded in `style`, and for a sweep of one parameter its chart,
+/// `sweep.svg` and `sweep.png` ([`plots::Sweep`]).
 ///
 /// # Errors
 /// A rendering error.
@@ -971,7 +996,15 @@ pub fn render_sweep_table(
 ) -> Result<Vec<OutputFile>, ReportError> {
     let mut bytes = Vec::new();
     write_sweep(&mut bytes, parameters, points)?;
-    encode(vec![("sweep.csv".into(), bytes)], style)
+    let mut files = encode(vec![("sweep.csv".into(), bytes)], style)?;
+    if let [parameter] = parameters {
+        let curve: Vec<(f64, &Results)> = points.iter().map(|p| (p.values[0], p.results)).collect();
+        files.extend(chart_files(&plots::Sweep {
+            parameter,
+            points: &curve,
+        })?);
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -513,3 +513,98 @@ impl Chart for Comparison<'_> {
         Ok(())
     }
 }
+
+/// A sweep of one parameter: above, VaR 99 and ES 99 against it; below, P(loss) and,
+/// for a levered scenario, P(liquidation) (else P(underperform)); all in per cent with
+/// their 95% intervals.
+pub struct Sweep<'a> {
+    /// The swept parameter's field path.
+    pub parameter: &'a str,
+    /// The grid: each value and its statistics, in grid order.
+    pub points: &'a [(f64, &'a Results)],
+}
+
+impl Chart for Sweep<'_> {
+    fn stem(&self) -> &'static str {
+        "sweep"
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let levered = self
+            .points
+            .first()
+            .is_some_and(|(_, r)| r.metric(MetricId::ProbLiquidation).is_some());
+        let second = if levered {
+            (MetricId::ProbLiquidation, "P(liquidation)")
+        } else {
+            (MetricId::ProbUnderperform, "P(underperform)")
+        };
+        let (top, bottom) = root.split_vertically(PLOT_SIZE.1 / 2);
+        let panels = [
+            (
+                &top,
+                "loss of principal at 99%, with 95% intervals",
+                [
+                    (MetricId::Var(9900), "VaR 99"),
+                    (MetricId::Es(9900), "ES 99"),
+                ],
+            ),
+            (
+                &bottom,
+                "probabilities, with 95% intervals",
+                [(MetricId::ProbLoss, "P(loss)"), second],
+            ),
+        ];
+        let xs = self.points.iter().map(|(x, _)| *x);
+        let (x_lo, x_hi) = (
+            xs.clone().fold(f64::INFINITY, f64::min),
+            xs.fold(f64::NEG_INFINITY, f64::max),
+        );
+        let x_pad = ((x_hi - x_lo) * 0.04).max(1e-9);
+        for (area, caption, series) in panels {
+            let pct = |id: MetricId, (_, r): &(f64, &Results)| {
+                r.metric(id)
+                    .map(|e| (100.0 * e.ci_low, 100.0 * e.value, 100.0 * e.ci_high))
+            };
+            let ends = series
+                .iter()
+                .flat_map(|(id, _)| self.points.iter().filter_map(move |p| pct(*id, p)))
+                .flat_map(|(a, _, b)| [a, b]);
+            let lo = ends.clone().fold(0.0, f64::min);
+            let hi = ends.fold(0.0, f64::max).max(lo + 1e-9);
+            let mut chart = frame(area, caption, 20, 70)?
+                .build_cartesian_2d((x_lo - x_pad)..(x_hi + x_pad), lo..(hi * 1.05))
+                .map_err(|e| e.to_string())?;
+            mesh(&mut chart, self.parameter, "%")?;
+            for ((id, label), color) in series
+                .iter()
+                .zip([RGBColor(200, 60, 60), RGBColor(50, 90, 180)])
+            {
+                let line: Vec<(f64, f64)> = self
+                    .points
+                    .iter()
+                    .filter_map(|p| pct(*id, p).map(|(_, v, _)| (p.0, v)))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(line, color.stroke_width(3)))
+                    .map_err(|e| e.to_string())?
+                    .label(*label)
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3))
+                    });
+                chart
+                    .draw_series(self.points.iter().filter_map(|p| {
+                        pct(*id, p).map(|(a, v, b)| {
+                            ErrorBar::new_vertical(p.0, a, v, b, color.stroke_width(2), 10)
+                        })
+                    }))
+                    .map_err(|e| e.to_string())?;
+            }
+            legend(&mut chart)?;
+        }
+        Ok(())
+    }
+}

@@ -178,3 +178,45 @@ fn every_other_kind_of_parameter_is_not_coupled() {
     let (above, below) = compare(&points[0], &points[1]);
     assert!(above > 0 && below > 0, "above {above}, below {below}");
 }
+
+/// A loan's terms draw nothing, so a grid over them is coupled: its points take the same
+/// random numbers, and a path liquidated at the lower leverage (or borrow rate) is
+/// liquidated at the higher one. The depeg probability is not coupled once a market
+/// oracle's depeg episodes are drawn, whose count it sets, even with a factor.
+#[test]
+fn a_loans_terms_are_coupled() {
+    for set in ["leverage.leverage=5,17", "leverage.borrow_apr=0.02,0.08"] {
+        let job = sweep("weeth-seamless-17x", &[set]);
+        assert!(job.coupled, "{set}: not coupled");
+        let points = outcomes(&job);
+        let (mut low, mut high) = (0, 0);
+        for (a, b) in points[0].iter().zip(&points[1]) {
+            assert!(
+                a.liquidations == 0 || b.liquidations > 0,
+                "{set}: {a:?} vs {b:?}"
+            );
+            low += usize::from(a.liquidations > 0);
+            high += usize::from(b.liquidations > 0);
+        }
+        assert!(
+            low > 0 && high > low,
+            "{set}: {low} then {high} liquidated paths"
+        );
+    }
+    let mut source = Source::read(Some(Path::new("renzo-ezeth"))).unwrap();
+    source.text = source
+        .text
+        .lines()
+        .map(|l| {
+            if l.starts_with("depeg_prob =") {
+                format!("{l}\ndepeg_days = 3\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>()
+        + "[leverage]\nleverage = 5.0\nliquidation_threshold = 0.9\nliquidation_bonus = 0.05\nborrow_apr = 0.02\noracle = \"market\"\n";
+    assert!(source.scenario().unwrap().spec().systematic.is_some());
+    let job = sweep_source(source, &["liquid.depeg_prob=0.2,0.6"]);
+    assert!(!job.coupled);
+}

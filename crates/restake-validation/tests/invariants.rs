@@ -1,7 +1,9 @@
 //! Invariants that hold for every scenario, checked on random small scenarios (proptest,
 //! fixed seeds): the ordering of VaR and ES, no path losing more than it ever held,
 //! risk contributions adding up to the totals, monotonicity of the expected slashing
-//! loss in an AVS's slashing probability, and bit-identical results for any thread count.
+//! loss in an AVS's slashing probability, and bit-identical results for any thread count;
+//! with a loan, the identity with its terms, equity never below 0, and the contributions
+//! (the loan's rows included) adding up.
 
 use proptest::prelude::*;
 use restake_core::stats::MetricId;
@@ -9,7 +11,7 @@ use restake_core::stats::TAIL_LEVELS;
 use restake_core::{ContributionKind, Model, PathSet, RunConfig, Scenario, analyse, simulate};
 use restake_validation::harness::metric;
 use restake_validation::oracle::ENUMERATION_SCENARIO;
-use restake_validation::scenarios::{fixed_config, small_scenario};
+use restake_validation::scenarios::{fixed_config, levered_scenario, small_scenario};
 use restake_validation::stat::TOLERANCE_SE;
 
 /// Not a multiple of the batch size, so the last batch is partial.
@@ -98,6 +100,38 @@ proptest! {
         }
         let slashing = metric(&r, MetricId::ExpectedSlashingLossEth).value;
         prop_assert!(close(sum(&r.operator_contributions, &|c| c.expected_loss_eth), slashing, p));
+    }
+}
+
+proptest! {
+    #![proptest_config(fixed_config(24, 13))]
+
+    #[test]
+    fn a_loan_keeps_the_identity_and_the_equity_floor(scenario in levered_scenario()) {
+        let model = Model::new(&scenario);
+        let set = simulate_with(&model, 14, 0);
+        let p = scenario.spec().position.principal_eth;
+        let l = scenario.spec().leverage.as_ref().expect("levered").leverage;
+        for o in &set.outcomes {
+            let v = (1.0 + o.net_return) * p;
+            let identity = p + o.base_income_eth + o.avs_fee_income_eth + o.incentive_value_eth
+                - o.slashing_loss_eth - o.depeg_loss_eth - o.liquidation_loss_eth
+                - o.borrow_cost_eth + o.bad_debt_eth;
+            prop_assert!((v - identity).abs() <= 1e-9 * p * l, "{o:?}");
+            // The holder keeps its fees and tokens whatever happens to the loan.
+            prop_assert!(v >= o.avs_fee_income_eth + o.incentive_value_eth - 1e-9 * p * l, "{o:?}");
+            prop_assert!(o.liquidation_loss_eth >= 0.0 && o.bad_debt_eth >= 0.0 && o.borrow_cost_eth >= 0.0);
+            prop_assert!(o.bad_debt_eth == 0.0 || o.liquidations > 0 || o.depeg_loss_eth > 0.0, "{o:?}");
+        }
+        let r = analyse(&model, &set, &[]);
+        let total_loss = -metric(&r, MetricId::MeanNetReturn).value * p;
+        let sum: f64 = r.contributions.iter().map(|c| c.expected_loss_eth).sum();
+        prop_assert!((sum - total_loss).abs() <= 1e-9 * p * l, "{sum} vs {total_loss}");
+        for (i, level) in TAIL_LEVELS.iter().enumerate() {
+            let es = metric(&r, MetricId::Es(*level)).value * p;
+            let sum: f64 = r.contributions.iter().map(|c| c.es_contribution_eth[i]).sum();
+            prop_assert!((sum - es).abs() <= 1e-9 * p * l, "ES {level}: {sum} vs {es}");
+        }
     }
 }
 

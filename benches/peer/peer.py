@@ -195,6 +195,8 @@ def main():
         scenario = tomllib.load(f)
     if scenario.get("systematic"):
         sys.exit(f"{args.scenario}: the peer has no systematic factor; compare.py runs both without it")
+    if scenario.get("leverage"):
+        sys.exit(f"{args.scenario}: the peer has no loan ([leverage])")
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     parts = []

@@ -124,9 +124,31 @@ fn facts(h: &mut String, results: &Results, info: &RunInfo) {
         }
     };
     let version = info.crate_versions.first().map_or("?", |(_, v)| v.as_str());
+    let loan = spec.leverage.as_ref().map_or_else(
+        || "none".to_string(),
+        |l| {
+            let oracle = match l.oracle {
+                restake_core::leverage::Oracle::ExchangeRate => "the exchange rate",
+                restake_core::leverage::Oracle::Market => "the market price",
+            };
+            format!(
+                "{}x: {} ETH of collateral, {} ETH of debt at {}% a year; liquidation threshold {}%, bonus {}%, close factor {}% (all below a health factor of {}); the oracle is {oracle}. Returns are on the {} ETH of equity.",
+                l.leverage,
+                l.leverage * pos.principal_eth,
+                (l.leverage - 1.0) * pos.principal_eth,
+                100.0 * l.borrow_apr,
+                100.0 * l.liquidation_threshold,
+                100.0 * l.liquidation_bonus,
+                100.0 * l.close_factor,
+                l.full_close_below_hf,
+                pos.principal_eth
+            )
+        },
+    );
     let rows = [
         ("Principal", format!("{} ETH", pos.principal_eth)),
         ("Route", route),
+        ("Loan", loan),
         ("Stake mode", stake_mode.to_string()),
         (
             "Horizon",

@@ -590,6 +590,17 @@ pub fn simulate_path<R: Rng + ?Sized>(
         advance(clock, last, stake, scratch, base);
         *next = end;
     };
+    // Moves the clock to time `t`: the checkpoints up to it, then the accrual.
+    let move_to = |t: f64,
+                   next: &mut usize,
+                   clock: &mut Clock,
+                   stake: f64,
+                   debt: f64,
+                   scratch: &mut PathScratch,
+                   base: &mut f64| {
+        catch_up(t, next, clock, stake, debt, scratch, base);
+        advance(clock, growth_at(g, t), stake, scratch, base);
+    };
     // A levered position's liquidations at time `t` (the clock there): the seized
     // collateral leaves every pool in proportion; returns the new stake.
     let liquidate = |loan: &mut Loan,
@@ -644,7 +655,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
                         debt * (lev.borrow_rate * t).exp(),
                     ) < 1.0
                 {
-                    catch_up(
+                    move_to(
                         t,
                         &mut next_checkpoint,
                         &mut clock,
@@ -653,7 +664,6 @@ pub fn simulate_path<R: Rng + ?Sized>(
                         scratch,
                         &mut base_income,
                     );
-                    advance(&mut clock, at, stake, scratch, &mut base_income);
                     stake = liquidate(loan, t, at_crossing, clock.e, stake, scratch);
                 }
                 loan.plan(lev, g, stake, t);
@@ -703,19 +713,12 @@ pub fn simulate_path<R: Rng + ?Sized>(
             }
         }
         let debt = loan.as_ref().map_or(0.0, |l| l.debt);
-        catch_up(
+        move_to(
             t,
             &mut next_checkpoint,
             &mut clock,
             stake,
             debt,
-            scratch,
-            &mut base_income,
-        );
-        advance(
-            &mut clock,
-            growth_at(g, t),
-            stake,
             scratch,
             &mut base_income,
         );

@@ -44,9 +44,10 @@ weight = 1.0
     ))
 }
 
-fn run(s: &Scenario, paths: u64) -> PathSet {
+/// `paths` paths of `model` on seed 3.
+fn paths_of(model: &Model, paths: u64) -> PathSet {
     simulate(
-        &Model::new(s),
+        model,
         &RunConfig {
             paths,
             seed: 3,
@@ -55,6 +56,10 @@ fn run(s: &Scenario, paths: u64) -> PathSet {
         &|_| {},
     )
     .unwrap()
+}
+
+fn run(s: &Scenario, paths: u64) -> PathSet {
+    paths_of(&Model::new(s), paths)
 }
 
 /// A stress `name` forcing a whole-stake slash `s` on day `day` with no random source.
@@ -66,16 +71,7 @@ fn forced_slash(name: &str, day: f64, s: f64) -> String {
 
 /// The paths of stress 0 of `s`.
 fn stressed(s: &Scenario, paths: u64) -> PathSet {
-    simulate(
-        &Model::for_stress(s, 0),
-        &RunConfig {
-            paths,
-            seed: 3,
-            threads: 0,
-        },
-        &|_| {},
-    )
-    .unwrap()
+    paths_of(&Model::for_stress(s, 0), paths)
 }
 
 const SEAMLESS: &str = "leverage = 17.0\nliquidation_threshold = 0.945\nliquidation_bonus = 0.016777\nclose_factor = 1.0\nfull_close_below_hf = 1.0\nborrow_apr = 0.0";

@@ -26,6 +26,15 @@
 //! stress's forced events (`docs/model.md#stress-tests`) take their days, picks and
 //! seeds from the batch's stress generator ([`PathScratch::start_batch`]) and join the
 //! random events in time order; neither changes the path's own draws.
+//!
+//! A levered path (`docs/model.md#leverage`) starts its pools at `L` times their size
+//! and carries a loan whose debt is kept discounted by the borrow rate. Between events
+//! its health factor moves as `e^{(g - r) t}`, so the loop takes, before each event, the
+//! loan's own moments in time order: the closed-form time the health factor reaches 1
+//! under a negative carry, and the edges of a market oracle's depeg episodes (drawn from
+//! a generator of their own per batch, one seed a path). A slash of the collateral, an
+//! episode's start or a crossing may liquidate; the seized collateral leaves every pool
+//! in proportion.
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, Poisson, StandardNormal};

@@ -87,18 +87,26 @@ fn within(field: &str, x: f64, ok: bool, range: &str) -> Result<(), ScenarioErro
     }
 }
 
+/// Checks a depeg episode's length `days` at `field`: in (0, [`MAX_DEPEG_DAYS`]].
+///
+/// # Errors
+/// [`ScenarioError::Invalid`] naming `field`.
+pub(crate) fn check_depeg_days(field: &str, days: f64) -> Result<(), ScenarioError> {
+    within(
+        field,
+        days,
+        days > 0.0 && days <= MAX_DEPEG_DAYS,
+        &format!("(0, {MAX_DEPEG_DAYS}]"),
+    )
+}
+
 /// Checks `[leverage]` and `liquid.depeg_days` of `spec`, whose other tables are checked.
 ///
 /// # Errors
 /// [`ScenarioError::Invalid`] naming the first field found wrong.
 pub(crate) fn validate(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     if let Some(days) = spec.liquid.as_ref().and_then(|l| l.depeg_days) {
-        within(
-            "liquid.depeg_days",
-            days,
-            days > 0.0 && days <= MAX_DEPEG_DAYS,
-            &format!("(0, {MAX_DEPEG_DAYS}]"),
-        )?;
+        check_depeg_days("liquid.depeg_days", days)?;
     }
     let Some(lev) = &spec.leverage else {
         return Ok(());
@@ -292,8 +300,6 @@ pub struct Episodes {
 /// A compiled `[leverage]` (`docs/model.md#leverage`).
 #[derive(Debug, Clone)]
 pub struct Leverage {
-    /// `L`.
-    pub leverage: f64,
     /// Debt at the start, `(L - 1) P`, ETH.
     pub debt0_eth: f64,
     /// Borrow rate `r`, a year.
@@ -318,17 +324,17 @@ impl Leverage {
     /// Offset of the bad-debt row from [`Leverage::row`].
     pub const ROW_BAD_DEBT: usize = 2;
 
-    /// The loan of a checked `spec` with `[leverage]`, equity `principal_eth`, its
-    /// rows from `row` on, checkpoints at `checkpoints_years`, the depeg's factor
-    /// correlation `depeg_rho`.
+    /// The loan of a checked `spec`, `None` without `[leverage]`: equity
+    /// `principal_eth`, its rows from `row` on, checkpoints at `checkpoints_years`, the
+    /// depeg's factor correlation `depeg_rho`.
     pub(crate) fn new(
         spec: &ScenarioSpec,
-        lev: &LeverageSpec,
         principal_eth: f64,
         row: usize,
         checkpoints_years: &[f64],
         depeg_rho: f64,
-    ) -> Self {
+    ) -> Option<Self> {
+        let lev = spec.leverage.as_ref()?;
         let liquid = spec.liquid.as_ref().expect("checked: liquid");
         let market_oracle = lev.oracle == Oracle::Market;
         let episodes = match &liquid.depeg_discount {
@@ -338,8 +344,7 @@ impl Leverage {
             }),
             _ => None,
         };
-        Self {
-            leverage: lev.leverage,
+        Some(Self {
             debt0_eth: (lev.leverage - 1.0) * principal_eth,
             borrow_rate: lev.borrow_apr,
             terms: LoanTerms::of(lev),
@@ -351,7 +356,7 @@ impl Leverage {
                 .map(|t| (lev.borrow_apr * t).exp())
                 .collect(),
             row,
-        }
+        })
     }
 }
 

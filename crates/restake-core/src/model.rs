@@ -714,16 +714,13 @@ impl Model {
         if let (Some(f), Some((prob, _))) = (&mut model.factor, &model.depeg) {
             f.depeg = Some(FactorLaw::new(*prob, rho_of(ContributionKind::Depeg)));
         }
-        model.leverage = spec.leverage.as_ref().map(|lev| {
-            crate::leverage::Leverage::new(
-                spec,
-                lev,
-                p,
-                leverage_row,
-                &model.checkpoints_years,
-                rho_of(ContributionKind::Depeg),
-            )
-        });
+        model.leverage = crate::leverage::Leverage::new(
+            spec,
+            p,
+            leverage_row,
+            &model.checkpoints_years,
+            rho_of(ContributionKind::Depeg),
+        );
         let mut rates0 = vec![0.0; model.streams];
         model.stake0 = model.stream_rates(&model.pools0, &mut rates0);
         model.rates0 = rates0;

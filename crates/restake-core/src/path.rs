@@ -610,22 +610,11 @@ pub fn simulate_path<R: Rng + ?Sized>(
         catch_up(t, next, clock, stake, debt, scratch, base);
         advance(clock, growth_at(g, t), stake, scratch, base);
     };
-    // A levered position's liquidations at time `t` (the clock there): the seized
+    // After a liquidation that kept the share `kept` of the collateral: the seized
     // collateral leaves every pool in proportion; returns the new stake.
-    let liquidate = |loan: &mut Loan,
-                     t: f64,
-                     at_crossing: bool,
-                     e: f64,
-                     stake: f64,
-                     scratch: &mut PathScratch| {
-        let lev = model.leverage.as_ref().expect("a loan has terms");
-        match loan.liquidate(lev, t, stake * e, at_crossing) {
-            Some(kept) => {
-                scratch.pools.iter_mut().for_each(|a| *a *= kept);
-                model.stream_rates(&scratch.pools, &mut scratch.rates)
-            }
-            None => stake,
-        }
+    let keep = |kept: f64, scratch: &mut PathScratch| {
+        scratch.pools.iter_mut().for_each(|a| *a *= kept);
+        model.stream_rates(&scratch.pools, &mut scratch.rates)
     };
 
     let mut next_event = 0;
@@ -654,16 +643,11 @@ pub fn simulate_path<R: Rng + ?Sized>(
                     loan.oracle = 1.0 - scratch.active.iter().copied().fold(0.0, f64::max);
                 }
                 // The clock moves only for a liquidation: an episode that liquidates
-                // nothing leaves the path's arithmetic as it was.
-                let at = growth_at(g, t);
+                // nothing leaves the path's arithmetic as it was. The checkpoints up
+                // to `t` see the debt before it.
                 let debt = loan.debt;
-                if at_crossing
-                    || lev.terms.health_factor(
-                        stake * at.0,
-                        loan.oracle,
-                        debt * (lev.borrow_rate * t).exp(),
-                    ) < 1.0
-                {
+                let collateral = stake * growth_at(g, t).0;
+                if let Some(kept) = loan.liquidate(lev, t, collateral, at_crossing) {
                     move_to(
                         t,
                         &mut next_checkpoint,
@@ -673,7 +657,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
                         scratch,
                         &mut base_income,
                     );
-                    stake = liquidate(loan, t, at_crossing, clock.e, stake, scratch);
+                    stake = keep(kept, scratch);
                 }
                 loan.plan(lev, g, stake, t);
                 continue;
@@ -804,7 +788,9 @@ pub fn simulate_path<R: Rng + ?Sized>(
             // A slash of the collateral may make the position liquidatable.
             if let Some(loan) = &mut loan {
                 let lev = model.leverage.as_ref().expect("a loan has terms");
-                stake = liquidate(loan, t, false, e, stake, scratch);
+                if let Some(kept) = loan.liquidate(lev, t, stake * e, false) {
+                    stake = keep(kept, scratch);
+                }
                 loan.plan(lev, g, stake, t);
             }
         }
@@ -848,7 +834,6 @@ pub fn simulate_path<R: Rng + ?Sized>(
     // A levered position repays its debt out of the collateral sold; what the sale does
     // not cover is the lender's (the holder's equity is floored at 0).
     let mut position = stake_eth - depeg_loss;
-    let mut lever = Levered::default();
     if let (Some(loan), Some(lev)) = (&mut loan, &model.leverage) {
         let grown = lev.debt_growth[last];
         loan.borrow_cost += loan.debt * (grown - loan.grown);
@@ -857,22 +842,17 @@ pub fn simulate_path<R: Rng + ?Sized>(
         loan.bad_debt += shortfall;
         position += shortfall;
         scratch.checkpoint_values[last] += shortfall / principal;
-        lever = Levered {
-            liquidation_loss: loan.liquidation_loss,
-            borrow_cost: loan.borrow_cost,
-            bad_debt: loan.bad_debt,
-            liquidations: loan.liquidations,
-        };
         if lev.debt0_eth > 0.0 {
-            scratch.record(lev.row + Leverage::ROW_BORROW_COST, lever.borrow_cost);
+            scratch.record(lev.row + Leverage::ROW_BORROW_COST, loan.borrow_cost);
         }
-        if lever.liquidations > 0 {
-            scratch.record(lev.row, lever.liquidation_loss);
+        if loan.liquidations > 0 {
+            scratch.record(lev.row, loan.liquidation_loss);
         }
-        if lever.bad_debt > 0.0 {
-            scratch.record(lev.row + Leverage::ROW_BAD_DEBT, -lever.bad_debt);
+        if loan.bad_debt > 0.0 {
+            scratch.record(lev.row + Leverage::ROW_BAD_DEBT, -loan.bad_debt);
         }
     }
+    let loan = loan.unwrap_or_else(Loan::none);
     scratch.checkpoint_values[last] -= depeg_loss / principal;
     let value = position + avs_fees + tokens;
     let plain_stake = if scratch.events.is_empty() {
@@ -889,20 +869,11 @@ pub fn simulate_path<R: Rng + ?Sized>(
         avs_fee_income_eth: avs_fees,
         incentive_value_eth: tokens,
         depeg_loss_eth: depeg_loss,
-        liquidation_loss_eth: lever.liquidation_loss,
-        borrow_cost_eth: lever.borrow_cost,
-        bad_debt_eth: lever.bad_debt,
-        liquidations: lever.liquidations,
+        liquidation_loss_eth: loan.liquidation_loss,
+        borrow_cost_eth: loan.borrow_cost,
+        bad_debt_eth: loan.bad_debt,
+        liquidations: loan.liquidations,
     }
-}
-
-/// A levered path's totals, ETH.
-#[derive(Debug, Default)]
-struct Levered {
-    liquidation_loss: f64,
-    borrow_cost: f64,
-    bad_debt: f64,
-    liquidations: u32,
 }
 
 /// A levered path's loan: its debt discounted by the borrow rate, `D(t) e^{-r t}`
@@ -927,6 +898,14 @@ impl Loan {
     fn new(lev: &Leverage) -> Self {
         Self {
             debt: lev.debt0_eth,
+            ..Self::none()
+        }
+    }
+
+    /// No loan: no debt, nothing paid.
+    fn none() -> Self {
+        Self {
+            debt: 0.0,
             grown: 1.0,
             borrow_cost: 0.0,
             liquidation_loss: 0.0,

@@ -559,16 +559,7 @@ fn check_event(spec: &ScenarioSpec, f: &str, e: &ForcedEventSpec) -> Result<(), 
                         "is required: liquid.depeg_days is not given",
                     ));
                 }
-                Some(d) if !(d.is_finite() && d > 0.0 && d <= crate::leverage::MAX_DEPEG_DAYS) => {
-                    return Err(invalid(
-                        format!("{f}.days"),
-                        format!(
-                            "must be in (0, {}], got {d:?}",
-                            crate::leverage::MAX_DEPEG_DAYS
-                        ),
-                    ));
-                }
-                Some(_) => {}
+                Some(d) => crate::leverage::check_depeg_days(&format!("{f}.days"), d)?,
             }
             if !given && liquid.depeg_discount.is_none() {
                 return Err(law_missing("liquid.depeg_discount"));

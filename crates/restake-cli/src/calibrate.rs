@@ -727,7 +727,9 @@ pub fn run(dir: &Path, scenarios: &Path, update: bool) -> Result<()> {
             .iter()
             .map(|(file, new)| {
                 let write: restake_run::publish::Writer =
-                    Box::new(move |w: &mut dyn std::io::Write| w.write_all(new.as_bytes()));
+                    Box::new(move |w: &mut (dyn std::io::Write + Send)| {
+                        w.write_all(new.as_bytes())
+                    });
                 (file.as_path(), write)
             })
             .collect();

@@ -156,6 +156,11 @@ enum Command {
         /// Output folder (default: `reports/<scenario name>`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write every path, one row each, to this Parquet file: its outcome, and
+        /// the slashing loss through each AVS and operator (`avs:<name>`,
+        /// `operator:<name>`).
+        #[arg(long, value_name = "FILE.parquet", conflicts_with = "shard_index")]
+        paths_out: Option<PathBuf>,
         #[command(flatten)]
         shard: ShardArgs,
     },
@@ -316,10 +321,11 @@ fn main() -> ExitCode {
             scenario,
             options,
             out,
+            paths_out,
             shard,
         } => Source::read(scenario.as_deref())
             .map_err(bad_input)
-            .and_then(|s| execute(JobSpec::Run(s), options, out, &shard)),
+            .and_then(|s| execute(JobSpec::Run(s), options, out, paths_out.as_deref(), &shard)),
         Command::Batch {
             scenarios,
             options,
@@ -327,7 +333,7 @@ fn main() -> ExitCode {
             shard,
         } => Source::read_all(&scenarios)
             .map_err(bad_input)
-            .and_then(|s| execute(JobSpec::Batch(s), options, out, &shard)),
+            .and_then(|s| execute(JobSpec::Batch(s), options, out, None, &shard)),
         Command::Sweep {
             scenario,
             set,
@@ -336,7 +342,15 @@ fn main() -> ExitCode {
             shard,
         } => Source::read(scenario.as_deref())
             .map_err(bad_input)
-            .and_then(|base| execute(JobSpec::Sweep { base, sets: set }, options, out, &shard)),
+            .and_then(|base| {
+                execute(
+                    JobSpec::Sweep { base, sets: set },
+                    options,
+                    out,
+                    None,
+                    &shard,
+                )
+            }),
         Command::Stress {
             scenario,
             options,
@@ -344,7 +358,7 @@ fn main() -> ExitCode {
             shard,
         } => Source::read(scenario.as_deref())
             .map_err(bad_input)
-            .and_then(|s| execute(JobSpec::Stress(s), options, out, &shard)),
+            .and_then(|s| execute(JobSpec::Stress(s), options, out, None, &shard)),
         Command::Solve {
             scenario,
             vary,
@@ -553,17 +567,21 @@ fn simulate(
 
 /// Runs a job: checks it whole before simulating anything; then either simulates one
 /// shard of every member and writes the partial file, or simulates every member whole
-/// and writes the outputs.
+/// and writes the outputs (and a run's per-path file, `paths_out`, first).
 fn execute(
     spec: JobSpec,
     options: RunOptions,
     out: Option<PathBuf>,
+    paths_out: Option<&Path>,
     shard: &ShardArgs,
 ) -> Result<()> {
     let output = options.output;
     let job = Job::build(spec, options.overrides(), output.threads).map_err(bad_input)?;
     for w in &job.warnings {
         warn(&format!("warning: {w}"));
+    }
+    if let Some(file) = paths_out {
+        check_paths_out(file, &job.members[0])?;
     }
     if let Some((plan, file)) = shard.plan()? {
         restake_run::publish::check_file(file).map_err(bad_input)?;
@@ -594,7 +612,36 @@ fn execute(
         results.push(member.finish(partial).map_err(bad_input)?);
         infos.push(restake_run::run_info(member, output.threads, 1, elapsed));
     }
-    finish(&job, target, &results, &infos, output)
+    if let Some(file) = paths_out {
+        let member = &job.members[0];
+        let write = |w: &mut (dyn std::io::Write + Send)| {
+            restake_run::paths::write_parquet(member, w).map_err(std::io::Error::other)
+        };
+        restake_run::publish::write_files(vec![(file, Box::new(write))]).map_err(bad_input)?;
+    }
+    finish(&job, target, &results, &infos, output)?;
+    match paths_out {
+        Some(file) if !output.quiet => print_stdout(&format!(
+            "wrote {} paths to {}\n",
+            job.members[0].config.paths,
+            file.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks `--paths-out` before a run: a `.parquet` file that can be written, and a
+/// table within [`restake_run::paths::MAX_PATHS_OUTPUT_BYTES`].
+fn check_paths_out(file: &Path, member: &Member) -> Result<()> {
+    if file.extension().is_none_or(|e| e != "parquet") {
+        return Err(BadInput(format!(
+            "--paths-out {}: the file's name must end in .parquet",
+            file.display()
+        ))
+        .into());
+    }
+    restake_run::publish::check_file(file).map_err(bad_input)?;
+    restake_run::paths::check_size(member, "--paths-out").map_err(bad_input)
 }
 
 /// `restake-mc solve`: bisects, writes `solve.csv` into the output folder, prints the
@@ -735,7 +782,7 @@ fn write_partial(
     header: &Header,
     partials: &[restake_core::reduce::Partial],
 ) -> Result<()> {
-    let write = |w: &mut dyn std::io::Write| write_partial_file(w, header, partials);
+    let write = |w: &mut (dyn std::io::Write + Send)| write_partial_file(w, header, partials);
     restake_run::publish::write_files(vec![(file, Box::new(write))]).map_err(bad_input)
 }
 

@@ -27,11 +27,11 @@ pub fn export(scenario: Option<&Path>, out: &Path, excel: bool) -> Result<()> {
     write_files(vec![
         (
             avs_path.as_path(),
-            Box::new(|w: &mut dyn Write| w.write_all(&avs)),
+            Box::new(|w: &mut (dyn Write + Send)| w.write_all(&avs)),
         ),
         (
             operators_path.as_path(),
-            Box::new(|w: &mut dyn Write| w.write_all(&operators)),
+            Box::new(|w: &mut (dyn Write + Send)| w.write_all(&operators)),
         ),
     ])
     .map_err(bad_input)?;
@@ -105,7 +105,7 @@ pub fn import(
         Some(path) => {
             write_files(vec![(
                 path.as_path(),
-                Box::new(|w: &mut dyn Write| w.write_all(text.as_bytes())),
+                Box::new(|w: &mut (dyn Write + Send)| w.write_all(text.as_bytes())),
             )])
             .map_err(bad_input)?;
             print_stdout(&format!(

@@ -11,6 +11,7 @@
 pub mod comments;
 pub mod fuzz;
 pub mod job;
+pub mod paths;
 pub mod publish;
 pub mod shard;
 pub mod solve;

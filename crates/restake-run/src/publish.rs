@@ -600,7 +600,7 @@ fn check_writable(dir: &Path) -> Result<(), RunError> {
 }
 
 /// How one file of [`write_files`] is written: a function of the open temporary file.
-pub type Writer<'a> = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + 'a>;
+pub type Writer<'a> = Box<dyn FnOnce(&mut (dyn Write + Send)) -> io::Result<()> + 'a>;
 
 /// Writes each `(path, writer)` to a fresh temporary file beside `path` (created
 /// exclusively, mode 0644 less the umask), then renames them all into place once every
@@ -759,7 +759,7 @@ mod tests {
         let write = |p: &Path| {
             write_files(vec![(
                 p,
-                Box::new(|w: &mut dyn Write| w.write_all(b"new")) as Writer,
+                Box::new(|w: &mut (dyn Write + Send)| w.write_all(b"new")) as Writer,
             )])
         };
         assert!(matches!(write(&link), Err(RunError::BadInput(_))));
@@ -783,7 +783,7 @@ mod tests {
         let failing = dir.path().join("gone/x.toml");
         let err = write_files(vec![(
             failing.as_path(),
-            Box::new(|_: &mut dyn Write| Err(io::Error::other("disk full"))) as Writer,
+            Box::new(|_: &mut (dyn Write + Send)| Err(io::Error::other("disk full"))) as Writer,
         )]);
         assert!(matches!(err, Err(RunError::Io { .. })));
         assert!(!dir.path().join("gone").exists());

@@ -70,8 +70,11 @@ pub struct Column {
     pub data: ColumnData,
 }
 
-/// The outcome's columns in order: name and field. The loan's follow them when present.
-const OUTCOME_COLUMNS: [(&str, fn(&PathOutcome) -> f64); 7] = [
+/// A column of the outcome: its name and its field.
+type OutcomeColumn = (&'static str, fn(&PathOutcome) -> f64);
+
+/// The outcome's columns in order. The loan's follow them when present.
+const OUTCOME_COLUMNS: [OutcomeColumn; 7] = [
     ("net_return", |o| o.net_return),
     ("excess_return", |o| o.excess_return),
     ("slashing_loss_eth", |o| o.slashing_loss_eth),
@@ -83,7 +86,7 @@ const OUTCOME_COLUMNS: [(&str, fn(&PathOutcome) -> f64); 7] = [
 
 /// A levered position's columns: name and field (the count of liquidation calls
 /// follows them).
-const LOAN_COLUMNS: [(&str, fn(&PathOutcome) -> f64); 3] = [
+const LOAN_COLUMNS: [OutcomeColumn; 3] = [
     ("liquidation_loss_eth", |o| o.liquidation_loss_eth),
     ("borrow_cost_eth", |o| o.borrow_cost_eth),
     ("bad_debt_eth", |o| o.bad_debt_eth),

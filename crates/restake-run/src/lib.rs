@@ -135,16 +135,11 @@ pub fn thin_tail_warnings(label: &str, results: &Results) -> Vec<String> {
         .collect()
 }
 
-/// Renders a job's outputs and writes them as one folder, replacing `output` whole: a
-/// run's output folder; a batch's folder per scenario, `batch_summary.csv`,
-/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv`; stress tests'
-/// folder per stress (and `base/`) and `stress.csv`. With `xlsx`,
-/// every folder of CSVs also gets its `report.xlsx` ([`render_workbook`]). `results` and
-/// `infos` are the members', in order. Returns the files written.
+/// Renders a job's outputs ([`render_job`]) and writes them as one folder, replacing
+/// `output` whole. Returns the files written.
 ///
 /// # Errors
-/// [`RunError::Write`] naming what could not be rendered, or the errors of
-/// [`publish::Output::publish`].
+/// Those of [`render_job`] and of [`publish::Output::publish`].
 pub fn write_job(
     job: &Job,
     output: publish::Output,
@@ -153,6 +148,25 @@ pub fn write_job(
     style: CsvStyle,
     xlsx: bool,
 ) -> Result<Vec<PathBuf>, RunError> {
+    output.publish(&render_job(job, results, infos, style, xlsx)?)
+}
+
+/// A job's output folder as files (paths relative to it, `/` between parts): a run's
+/// output folder; a batch's folder per scenario, `batch_summary.csv`,
+/// `batch_metrics.csv` and the comparison chart; a sweep's `sweep.csv` (and its chart);
+/// stress tests' folder per stress (and `base/`) and `stress.csv`. With `xlsx`, every
+/// folder of CSVs also gets its `report.xlsx` ([`render_workbook`]). `results` and
+/// `infos` are the members', in order.
+///
+/// # Errors
+/// [`RunError::Write`] naming what could not be rendered.
+pub fn render_job(
+    job: &Job,
+    results: &[Results],
+    infos: &[RunInfo],
+    style: CsvStyle,
+    xlsx: bool,
+) -> Result<Vec<restake_report::OutputFile>, RunError> {
     let context = |what: &str| {
         let what = what.to_string();
         move |source| RunError::Write {
@@ -253,5 +267,5 @@ pub fn write_job(
     } else if xlsx && matches!(job.spec, JobSpec::Sweep { .. }) {
         files = with_workbook(files).map_err(context("rendering report.xlsx"))?;
     }
-    output.publish(&files)
+    Ok(files)
 }

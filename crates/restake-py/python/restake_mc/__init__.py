@@ -454,9 +454,10 @@ def paths_arrow(
     threads: int | None = None,
     progress: Progress | None = None,
 ) -> Any:
-    """The table of :func:`paths` as a ``pyarrow.Table`` (needs pyarrow:
-    ``pip install './crates/restake-py[arrow]'``)."""
+    """The table of :func:`paths` as a ``pyarrow.Table``, every field non-null, as in
+    the Parquet file (needs pyarrow: ``pip install './crates/restake-py[arrow]'``)."""
     import pyarrow as pa
 
-    columns = _columns(scenario, paths, seed, threads, progress)
-    return pa.table({name: pa.array(values) for name, values in columns.items()})
+    arrays = {name: pa.array(v) for name, v in _columns(scenario, paths, seed, threads, progress).items()}
+    schema = pa.schema([pa.field(name, a.type, nullable=False) for name, a in arrays.items()])
+    return pa.table(list(arrays.values()), schema=schema)

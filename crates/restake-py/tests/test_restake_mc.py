@@ -178,6 +178,9 @@ def test_the_parquet_file_is_every_path_and_its_mean_is_the_summarys(tmp_path: P
         summary = pd.read_csv(out / "summary.csv").set_index("metric").value
         mean = math.fsum(frame["net_return"]) / paths
         assert mean == pytest.approx(summary["mean_net_return"], rel=1e-14, abs=0.0)
+        # ES 99 is the mean loss of the worst 1% of paths (paths / 100 is whole).
+        worst = frame["net_return"].nsmallest(paths // 100)
+        assert -math.fsum(worst) / len(worst) == pytest.approx(summary["es_99"], rel=1e-12)
         # The per-operator columns split every path's slashing loss; the per-AVS
         # columns' means are contributions_by_avs.csv's expected losses.
         operators = frame[[c for c in frame if c.startswith("operator:")]].sum(axis=1)
@@ -242,3 +245,9 @@ def test_the_simulation_releases_the_gil() -> None:
     assert elapsed > 0.2, "the run was too short to tell"
     # Held, the count would be a few switch intervals' worth (5 ms each), about 1%.
     assert counted > 0.25 * rate * elapsed, (counted, rate, elapsed)
+
+
+def test_the_docs_show_the_example_as_it_is() -> None:
+    example = (ROOT / "crates" / "restake-py" / "examples" / "sweep_and_worst_paths.py").read_text()
+    docs = (ROOT / "docs" / "python.md").read_text()
+    assert f"```python\n{example}```" in docs

@@ -1,5 +1,5 @@
 //! Every path of a run as named columns: what `run --paths-out FILE.parquet` writes and
-//! what the Python bindings hand to pandas (`docs/scenario.md#per-path-output`).
+//! what the Python bindings hand to pandas (`docs/python.md#every-path`).
 //!
 //! One row per path, in path order: `path` (0-based), the outcome's fields of
 //! [`PathOutcome`] under their `summary.csv` names, the loan's four terms when the

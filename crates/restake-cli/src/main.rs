@@ -617,7 +617,10 @@ fn execute(
         let write = |w: &mut (dyn std::io::Write + Send)| {
             restake_run::paths::write_parquet(member, w).map_err(std::io::Error::other)
         };
-        restake_run::publish::write_files(vec![(file, Box::new(write))]).map_err(bad_input)?;
+        // A signal stops the write between two chunks: then the signal thread ends the
+        // process, as for any interrupted write.
+        restake_run::publish::write_files(vec![(file, Box::new(write))])
+            .map_err(|e| bad_input(restake_run::publish::check_interrupted().err().unwrap_or(e)))?;
     }
     finish(&job, target, &results, &infos, output)?;
     match paths_out {

@@ -3,10 +3,13 @@
 //! `summary.csv`'s, its per-operator columns add up to each path's slashing loss, its
 //! per-AVS columns' means are `contributions_by_avs.csv`'s expected losses; and the
 //! refusals (a name without `.parquet`, a sharded run, a file past the size limit) exit
-//! with 2 before anything is simulated or written.
+//! with 2 before anything is simulated or written; a signal while the file is written
+//! leaves neither it nor a temporary file.
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::RowAccessor;
@@ -173,4 +176,43 @@ fn refusals_exit_with_2_and_write_nothing() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert_eq!(entries(tmp.path()), Vec::<String>::new(), "{args:?}");
     }
+}
+
+#[test]
+fn a_signal_while_the_file_is_written_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .current_dir(tmp.path())
+        .args([
+            "run",
+            "--paths",
+            "2e6",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+            "out",
+        ])
+        .args(["--paths-out", "paths.parquet"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The file's temporary twin appears once the run's statistics are done.
+    let start = Instant::now();
+    while !entries(tmp.path())
+        .iter()
+        .any(|n| n.starts_with(".paths.parquet.restake-"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no temporary file"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert_eq!(entries(tmp.path()), Vec::<String>::new());
 }

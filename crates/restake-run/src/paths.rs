@@ -241,7 +241,9 @@ pub fn columns(member: &Member, progress: &dyn Fn(u64)) -> Result<Vec<Column>, R
 }
 
 /// Calls `f` with the columns of each chunk of [`CHUNK_PATHS`] paths of `member`'s run
-/// in path order, and the paths done with it.
+/// in path order, and the paths done with it; stops with [`RunError::Interrupted`]
+/// between two chunks after [`crate::publish::interrupt`] (a signal while the file is
+/// written).
 fn for_each_chunk(
     member: &Member,
     f: &mut dyn FnMut(Vec<Column>, u64) -> Result<(), RunError>,
@@ -250,6 +252,7 @@ fn for_each_chunk(
     let mut set = PathSet::default();
     let paths = member.config.paths;
     for start in (0..paths).step_by(CHUNK_PATHS as usize) {
+        crate::publish::check_interrupted()?;
         let end = (start + CHUNK_PATHS).min(paths);
         let chunk = chunk_columns(member, start..end, &pool, &mut set)?;
         f(chunk, end)?;

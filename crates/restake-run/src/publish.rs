@@ -96,8 +96,12 @@ pub fn interrupt() {
     std::mem::forget(list);
 }
 
-/// `Err(RunError::Interrupted)` once [`interrupt`] has been called.
-fn check_interrupted() -> Result<(), RunError> {
+/// `Err(RunError::Interrupted)` once [`interrupt`] has been called: for a long write
+/// ([`write_files`]'s writer) to stop between two of its parts.
+///
+/// # Errors
+/// [`RunError::Interrupted`] after [`interrupt`].
+pub fn check_interrupted() -> Result<(), RunError> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         Err(RunError::Interrupted)
     } else {

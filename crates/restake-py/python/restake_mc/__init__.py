@@ -85,8 +85,9 @@ def _source(scenario: Scenario) -> tuple[str, Any]:
     if isinstance(scenario, os.PathLike):
         return ("path", os.fspath(scenario))
     if isinstance(scenario, str):
-        # TOML text has a key and a value; a path or a preset's name has neither.
-        if "=" in scenario or "\n" in scenario:
+        # TOML text has a line break or a key and its value; a path or a preset's name
+        # has neither (or names an existing file).
+        if "\n" in scenario or ("=" in scenario and not os.path.exists(scenario)):
             return ("text", scenario)
         return ("path", scenario)
     raise TypeError(

@@ -580,8 +580,9 @@ fn execute(
     for w in &job.warnings {
         warn(&format!("warning: {w}"));
     }
+    let out = out.unwrap_or_else(|| job.default_out());
     if let Some(file) = paths_out {
-        check_paths_out(file, &job.members[0])?;
+        check_paths_out(file, &out, &job.members[0])?;
     }
     if let Some((plan, file)) = shard.plan()? {
         restake_run::publish::check_file(file).map_err(bad_input)?;
@@ -604,7 +605,7 @@ fn execute(
             file.display()
         ));
     }
-    let target = Output::prepare(&out.unwrap_or_else(|| job.default_out())).map_err(bad_input)?;
+    let target = Output::prepare(&out).map_err(bad_input)?;
     let mut results = Vec::new();
     let mut infos = Vec::new();
     for member in &job.members {
@@ -633,15 +634,21 @@ fn execute(
     }
 }
 
-/// Checks `--paths-out` before a run: a `.parquet` file that can be written, and a
-/// table within [`restake_run::paths::MAX_PATHS_OUTPUT_BYTES`].
-fn check_paths_out(file: &Path, member: &Member) -> Result<()> {
+/// Checks `--paths-out` before a run: a `.parquet` file that can be written, outside the
+/// output folder `out` (which the run replaces whole), and a table within
+/// [`restake_run::paths::MAX_PATHS_OUTPUT_BYTES`].
+fn check_paths_out(file: &Path, out: &Path, member: &Member) -> Result<()> {
+    let refuse = |why: &str| Err(BadInput(format!("--paths-out {}: {why}", file.display())).into());
     if file.extension().is_none_or(|e| e != "parquet") {
-        return Err(BadInput(format!(
-            "--paths-out {}: the file's name must end in .parquet",
-            file.display()
-        ))
-        .into());
+        return refuse("the file's name must end in .parquet");
+    }
+    if let (Ok(f), Ok(o)) = (std::path::absolute(file), std::path::absolute(out))
+        && f.starts_with(&o)
+    {
+        return refuse(&format!(
+            "inside the output folder {}, which the run replaces whole: write it beside the folder",
+            out.display()
+        ));
     }
     restake_run::publish::check_file(file).map_err(bad_input)?;
     restake_run::paths::check_size(member, "--paths-out").map_err(bad_input)

@@ -2,9 +2,9 @@
 //! read back with the parquet crate's own reader; its mean net return is
 //! `summary.csv`'s, its per-operator columns add up to each path's slashing loss, its
 //! per-AVS columns' means are `contributions_by_avs.csv`'s expected losses; and the
-//! refusals (a name without `.parquet`, a sharded run, a file past the size limit) exit
-//! with 2 before anything is simulated or written; a signal while the file is written
-//! leaves neither it nor a temporary file.
+//! refusals (a name without `.parquet`, a file in the output folder, a sharded run, a
+//! file past the size limit) exit with 2 before anything is simulated or written; a
+//! signal while the file is written leaves neither it nor a temporary file.
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -145,6 +145,10 @@ fn refusals_exit_with_2_and_write_nothing() {
     let out = tmp.path().join("out");
     for (args, message) in [
         (vec!["--paths-out", "paths.csv"], "must end in .parquet"),
+        (
+            vec!["--paths-out", "out/paths.parquet"],
+            "inside the output folder",
+        ),
         (
             vec!["--paths", "1e8", "--paths-out", "paths.parquet"],
             "100000000 paths x 16 columns would take about 12.8 GB",

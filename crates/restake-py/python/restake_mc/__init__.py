@@ -3,8 +3,8 @@
 The same engine, scenarios and numbers as the ``restake-mc`` command line: the same
 scenario, seed and path count give the same numbers, bit for bit, whatever the thread
 count. Results come as pandas DataFrames with the columns of the command line's CSVs
-(``docs/scenario.md`` in the repository describes every column), and ``write(folder)``
-writes the command line's output folder.
+(the README's "Output files" describes every column), and ``write(folder)`` writes the
+command line's output folder.
 
 A scenario is a path to a TOML file (``str`` or ``os.PathLike``), the name of a bundled
 preset (``presets()``), TOML text, or a dict of the file's tables; ``None`` is the
@@ -171,7 +171,7 @@ class Results:
     """The results of one scenario (of a run, or one member of a batch or stress job).
 
     Every table is a pandas DataFrame with the columns of the CSV of the same name
-    (``docs/scenario.md``): returns and probabilities as fractions, amounts in ETH.
+    (the README's "Output files"): returns and probabilities as fractions, amounts in ETH.
     """
 
     def __init__(self, files: _Files, folder: str, label: str) -> None:

@@ -1,12 +1,16 @@
-"""restake-mc against its numpy peer on the same scenario, in one run.
+"""restake-mc against its numpy and numba peers on the same scenario, in one run.
 
-Runs the release build of restake-mc (end to end: simulation, statistics and CSVs; its
-run.json's elapsed_seconds) and peer.py on the same scenario, prints the paths per
-second of each and their ratio, and checks that the mean net return and the 99% VaR
-agree within Monte Carlo error (|difference| <= 4 standard errors of the difference; a
-VaR's standard error is its 95% interval's width / 3.92). Exits 1 if they do not.
+Runs the release build of restake-mc (end to end: simulation and every statistic; its
+run.json's elapsed_seconds) on all cores and on one thread, peer.py (numpy, one
+process) and peer_numba.py (numba, one thread; with the fan chart and horizon only) on
+the same scenario; prints the paths per second of each and the per-core ratios
+(restake-mc on one thread against each peer's one process), and checks that each
+peer's mean net return and 99% VaR agree with restake-mc's within Monte Carlo error
+(|difference| <= 4 standard errors of the difference; a VaR's standard error is its 95%
+interval's width / 3.92). Exits 1 if one does not.
 
-    python compare.py [--scenario S] [--rust-paths N] [--peer-paths M] [--threads T]
+    python compare.py [--scenario S] [--rust-paths N] [--peer-paths M] [--numba-paths K]
+                      [--threads T]
 """
 
 import argparse
@@ -42,59 +46,77 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default=os.path.join(ROOT, "data/scenarios/etherfi-weeth.toml"))
     ap.add_argument("--rust-paths", type=int, default=10_000_000)
-    ap.add_argument("--peer-paths", type=int, default=200_000)
+    ap.add_argument("--peer-paths", type=int, default=200_000, help="numpy peer's paths")
+    ap.add_argument("--numba-paths", type=int, default=10_000_000, help="numba peer's paths")
     ap.add_argument("--threads", type=int, default=0, help="restake-mc threads (0: all cores)")
     args = ap.parse_args()
 
     binary = os.path.join(ROOT, "target/release/restake-mc")
-    # The peer has no systematic factor (docs/model.md#systematic-factor): both engines run
-    # the scenario without its [systematic] table (and its stress tests, which restake-mc
-    # run does not run), the model the peer implements.
+    # The peers have no systematic factor (docs/model.md#systematic-factor): every engine
+    # runs the scenario without its [systematic] table (and its stress tests, which
+    # restake-mc run does not run), the model the peers implement.
     scratch = tempfile.TemporaryDirectory()
     scenario = without_systematic(args.scenario, scratch.name)
-    with tempfile.TemporaryDirectory() as out:
-        subprocess.run(
-            [binary, "run", scenario, "--paths", str(args.rust_paths), "--seed", "1",
-             "--threads", str(args.threads), "--out", out],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with open(os.path.join(out, "run.json")) as f:
-            run = json.load(f)
-        with open(os.path.join(out, "summary.csv")) as f:
-            summary = {row["metric"]: row for row in csv.DictReader(f)}
-    rust_rate = args.rust_paths / run["elapsed_seconds"]
 
-    peer = subprocess.run(
-        [sys.executable, os.path.join(HERE, "peer.py"), scenario,
-         "--paths", str(args.peer_paths), "--seed", "2"],
-        check=True, capture_output=True, text=True)
-    p = json.loads(peer.stdout)
+    def rust(threads):
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run(
+                [binary, "run", scenario, "--paths", str(args.rust_paths), "--seed", "1",
+                 "--threads", str(threads), "--out", out],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(os.path.join(out, "run.json")) as f:
+                run = json.load(f)
+            with open(os.path.join(out, "summary.csv")) as f:
+                summary = {row["metric"]: row for row in csv.DictReader(f)}
+        return run, summary
+
+    def peer(script, paths, *flags):
+        out = subprocess.run(
+            [sys.executable, os.path.join(HERE, script), scenario, "--paths", str(paths),
+             "--seed", "2", *flags],
+            check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    run, summary = rust(args.threads)
+    run_1, _ = rust(1)
+    rust_rate = args.rust_paths / run["elapsed_seconds"]
+    rust_rate_1 = args.rust_paths / run_1["elapsed_seconds"]
+    peers = [("numpy peer", peer("peer.py", args.peer_paths))]
+    if args.numba_paths > 0:
+        peers.append(("numba peer", peer("peer_numba.py", args.numba_paths)))
+        peers.append(("numba, horizon only",
+                      peer("peer_numba.py", args.numba_paths, "--horizon-only")))
 
     def num(metric, column):
         return float(summary[metric][column])
 
     rows = [
         ("restake-mc", args.rust_paths, run["threads"], run["elapsed_seconds"], rust_rate),
-        ("numpy peer", p["paths"], 1, p["seconds"], p["paths_per_second"]),
-    ]
+        ("restake-mc", args.rust_paths, 1, run_1["elapsed_seconds"], rust_rate_1),
+    ] + [(name, p["paths"], 1, p["seconds"], p["paths_per_second"]) for name, p in peers]
     print(f"scenario {os.path.relpath(args.scenario, ROOT)}, without its [systematic] table")
-    print(f"{'engine':<12} {'paths':>12} {'threads':>8} {'seconds':>9} {'paths/s':>14}")
+    print(f"{'engine':<20} {'paths':>12} {'threads':>8} {'seconds':>9} {'paths/s':>14}")
     for name, n, t, s, rate in rows:
-        print(f"{name:<12} {n:>12} {t:>8} {s:>9.2f} {rate:>14.0f}")
-    print(f"ratio restake-mc / numpy: {rust_rate / p['paths_per_second']:.0f}x")
+        print(f"{name:<20} {n:>12} {t:>8} {s:>9.2f} {rate:>14.0f}")
+    print(f"restake-mc {run['threads']} threads / 1 thread: {rust_rate / rust_rate_1:.2f}x")
+    for name, p in peers:
+        print(f"per core, restake-mc / {name}: {rust_rate_1 / p['paths_per_second']:.2f}x")
 
     ok = True
     mean_r, se_r = num("mean_net_return", "value"), num("mean_net_return", "std_error")
     var_r = num("var_99", "value")
     se_var_r = (num("var_99", "ci_high") - num("var_99", "ci_low")) / 3.92
-    se_var_p = (p["var_99_ci"][1] - p["var_99_ci"][0]) / 3.92
-    for name, a, b, se in [
-        ("mean net return", mean_r, p["mean_net_return"], math.hypot(se_r, p["mean_std_error"])),
-        ("VaR 99", var_r, p["var_99"], math.hypot(se_var_r, se_var_p)),
-    ]:
-        agree = abs(a - b) <= 4 * se
-        ok &= agree
-        print(f"{name}: restake-mc {a:.6f}, numpy {b:.6f}, difference {a - b:+.6f}, "
-              f"4 se {4 * se:.6f}: {'agree' if agree else 'DISAGREE'}")
+    for peer_name, p in peers:
+        se_var_p = (p["var_99_ci"][1] - p["var_99_ci"][0]) / 3.92
+        for name, a, b, se in [
+            ("mean net return", mean_r, p["mean_net_return"],
+             math.hypot(se_r, p["mean_std_error"])),
+            ("VaR 99", var_r, p["var_99"], math.hypot(se_var_r, se_var_p)),
+        ]:
+            agree = abs(a - b) <= 4 * se
+            ok &= agree
+            print(f"{name}: restake-mc {a:.6f}, {peer_name} {b:.6f}, difference {a - b:+.6f}, "
+                  f"4 se {4 * se:.6f}: {'agree' if agree else 'DISAGREE'}")
     return 0 if ok else 1
 
 

@@ -9,8 +9,11 @@ peer's mean net return and 99% VaR agree with restake-mc's within Monte Carlo er
 (|difference| <= 4 standard errors of the difference; a VaR's standard error is its 95%
 interval's width / 3.92). Exits 1 if one does not.
 
-    python compare.py [--scenario S] [--rust-paths N] [--peer-paths M] [--numba-paths K]
-                      [--threads T]
+    python compare.py [--scenario S ...] [--rust-paths N] [--peer-paths M]
+                      [--numba-paths K] [--threads T]
+
+By default it compares on the default preset and on benches/scenarios/
+every-source-5avs-3ops.toml (5 AVSs x 3 operators, every risk source on).
 """
 
 import argparse
@@ -44,19 +47,35 @@ def without_systematic(path, folder):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenario", default=os.path.join(ROOT, "data/scenarios/etherfi-weeth.toml"))
+    ap.add_argument("--scenario", action="append",
+                    help="a scenario to compare on (repeat for several; default: the default "
+                         "preset and benches/scenarios/every-source-5avs-3ops.toml)")
     ap.add_argument("--rust-paths", type=int, default=10_000_000)
     ap.add_argument("--peer-paths", type=int, default=200_000, help="numpy peer's paths")
     ap.add_argument("--numba-paths", type=int, default=10_000_000, help="numba peer's paths")
     ap.add_argument("--threads", type=int, default=0, help="restake-mc threads (0: all cores)")
     args = ap.parse_args()
+    scenarios = args.scenario or [
+        os.path.join(ROOT, "data/scenarios/etherfi-weeth.toml"),
+        os.path.join(ROOT, "benches/scenarios/every-source-5avs-3ops.toml"),
+    ]
+    ok = True
+    for i, path in enumerate(scenarios):
+        if i:
+            print()
+        ok &= compare(path, args)
+    return 0 if ok else 1
 
+
+def compare(path, args):
+    """Runs every engine on the scenario at `path`, prints the table, the ratios and the
+    agreement checks; whether every peer agrees."""
     binary = os.path.join(ROOT, "target/release/restake-mc")
     # The peers have no systematic factor (docs/model.md#systematic-factor): every engine
     # runs the scenario without its [systematic] table (and its stress tests, which
     # restake-mc run does not run), the model the peers implement.
     scratch = tempfile.TemporaryDirectory()
-    scenario = without_systematic(args.scenario, scratch.name)
+    scenario = without_systematic(path, scratch.name)
 
     def rust(threads):
         with tempfile.TemporaryDirectory() as out:
@@ -94,7 +113,7 @@ def main():
         ("restake-mc", args.rust_paths, run["threads"], run["elapsed_seconds"], rust_rate),
         ("restake-mc", args.rust_paths, 1, run_1["elapsed_seconds"], rust_rate_1),
     ] + [(name, p["paths"], 1, p["seconds"], p["paths_per_second"]) for name, p in peers]
-    print(f"scenario {os.path.relpath(args.scenario, ROOT)}, without its [systematic] table")
+    print(f"scenario {os.path.relpath(path, ROOT)}, without its [systematic] table")
     print(f"{'engine':<20} {'paths':>12} {'threads':>8} {'seconds':>9} {'paths/s':>14}")
     for name, n, t, s, rate in rows:
         print(f"{name:<20} {n:>12} {t:>8} {s:>9.2f} {rate:>14.0f}")
@@ -117,7 +136,7 @@ def main():
             ok &= agree
             print(f"{name}: restake-mc {a:.6f}, {peer_name} {b:.6f}, difference {a - b:+.6f}, "
                   f"4 se {4 * se:.6f}: {'agree' if agree else 'DISAGREE'}")
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":

@@ -206,14 +206,20 @@ def main():
         parts.append(simulate(scenario, m, rng))
         done += m
     returns = np.concatenate(parts)
-    seconds = time.perf_counter() - start
+    print(json.dumps(report(returns, time.perf_counter() - start)))
+
+
+def report(returns, seconds):
+    """What a peer prints of its net returns: paths, seconds, paths per second, the mean
+    net return with its standard error, and VaR 99 with its 95% interval (the
+    ceil(0.99 n)-th smallest loss; the interval from Binomial(n, 0.99) ranks). Shared by
+    both peers."""
     n = returns.size
     losses = np.sort(-returns)
-    # VaR 99: the ceil(0.99 n)-th smallest loss; 95% interval from Binomial(n, 0.99) ranks.
     k = math.ceil(0.99 * n)
     half = 1.96 * math.sqrt(n * 0.99 * 0.01)
     lo, hi = max(1, math.floor(k - half)), min(n, math.ceil(k + half))
-    print(json.dumps({
+    return {
         "paths": n,
         "seconds": seconds,
         "paths_per_second": n / seconds,
@@ -221,7 +227,7 @@ def main():
         "mean_std_error": float(returns.std(ddof=1) / math.sqrt(n)),
         "var_99": float(losses[k - 1]),
         "var_99_ci": [float(losses[lo - 1]), float(losses[hi - 1])],
-    }))
+    }
 
 
 if __name__ == "__main__":

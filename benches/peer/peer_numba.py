@@ -29,6 +29,8 @@ import tomllib
 import numba
 import numpy as np
 
+from peer import report
+
 # Severity laws: code, then (a, b, lo, hi).
 NONE, FIXED, UNIFORM, BETA = 0, 1, 2, 3
 # Event sources.
@@ -409,23 +411,10 @@ def main():
     simulate(1000, args.seed + 1, fan, **model)  # compiles (or loads the cache)
     start = time.perf_counter()
     returns, hist = simulate(args.paths, args.seed, fan, **model)
-    seconds = time.perf_counter() - start
-    n = returns.size
-    losses = np.sort(-returns)
-    k = math.ceil(0.99 * n)
-    half = 1.96 * math.sqrt(n * 0.99 * 0.01)
-    lo, hi = max(1, math.floor(k - half)), min(n, math.ceil(k + half))
-    print(json.dumps({
-        "paths": n,
-        "seconds": seconds,
-        "paths_per_second": n / seconds,
-        "fan_chart": fan,
-        "mean_net_return": float(returns.mean()),
-        "mean_std_error": float(returns.std(ddof=1) / math.sqrt(n)),
-        "var_99": float(losses[k - 1]),
-        "var_99_ci": [float(losses[lo - 1]), float(losses[hi - 1])],
-        "fan_chart_horizon_p50": fan_quantiles(hist[-1], n)[3] if fan else None,
-    }))
+    summary = report(returns, time.perf_counter() - start)
+    summary["fan_chart"] = fan
+    summary["fan_chart_horizon_p50"] = fan_quantiles(hist[-1], returns.size)[3] if fan else None
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

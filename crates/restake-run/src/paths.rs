@@ -46,18 +46,17 @@ pub enum ColumnData {
 }
 
 impl ColumnData {
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Index(v) => v.len(),
-            Self::Count(v) => v.len(),
-            Self::Value(v) => v.len(),
+    /// Appends `other`'s values, of the same kind, after these.
+    ///
+    /// # Panics
+    /// If `other` is of another kind.
+    fn append(&mut self, other: Self) {
+        match (self, other) {
+            (Self::Index(a), Self::Index(b)) => a.extend(b),
+            (Self::Count(a), Self::Count(b)) => a.extend(b),
+            (Self::Value(a), Self::Value(b)) => a.extend(b),
+            _ => panic!("columns of different kinds"),
         }
-    }
-
-    /// Whether it holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -151,14 +150,14 @@ pub fn check_size(member: &Member, what: &str) -> Result<(), RunError> {
     )))
 }
 
-/// Simulates paths `range` of `member`'s run on `pool` into the columns of
-/// [`column_names`], reusing `set`.
+/// Simulates paths `range` of `member`'s run on `pool` into the values of the columns
+/// of [`column_names`], in that order, reusing `set`.
 fn chunk_columns(
     member: &Member,
     range: Range<u64>,
     pool: &rayon::ThreadPool,
     set: &mut PathSet,
-) -> Result<Vec<Column>, RunError> {
+) -> Result<Vec<ColumnData>, RunError> {
     simulate_range(
         &member.model,
         member.config.seed,
@@ -169,24 +168,20 @@ fn chunk_columns(
     )
     .map_err(|e| RunError::BadInput(format!("{}: {e}", member.origin)))?;
     let outcomes = &set.outcomes;
-    let value = |f: fn(&PathOutcome) -> f64| ColumnData::Value(outcomes.iter().map(f).collect());
-    let mut columns = vec![Column {
-        name: "path".into(),
-        data: ColumnData::Index(range.collect()),
-    }];
     let mut fields = OUTCOME_COLUMNS.to_vec();
     if member.model.leverage.is_some() {
         fields.extend(LOAN_COLUMNS);
     }
-    columns.extend(fields.iter().map(|(name, f)| Column {
-        name: name.to_string(),
-        data: value(*f),
-    }));
+    let mut columns = vec![ColumnData::Index(range.collect())];
+    columns.extend(
+        fields
+            .iter()
+            .map(|(_, f)| ColumnData::Value(outcomes.iter().map(f).collect())),
+    );
     if member.model.leverage.is_some() {
-        columns.push(Column {
-            name: LIQUIDATIONS.into(),
-            data: ColumnData::Count(outcomes.iter().map(|o| o.liquidations).collect()),
-        });
+        columns.push(ColumnData::Count(
+            outcomes.iter().map(|o| o.liquidations).collect(),
+        ));
     }
     let breakdown = breakdown_columns(member);
     let mut slot = vec![usize::MAX; member.model.rows.len()];
@@ -199,15 +194,7 @@ fn chunk_columns(
             column[loss.path as usize] = loss.loss_eth;
         }
     }
-    columns.extend(
-        breakdown
-            .into_iter()
-            .zip(losses)
-            .map(|((_, name), v)| Column {
-                name,
-                data: ColumnData::Value(v),
-            }),
-    );
+    columns.extend(losses.into_iter().map(ColumnData::Value));
     Ok(columns)
 }
 
@@ -219,25 +206,23 @@ fn chunk_columns(
 /// thread count the pool refuses, or a path value that overflows.
 pub fn columns(member: &Member, progress: &dyn Fn(u64)) -> Result<Vec<Column>, RunError> {
     check_size(member, "paths")?;
-    let mut all: Option<Vec<Column>> = None;
+    let mut all: Vec<ColumnData> = Vec::new();
     for_each_chunk(member, &mut |chunk, done| {
-        match &mut all {
-            None => all = Some(chunk),
-            Some(all) => {
-                for (a, c) in all.iter_mut().zip(chunk) {
-                    match (&mut a.data, c.data) {
-                        (ColumnData::Index(a), ColumnData::Index(c)) => a.extend(c),
-                        (ColumnData::Count(a), ColumnData::Count(c)) => a.extend(c),
-                        (ColumnData::Value(a), ColumnData::Value(c)) => a.extend(c),
-                        _ => unreachable!("every chunk has the same columns"),
-                    }
-                }
+        if all.is_empty() {
+            all = chunk;
+        } else {
+            for (a, c) in all.iter_mut().zip(chunk) {
+                a.append(c);
             }
         }
         progress(done);
         Ok(())
     })?;
-    Ok(all.expect("a run has at least one path"))
+    Ok(column_names(member)
+        .into_iter()
+        .zip(all)
+        .map(|(name, data)| Column { name, data })
+        .collect())
 }
 
 /// Calls `f` with the columns of each chunk of [`CHUNK_PATHS`] paths of `member`'s run
@@ -246,7 +231,7 @@ pub fn columns(member: &Member, progress: &dyn Fn(u64)) -> Result<Vec<Column>, R
 /// written).
 fn for_each_chunk(
     member: &Member,
-    f: &mut dyn FnMut(Vec<Column>, u64) -> Result<(), RunError>,
+    f: &mut dyn FnMut(Vec<ColumnData>, u64) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let pool = thread_pool(member.config.threads).map_err(|e| RunError::BadInput(e.to_string()))?;
     let mut set = PathSet::default();
@@ -300,7 +285,7 @@ pub fn write_parquet(member: &Member, w: &mut (dyn Write + Send)) -> Result<(), 
                 .next_column()
                 .map_err(parquet_error)?
                 .expect("the schema has a field per column");
-            match &column.data {
+            match &column {
                 ColumnData::Index(v) => {
                     let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
                     out.typed::<Int64Type>().write_batch(&v, None, None)

@@ -95,6 +95,56 @@ pub fn simulate(
     Ok(set)
 }
 
+/// The batches `range` touches, in order, each with the paths of the range in it.
+pub(crate) fn batch_pieces(range: &std::ops::Range<u64>) -> Vec<(u64, std::ops::Range<u64>)> {
+    let mut pieces = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let b = at / BATCH_PATHS;
+        let end = ((b + 1) * BATCH_PATHS).min(range.end);
+        pieces.push((b, at..end));
+        at = end;
+    }
+    pieces
+}
+
+/// Simulates paths `paths` of batch `b` of a run with seed `seed` in path order, with
+/// the batch's generator ([`crate::sampling::batch_rng`]`(seed, b)`), calling
+/// `each(path, outcome, scratch)` after each: `scratch` holds the path's checkpoint
+/// values and slashing rows, cleared once `each` returns. The batch's paths before the
+/// range are simulated for their draws only, so a path's numbers do not depend on where
+/// a range starts.
+///
+/// # Panics
+/// If `paths` is not within batch `b`.
+pub(crate) fn walk_batch(
+    model: &Model,
+    seed: u64,
+    b: u64,
+    paths: std::ops::Range<u64>,
+    mut each: impl FnMut(u64, &PathOutcome, &PathScratch),
+) {
+    assert!(paths.start >= b * BATCH_PATHS && paths.end <= (b + 1) * BATCH_PATHS);
+    let mut rng = batch_rng(seed, b);
+    let mut scratch = PathScratch::new(model);
+    scratch.start_batch(seed, b);
+    for path in b * BATCH_PATHS..paths.end {
+        let outcome = simulate_path(model, &mut rng, &mut scratch);
+        if path >= paths.start {
+            each(path, &outcome, &scratch);
+        }
+        scratch.clear_rows();
+    }
+}
+
+/// The error of a path value that overflows a 64-bit float.
+pub(crate) fn overflow() -> ScenarioError {
+    ScenarioError::Invalid {
+        field: "token".into(),
+        message: "a path value overflows a 64-bit float (a token price far out in its GBM tail, or a very long horizon): lower the drift, the volatility or the horizon".into(),
+    }
+}
+
 /// A pool of `threads` workers (0: one per core).
 ///
 /// # Errors
@@ -135,18 +185,11 @@ pub fn simulate_range(
     set.checkpoint_values.resize(n * checkpoints, 0.0);
     set.checkpoints = checkpoints;
     let (outcomes, checkpoint_values) = (&mut set.outcomes, &mut set.checkpoint_values);
-    // The batches the range touches: (batch, first path of the range in it, paths).
-    let mut pieces = Vec::new();
-    let mut at = range.start;
-    while at < range.end {
-        let b = at / BATCH_PATHS;
-        let end = ((b + 1) * BATCH_PATHS).min(range.end);
-        pieces.push((b, at, (end - at) as usize));
-        at = end;
-    }
+    let pieces = batch_pieces(&range);
     let mut out_slices = Vec::with_capacity(pieces.len());
     let (mut rest_o, mut rest_v) = (outcomes.as_mut_slice(), checkpoint_values.as_mut_slice());
-    for &(_, _, len) in &pieces {
+    for (_, paths) in &pieces {
+        let len = (paths.end - paths.start) as usize;
         let (o, ro) = rest_o.split_at_mut(len);
         let (v, rv) = rest_v.split_at_mut(len * checkpoints);
         out_slices.push((o, v));
@@ -157,33 +200,21 @@ pub fn simulate_range(
         pieces
             .par_iter()
             .zip(out_slices.into_par_iter())
-            .map(|(&(b, first, _), (outs, values))| {
-                let mut rng = batch_rng(seed, b);
-                let mut scratch = PathScratch::new(model);
-                scratch.start_batch(seed, b);
-                // Paths of the batch before the range: simulated for their draws only.
-                for _ in b * BATCH_PATHS..first {
-                    simulate_path(model, &mut rng, &mut scratch);
-                    scratch.clear_rows();
-                }
+            .map(|((b, paths), (outs, values))| {
                 let mut losses = Vec::new();
-                let local0 = (first - range.start) as usize;
-                for (i, (out, vals)) in outs
-                    .iter_mut()
-                    .zip(values.chunks_exact_mut(checkpoints))
-                    .enumerate()
-                {
-                    *out = simulate_path(model, &mut rng, &mut scratch);
+                let mut slots = outs.iter_mut().zip(values.chunks_exact_mut(checkpoints));
+                walk_batch(model, seed, *b, paths.clone(), |path, o, scratch| {
+                    let (out, vals) = slots.next().expect("one slot per path");
+                    *out = *o;
                     vals.copy_from_slice(&scratch.checkpoint_values);
                     for &row in &scratch.slashed_rows {
                         losses.push(RowLoss {
-                            path: (local0 + i) as u32,
+                            path: (path - range.start) as u32,
                             row: row as u32,
                             loss_eth: scratch.row_loss_eth[row],
                         });
                     }
-                    scratch.clear_rows();
-                }
+                });
                 let total =
                     done.fetch_add(outs.len() as u64, Ordering::Relaxed) + outs.len() as u64;
                 progress(total);
@@ -191,21 +222,10 @@ pub fn simulate_range(
             })
             .collect()
     });
-    let finite = |o: &PathOutcome| {
-        [
-            o.net_return,
-            o.excess_return,
-            o.slashing_loss_eth,
-            o.incentive_value_eth,
-        ]
-        .iter()
-        .all(|x| x.is_finite())
-    };
-    if !outcomes.iter().all(finite) || !checkpoint_values.iter().all(|v| v.is_finite()) {
-        return Err(ScenarioError::Invalid {
-            field: "token".into(),
-            message: "a path value overflows a 64-bit float (a token price far out in its GBM tail, or a very long horizon): lower the drift, the volatility or the horizon".into(),
-        });
+    if !outcomes.iter().all(PathOutcome::is_finite)
+        || !checkpoint_values.iter().all(|v| v.is_finite())
+    {
+        return Err(overflow());
     }
     set.row_losses.clear();
     for losses in row_losses {

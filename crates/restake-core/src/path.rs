@@ -74,6 +74,21 @@ pub struct PathOutcome {
     pub liquidations: u32,
 }
 
+impl PathOutcome {
+    /// Whether the values a path can overflow (the returns, the slashing loss and the
+    /// token value) are finite.
+    pub fn is_finite(&self) -> bool {
+        [
+            self.net_return,
+            self.excess_return,
+            self.slashing_loss_eth,
+            self.incentive_value_eth,
+        ]
+        .iter()
+        .all(|x| x.is_finite())
+    }
+}
+
 /// Buffers reused from path to path, so that a path allocates nothing.
 #[derive(Debug, Clone)]
 pub struct PathScratch {

@@ -19,11 +19,13 @@
 
 use std::io::{Read, Write};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{BATCH_PATHS, MAX_CHECKPOINT_VALUES, PathSet, RunConfig, simulate_range};
+use crate::engine::{BATCH_PATHS, RunConfig, batch_pieces, overflow, walk_batch};
 use crate::error::ScenarioError;
 use crate::exact::ExactSum;
 use crate::model::Model;
@@ -38,7 +40,7 @@ use crate::stats::{
 };
 
 /// Paths simulated and reduced at a time.
-pub const CHUNK_PATHS: u64 = 1 << 19;
+pub const CHUNK_PATHS: u64 = 1 << 17;
 
 /// Relative resolution of a value read from a sketch (`V/P` or the loss fraction): at
 /// most this far from the value, relatively (in fact within `2^-14`, [`crate::sketch`]).
@@ -238,6 +240,7 @@ impl SummaryAcc {
 }
 
 /// The sums of one slice (a batch cut at the convergence prefixes) in path order.
+#[derive(Debug)]
 struct Slice {
     interval: usize,
     n: u64,
@@ -249,6 +252,168 @@ struct Slice {
     beyond: Vec<u64>,
     row_sums: Vec<f64>,
     row_events: Vec<u64>,
+}
+
+impl Slice {
+    fn new(interval: usize, thresholds: usize, rows: usize) -> Self {
+        Self {
+            interval,
+            n: 0,
+            power: [[0.0; 4]; MOMENT_QUANTITIES],
+            losses: 0,
+            underperforms: 0,
+            slashed: 0,
+            liquidated: 0,
+            beyond: vec![0; thresholds],
+            row_sums: vec![0.0; rows],
+            row_events: vec![0; rows],
+        }
+    }
+
+    /// Adds the next path: its outcome and its slashing rows `(row, ETH)`.
+    #[inline]
+    fn add(
+        &mut self,
+        model: &Model,
+        o: &PathOutcome,
+        rows: &[(u32, f64)],
+        shift: &[f64; MOMENT_QUANTITIES],
+        thresholds: &[f64],
+    ) {
+        self.n += 1;
+        for (p, (x, k)) in self.power.iter_mut().zip(quantities(o).iter().zip(shift)) {
+            let d = x - k;
+            let d2 = d * d;
+            p[0] += d;
+            p[1] += d2;
+            p[2] += d2 * d;
+            p[3] += d2 * d2;
+        }
+        self.losses += u64::from(o.net_return < -ROUNDING_TOLERANCE);
+        self.underperforms += u64::from(o.excess_return < -ROUNDING_TOLERANCE);
+        self.slashed += u64::from(o.slashing_loss_eth > 0.0);
+        self.liquidated += u64::from(o.liquidations > 0);
+        for (c, x) in self.beyond.iter_mut().zip(thresholds) {
+            *c += u64::from(-o.net_return > *x);
+        }
+        let other = OtherRows::of(o);
+        stats::add_path_loss(model, &mut self.row_sums, rows.iter().copied(), other, 1.0);
+        for &(r, _) in rows {
+            self.row_events[r as usize] += 1;
+        }
+        self.row_events[model.depeg_row] += u64::from(other.depeg > 0.0);
+        for (k, income) in other.income.iter().enumerate() {
+            self.row_events[model.income_row + k] += u64::from(*income != 0.0);
+        }
+    }
+}
+
+/// What the order statistics need of one path: its loss `L = -R` and its depeg and
+/// income rows, as in [`TailRows`].
+#[derive(Debug, Clone, Copy)]
+struct TailInput {
+    loss: f64,
+    other: [f64; 4],
+}
+
+/// One batch of a chunk (the part of it in the range), reduced by the worker that
+/// simulated it: its slices' sums, and what the order statistics need of each path.
+/// Reused from chunk to chunk, so that a run allocates no per-path buffer but these.
+#[derive(Debug, Default)]
+struct BatchOut {
+    first: u64,
+    slices: Vec<Slice>,
+    inputs: Vec<TailInput>,
+    /// Slashing rows `(row, ETH)` of the paths in order: path `i`'s are
+    /// `rows[row_start[i]..row_start[i + 1]]`.
+    rows: Vec<(u32, f64)>,
+    row_start: Vec<u32>,
+    min_return: f64,
+    max_return: f64,
+    max_loss: f64,
+    /// Every value of every path is finite.
+    finite: bool,
+}
+
+/// The sketches one worker thread records into: `V/P`, the loss fraction of paths with
+/// a positive one, and `V/P` at each checkpoint. Counts are integers, so which thread
+/// records a path changes nothing once they are merged.
+#[derive(Debug)]
+struct Sketches {
+    value: Sketch,
+    loss: Sketch,
+    checkpoints: Vec<Sketch>,
+}
+
+/// Simulates paths `paths` of batch `b` and reduces each as it comes out
+/// ([`crate::engine::walk_batch`]): its sums into `out`'s slices, its values into
+/// `sketches`, its loss and rows into `out` for the order statistics.
+#[allow(clippy::too_many_arguments)]
+fn reduce_batch(
+    model: &Model,
+    seed: u64,
+    (b, paths): (u64, Range<u64>),
+    prefixes: &[u64],
+    shift: &[f64; MOMENT_QUANTITIES],
+    thresholds: &[f64],
+    out: &mut BatchOut,
+    sketches: &mut Sketches,
+) {
+    let rows = model.rows.len();
+    out.first = paths.start;
+    out.slices.clear();
+    out.inputs.clear();
+    out.rows.clear();
+    out.row_start.clear();
+    out.row_start.push(0);
+    (out.min_return, out.max_return, out.max_loss) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+    out.finite = true;
+    // A slice ends at the batch's end or at the next convergence prefix.
+    let mut slice_end = paths.start;
+    walk_batch(model, seed, b, paths.clone(), |path, o, scratch| {
+        if path == slice_end {
+            let interval = prefixes.partition_point(|p| *p <= path);
+            slice_end = prefixes
+                .get(interval)
+                .map_or(paths.end, |p| (*p).min(paths.end));
+            out.slices
+                .push(Slice::new(interval, thresholds.len(), rows));
+        }
+        let first_row = out.rows.len();
+        out.rows.extend(
+            scratch
+                .slashed_rows
+                .iter()
+                .map(|&r| (r as u32, scratch.row_loss_eth[r])),
+        );
+        let path_rows = &out.rows[first_row..];
+        let slice = out.slices.last_mut().expect("a slice is open");
+        slice.add(model, o, path_rows, shift, thresholds);
+        out.row_start.push(out.rows.len() as u32);
+        let other = OtherRows::of(o);
+        out.inputs.push(TailInput {
+            loss: -o.net_return,
+            other: [
+                other.depeg,
+                -other.income[0],
+                -other.income[1],
+                -other.income[2],
+            ],
+        });
+        let loss = o.slashing_loss_eth / model.principal_eth;
+        out.min_return = out.min_return.min(o.net_return);
+        out.max_return = out.max_return.max(o.net_return);
+        out.max_loss = out.max_loss.max(loss);
+        let values = &scratch.checkpoint_values;
+        out.finite &= o.is_finite() && values.iter().all(|v| v.is_finite());
+        sketches.value.record(1.0 + o.net_return);
+        if o.slashing_loss_eth > 0.0 {
+            sketches.loss.record(loss);
+        }
+        for (sketch, v) in sketches.checkpoints.iter_mut().zip(values) {
+            sketch.record(*v);
+        }
+    });
 }
 
 /// The ranks (from the largest loss) the tails at [`TAIL_LEVELS`] of `n` paths need:
@@ -399,91 +564,41 @@ impl Partial {
         &self.covered
     }
 
-    /// Reduces the paths of `set`, paths `range` of the run, into the state.
-    fn absorb(&mut self, model: &Model, set: &PathSet, range: &Range<u64>, thresholds: &[f64]) {
-        let principal = model.principal_eth;
-        let row_start = stats::row_index(set);
-        // Slices: batches, cut at the convergence prefixes.
-        let mut cuts = vec![range.start];
-        let mut at = range.start;
-        while at < range.end {
-            let next_batch = (at / BATCH_PATHS + 1) * BATCH_PATHS;
-            let next_prefix = self
-                .prefixes
-                .iter()
-                .copied()
-                .find(|p| *p > at)
-                .unwrap_or(u64::MAX);
-            at = next_batch.min(next_prefix).min(range.end);
-            cuts.push(at);
+    /// Adds a chunk of batches, reduced by their workers ([`reduce_batch`]), in path
+    /// order: their sums, and each path to the order statistics.
+    fn absorb(&mut self, chunk: &[BatchOut]) {
+        for batch in chunk {
+            for s in &batch.slices {
+                self.intervals[s.interval].add(s);
+                for (a, x) in self.row_sums.iter_mut().zip(&s.row_sums) {
+                    a.add(*x);
+                }
+                for (a, x) in self.row_events.iter_mut().zip(&s.row_events) {
+                    *a += x;
+                }
+            }
+            self.min_return = self.min_return.min(batch.min_return);
+            self.max_return = self.max_return.max(batch.max_return);
+            self.max_loss = self.max_loss.max(batch.max_loss);
         }
-        let prefixes = &self.prefixes;
-        let shift = self.shift;
-        let slice_of = |from: u64, to: u64| -> Slice {
-            let (a, b) = ((from - range.start) as usize, (to - range.start) as usize);
-            let outcomes = &set.outcomes[a..b];
-            let mut power = [[0.0; 4]; MOMENT_QUANTITIES];
-            let (mut losses, mut underperforms, mut slashed, mut liquidated) = (0, 0, 0, 0);
-            let mut beyond = vec![0; thresholds.len()];
-            for o in outcomes {
-                for (p, (x, k)) in power.iter_mut().zip(quantities(o).iter().zip(&shift)) {
-                    let d = x - k;
-                    let d2 = d * d;
-                    p[0] += d;
-                    p[1] += d2;
-                    p[2] += d2 * d;
-                    p[3] += d2 * d2;
-                }
-                losses += u64::from(o.net_return < -ROUNDING_TOLERANCE);
-                underperforms += u64::from(o.excess_return < -ROUNDING_TOLERANCE);
-                slashed += u64::from(o.slashing_loss_eth > 0.0);
-                liquidated += u64::from(o.liquidations > 0);
-                for (c, x) in beyond.iter_mut().zip(thresholds) {
-                    *c += u64::from(-o.net_return > *x);
-                }
-            }
-            let (row_sums, row_events) = stats::row_totals(
-                model,
-                outcomes,
-                &set.row_losses[row_start[a]..row_start[b]],
-                a,
-            );
-            Slice {
-                interval: prefixes.partition_point(|p| *p <= from),
-                n: (to - from),
-                power,
-                losses,
-                underperforms,
-                slashed,
-                liquidated,
-                beyond,
-                row_sums,
-                row_events,
-            }
-        };
-        let order_stats = |tail: &mut OrderStats<TailRows>,
-                           body: &mut OrderStats<()>,
-                           prefix_tails: &mut [OrderStats<NoRows>]| {
-            for (i, o) in set.outcomes.iter().enumerate() {
-                let path = range.start + i as u64;
-                let loss = -o.net_return;
-                let rows = || {
-                    let other = OtherRows::of(o);
-                    TailRows {
-                        other: [
-                            other.depeg,
-                            -other.income[0],
-                            -other.income[1],
-                            -other.income[2],
-                        ],
-                        slashed: set.row_losses[row_start[i]..row_start[i + 1]]
-                            .iter()
-                            .map(|e| (e.row, e.loss_eth))
-                            .collect(),
-                    }
-                };
+        let Self {
+            tail,
+            body,
+            prefix_tails,
+            prefixes,
+            ..
+        } = self;
+        for batch in chunk {
+            for (i, input) in batch.inputs.iter().enumerate() {
+                let path = batch.first + i as u64;
+                let loss = input.loss;
                 if tail.wants(loss) {
-                    tail.insert(loss, rows());
+                    let (a, b) = (batch.row_start[i] as usize, batch.row_start[i + 1] as usize);
+                    let rows = TailRows {
+                        other: input.other,
+                        slashed: batch.rows[a..b].into(),
+                    };
+                    tail.insert(loss, rows);
                 } else {
                     tail.count_below();
                 }
@@ -508,61 +623,10 @@ impl Partial {
                     prefix_tails.iter_mut().for_each(OrderStats::maybe_narrow);
                 }
             }
-        };
-        let Self {
-            tail,
-            body,
-            prefix_tails,
-            value,
-            loss,
-            checkpoints,
-            ..
-        } = self;
-        let (slices, ()) = rayon::join(
-            || {
-                let slices: Vec<Slice> =
-                    cuts.par_windows(2).map(|w| slice_of(w[0], w[1])).collect();
-                // One sketch per task: the value, the loss, each checkpoint.
-                let n_cp = set.checkpoints;
-                let mut sketches: Vec<&mut Sketch> = vec![value, loss];
-                sketches.extend(checkpoints.iter_mut());
-                sketches
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(|(k, sketch)| match k {
-                        0 => set
-                            .outcomes
-                            .iter()
-                            .for_each(|o| sketch.record(1.0 + o.net_return)),
-                        1 => set
-                            .outcomes
-                            .iter()
-                            .filter(|o| o.slashing_loss_eth > 0.0)
-                            .for_each(|o| sketch.record(o.slashing_loss_eth / principal)),
-                        c => set
-                            .checkpoint_values
-                            .chunks_exact(n_cp)
-                            .for_each(|v| sketch.record(v[c - 2])),
-                    });
-                slices
-            },
-            || order_stats(tail, body, prefix_tails),
-        );
-        for s in &slices {
-            self.intervals[s.interval].add(s);
-            for (a, x) in self.row_sums.iter_mut().zip(&s.row_sums) {
-                a.add(*x);
-            }
-            for (a, x) in self.row_events.iter_mut().zip(&s.row_events) {
-                *a += x;
-            }
         }
-        for o in &set.outcomes {
-            self.min_return = self.min_return.min(o.net_return);
-            self.max_return = self.max_return.max(o.net_return);
-            self.max_loss = self.max_loss.max(o.slashing_loss_eth / principal);
+        if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
+            self.cover(first.first, last.first + last.inputs.len() as u64);
         }
-        self.cover(range.start, range.end);
     }
 
     fn cover(&mut self, start: u64, end: u64) {
@@ -924,13 +988,6 @@ pub fn read_frame(
     Ok(body)
 }
 
-/// Paths per chunk of [`reduce_range`] for `model`: [`CHUNK_PATHS`], fewer when the
-/// checkpoint values would pass [`MAX_CHECKPOINT_VALUES`], a whole number of batches.
-fn chunk_paths(model: &Model) -> u64 {
-    let checkpoints = model.checkpoints_years.len() as u64;
-    (CHUNK_PATHS.min(MAX_CHECKPOINT_VALUES / checkpoints.max(1)) / BATCH_PATHS).max(1) * BATCH_PATHS
-}
-
 /// An upper estimate, in bytes, of the memory one process takes to reduce `paths` paths
 /// of `model` (at most [`crate::MAX_PATHS`]), by the terms of `docs/performance.md`
 /// ("What the memory is, as a formula"), each rounded up: the two chunk buffers (outcome,
@@ -947,7 +1004,7 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     // rows of one operator-AVS pair and its AVS and operator (3), never more than all.
     let events = model.cumulative_intensity.last().copied().unwrap_or(0.0) * model.horizon_years;
     let per_path_rows = (3.0 * events).min(rows) + 1.0;
-    let chunk = chunk_paths(model).min(paths.max(1)) as f64;
+    let chunk = CHUNK_PATHS.min(paths.max(1)) as f64;
     let buffers = 2.0 * chunk * (56.0 + 8.0 * checkpoints + 16.0 * per_path_rows);
     // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss.
     let sketches = (checkpoints + 2.0) * 65_536.0 * 40.0;
@@ -1004,36 +1061,76 @@ pub fn reduce_range(
         return Ok(state);
     }
     let pool = crate::engine::thread_pool(config.threads)?;
-    let chunk = chunk_paths(model);
     let ranges: Vec<Range<u64>> = (range.start..range.end)
-        .step_by(chunk as usize)
-        .map(|a| a..(a + chunk).min(range.end))
+        .step_by(CHUNK_PATHS as usize)
+        .map(|a| a..(a + CHUNK_PATHS).min(range.end))
         .collect();
-    let simulate_chunk = |r: &Range<u64>, set: &mut PathSet| {
-        let done = r.start - range.start;
-        simulate_range(
-            model,
-            config.seed,
-            r.clone(),
-            &pool,
-            &|k| progress(done + k),
-            set,
-        )
+    let checkpoints = model.checkpoints_years.len();
+    let slots: Vec<Mutex<Sketches>> = (0..pool.current_num_threads())
+        .map(|_| {
+            Mutex::new(Sketches {
+                value: Sketch::default(),
+                loss: Sketch::default(),
+                checkpoints: vec![Sketch::default(); checkpoints],
+            })
+        })
+        .collect();
+    let (prefixes, shift) = (state.prefixes.clone(), state.shift);
+    let done = AtomicU64::new(0);
+    let simulate_chunk = |r: &Range<u64>, outs: &mut Vec<BatchOut>| {
+        let pieces = batch_pieces(r);
+        outs.resize_with(pieces.len(), BatchOut::default);
+        pool.install(|| {
+            pieces
+                .into_par_iter()
+                .zip(outs.par_iter_mut())
+                .for_each(|(piece, out)| {
+                    let paths = piece.1.end - piece.1.start;
+                    {
+                        let slot = &slots[rayon::current_thread_index().unwrap_or(0)];
+                        let mut sketches = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                        reduce_batch(
+                            model,
+                            config.seed,
+                            piece,
+                            &prefixes,
+                            &shift,
+                            loss_thresholds,
+                            out,
+                            &mut sketches,
+                        );
+                    }
+                    progress(done.fetch_add(paths, Ordering::Relaxed) + paths);
+                });
+        });
+        if outs.iter().all(|o| o.finite) {
+            Ok(())
+        } else {
+            Err(overflow())
+        }
     };
-    let (mut current, mut next) = (PathSet::default(), PathSet::default());
+    let (mut current, mut next) = (Vec::new(), Vec::new());
     simulate_chunk(&ranges[0], &mut current)?;
-    for (i, r) in ranges.iter().enumerate() {
+    for i in 0..ranges.len() {
         let (simulated, ()) = pool.install(|| {
             rayon::join(
                 || match ranges.get(i + 1) {
                     Some(r) => simulate_chunk(r, &mut next),
                     None => Ok(()),
                 },
-                || state.absorb(model, &current, r, loss_thresholds),
+                || state.absorb(&current),
             )
         });
         simulated?;
         std::mem::swap(&mut current, &mut next);
+    }
+    for slot in slots {
+        let sketches = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
+        state.value.merge(&sketches.value);
+        state.loss.merge(&sketches.loss);
+        for (a, b) in state.checkpoints.iter_mut().zip(&sketches.checkpoints) {
+            a.merge(b);
+        }
     }
     Ok(state)
 }

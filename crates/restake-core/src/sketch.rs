@@ -54,7 +54,13 @@ impl Sketch {
     /// Counts `x` (non-negative; finite).
     #[inline]
     pub fn record(&mut self, x: f64) {
-        self.add_n(bucket(x), 1);
+        let b = bucket(x);
+        // Within the occupied range (nearly every value once a run is under way): one
+        // increment; else the counts grow first.
+        match self.counts.get_mut(b.wrapping_sub(self.offset) as usize) {
+            Some(c) => *c += 1,
+            None => self.add_n(b, 1),
+        }
     }
 
     /// Adds `other`'s counts.
@@ -66,7 +72,7 @@ impl Sketch {
         }
     }
 
-    #[inline]
+    #[cold]
     fn add_n(&mut self, b: u64, n: u64) {
         if self.counts.is_empty() {
             self.offset = b;

@@ -990,8 +990,10 @@ pub fn read_frame(
 
 /// An upper estimate, in bytes, of the memory one process takes to reduce `paths` paths
 /// of `model` (at most [`crate::MAX_PATHS`]), by the terms of `docs/performance.md`
-/// ("What the memory is, as a formula"), each rounded up: the two chunk buffers (outcome,
-/// checkpoint values and slashing rows of each path), the sketches, the exact tail
+/// ("What the memory is, as a formula"), each rounded up: the two chunk buffers (what
+/// the order statistics need of each path: its loss, depeg and income rows and slashing
+/// rows; each batch's slice sums), the run's sketches and one set per core for the
+/// workers (spanning at most 8 powers of two of `V/P`), the exact tail
 /// windows (about `2 × 7 × sqrt(n q (1 - q))` values per needed rank, 1.25 times that
 /// between narrowings) and the exact sums between them (`(6 + rows) × 544` bytes each),
 /// plus 64 MB for the program itself. A check before the run, not a measurement: the
@@ -1005,9 +1007,13 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     let events = model.cumulative_intensity.last().copied().unwrap_or(0.0) * model.horizon_years;
     let per_path_rows = (3.0 * events).min(rows) + 1.0;
     let chunk = CHUNK_PATHS.min(paths.max(1)) as f64;
-    let buffers = 2.0 * chunk * (56.0 + 8.0 * checkpoints + 16.0 * per_path_rows);
-    // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss.
-    let sketches = (checkpoints + 2.0) * 65_536.0 * 40.0;
+    let slices = 2.0 * (chunk / BATCH_PATHS as f64).ceil();
+    let buffers = 2.0 * (chunk * (44.0 + 16.0 * per_path_rows) + slices * 16.0 * rows);
+    // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss;
+    // a worker's sketches of V/P span its own paths' values, 8 powers of two at most.
+    let cores = rayon::current_num_threads() as f64;
+    let sketches =
+        65_536.0 * ((checkpoints + 2.0) * 40.0 + cores * ((checkpoints + 1.0) * 8.0 + 40.0));
     // Tail ranks (q = 0.05 .. 0.001: 8.1 sqrt(n)), the other quantiles (32.5 sqrt(n)),
     // the convergence prefixes (8.1 sqrt(n) × 1.7), 1.25 times between narrowings; a
     // tail path keeps its rows, a tail path being one with at least one event.

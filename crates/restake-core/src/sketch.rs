@@ -27,6 +27,9 @@ pub struct Sketch {
 
 const SHIFT: u32 = 52 - SUB_BUCKET_BITS;
 
+/// Buckets the counts' range grows by at a time: an eighth of a power of two, 8 KB.
+const GROWTH_BUCKETS: u64 = 1 << (SUB_BUCKET_BITS - 3);
+
 /// Bucket of `x`: 0 below [`SMALLEST_VALUE`], else 1 + the bucket of its bits counted
 /// from that of `SMALLEST_VALUE`.
 #[inline]
@@ -54,36 +57,48 @@ impl Sketch {
     /// Counts `x` (non-negative; finite).
     #[inline]
     pub fn record(&mut self, x: f64) {
-        let b = bucket(x);
-        // Within the occupied range (nearly every value once a run is under way): one
-        // increment; else the counts grow first.
-        match self.counts.get_mut(b.wrapping_sub(self.offset) as usize) {
-            Some(c) => *c += 1,
-            None => self.add_n(b, 1),
-        }
+        self.add(bucket(x), 1);
     }
 
     /// Adds `other`'s counts.
     pub fn merge(&mut self, other: &Self) {
         for (i, &c) in other.counts.iter().enumerate() {
             if c > 0 {
-                self.add_n(other.offset + i as u64, c);
+                self.add(other.offset + i as u64, c);
             }
         }
     }
 
-    #[cold]
-    fn add_n(&mut self, b: u64, n: u64) {
-        if self.counts.is_empty() {
-            self.offset = b;
-            self.counts.push(0);
-        } else if b < self.offset {
-            let grow = (self.offset - b) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.offset = b;
-        } else if b >= self.offset + self.counts.len() as u64 {
-            self.counts.resize((b - self.offset + 1) as usize, 0);
+    /// Adds `n` to bucket `b`: within the counts' range (nearly every value once a run
+    /// is under way) one increment, else the range grows first.
+    #[inline]
+    fn add(&mut self, b: u64, n: u64) {
+        match self.counts.get_mut(b.wrapping_sub(self.offset) as usize) {
+            Some(c) => *c += n,
+            None => self.grow_to(b, n),
         }
+    }
+
+    /// Widens the counts' range to hold bucket `b`, in whole steps of [`GROWTH_BUCKETS`]
+    /// (so that a sketch reallocates a few times, not once per new bucket), and adds `n`.
+    #[cold]
+    fn grow_to(&mut self, b: u64, n: u64) {
+        let end = self.offset + self.counts.len() as u64;
+        let (lo, hi) = if self.counts.is_empty() {
+            (b, b + 1)
+        } else {
+            (self.offset.min(b), end.max(b + 1))
+        };
+        let lo = lo - lo % GROWTH_BUCKETS;
+        let hi = hi.div_ceil(GROWTH_BUCKETS) * GROWTH_BUCKETS;
+        if self.counts.is_empty() {
+            self.offset = lo;
+        } else if lo < self.offset {
+            let grow = (self.offset - lo) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = lo;
+        }
+        self.counts.resize((hi - self.offset) as usize, 0);
         self.counts[(b - self.offset) as usize] += n;
     }
 
@@ -146,7 +161,7 @@ impl<'de> Deserialize<'de> for Sketch {
                 ));
             }
             previous = Some(b);
-            s.add_n(b, c);
+            s.add(b, c);
         }
         Ok(s)
     }

@@ -265,12 +265,20 @@ pub struct Factor {
     pub laws: Vec<FactorLaw>,
     /// Per source, the index in `laws` of its own law.
     pub own: Vec<u32>,
-    /// Per source, the indices in `laws` of its sampling laws ([`Source::sampling_laws`]).
-    pub sampling: Vec<Vec<u32>>,
+    /// The distinct sets of sampling laws ([`Source::sampling_laws`]) of the sources,
+    /// each as indices in `laws`: a source samples its candidate events at the largest
+    /// of its set's intensities given `Z`.
+    pub sets: Vec<Vec<u32>>,
+    /// Per source, the index in `sets` of its sampling laws.
+    pub set_of: Vec<u32>,
+    /// Per set, how many sources sample with it (a count, as a float): the path's total
+    /// sampling intensity is `sum_m sources_m × bound_m`, one term a set.
+    pub set_sources: Vec<f64>,
     /// The depeg's law (probability `q_depeg`), when the model has a depeg.
     pub depeg: Option<FactorLaw>,
     /// Per law, its intensity at the [`Factor::GRID_STEPS`] + 1 points of the factor's
-    /// grid on [-[`Factor::GRID_MAX`], [`Factor::GRID_MAX`]], law-major.
+    /// grid on [-[`Factor::GRID_MAX`], [`Factor::GRID_MAX`]], point-major (the laws of
+    /// one point side by side: a path reads one run of them).
     pub table: Vec<f64>,
 }
 
@@ -288,12 +296,11 @@ impl Factor {
     /// Tabulates every law's intensity on the grid.
     fn tabulate(&mut self) {
         let h = 2.0 * Self::GRID_MAX / Self::GRID_STEPS as f64;
-        self.table = self
-            .laws
-            .iter()
-            .flat_map(|law| {
-                (0..=Self::GRID_STEPS)
-                    .map(move |k| law.intensity_at(-Self::GRID_MAX + h * k as f64))
+        self.table = (0..=Self::GRID_STEPS)
+            .flat_map(|k| {
+                self.laws
+                    .iter()
+                    .map(move |law| law.intensity_at(-Self::GRID_MAX + h * k as f64))
             })
             .collect();
     }
@@ -305,9 +312,10 @@ impl Factor {
         let h = 2.0 * Self::GRID_MAX / Self::GRID_STEPS as f64;
         let cell = ((z + Self::GRID_MAX) / h).floor();
         if (0.0..Self::GRID_STEPS as f64).contains(&cell) {
-            let next = cell as usize + 1;
-            for (k, b) in bounds.iter_mut().enumerate() {
-                *b = self.table[k * (Self::GRID_STEPS + 1) + next] * Self::MARGIN;
+            let n = self.laws.len();
+            let next = (cell as usize + 1) * n;
+            for (b, at) in bounds.iter_mut().zip(&self.table[next..next + n]) {
+                *b = at * Self::MARGIN;
             }
         } else {
             for (b, law) in bounds.iter_mut().zip(&self.laws) {
@@ -704,7 +712,9 @@ impl Model {
             factor: spec.systematic.as_ref().map(|_| Factor {
                 laws: Vec::new(),
                 own: Vec::new(),
-                sampling: Vec::new(),
+                sets: Vec::new(),
+                set_of: Vec::new(),
+                set_sources: Vec::new(),
                 depeg: None,
                 table: Vec::new(),
             }),
@@ -755,12 +765,30 @@ impl Model {
                 at as u32
             };
             factor.own = self.sources.iter().map(|s| index(&s.law)).collect();
-            factor.sampling = self
+            let sampling: Vec<Vec<u32>> = self
                 .sources
                 .iter()
                 .map(|s| s.sampling_laws.iter().map(&mut index).collect())
                 .collect();
             factor.laws = laws;
+            factor.sets.clear();
+            factor.set_sources.clear();
+            factor.set_of = sampling
+                .into_iter()
+                .map(|set| {
+                    let at = factor
+                        .sets
+                        .iter()
+                        .position(|s| *s == set)
+                        .unwrap_or_else(|| {
+                            factor.sets.push(set);
+                            factor.set_sources.push(0.0);
+                            factor.sets.len() - 1
+                        });
+                    factor.set_sources[at] += 1.0;
+                    at as u32
+                })
+                .collect();
             factor.tabulate();
         }
     }
@@ -888,7 +916,9 @@ mod tests {
         let mut factor = Factor {
             laws: laws.clone(),
             own: Vec::new(),
-            sampling: Vec::new(),
+            sets: Vec::new(),
+            set_of: Vec::new(),
+            set_sources: Vec::new(),
             depeg: None,
             table: Vec::new(),
         };

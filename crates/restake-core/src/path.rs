@@ -123,10 +123,11 @@ pub struct PathScratch {
     /// With a factor: an upper bound of the intensity of each of its laws given the
     /// path's `Z` ([`crate::model::Factor::bound`]).
     law_bound: Vec<f64>,
-    /// With a factor: each source's sampling intensity on the path, the largest bound
-    /// of its sampling laws.
-    sampling_bound: Vec<f64>,
-    /// With a factor: running sums of the sources' sampling intensities on the path.
+    /// With a factor: each set of sampling laws' intensity on the path
+    /// ([`crate::model::Factor::sets`]), the largest bound of its laws.
+    set_bound: Vec<f64>,
+    /// With a factor: running sums of the sources' sampling intensities on the path,
+    /// filled only on a path with events.
     cumulative: Vec<f64>,
     /// The generator of a levered position's random depeg episodes, one per batch
     /// ([`PathScratch::start_batch`]), one seed a path: apart from the path's, so that
@@ -164,7 +165,7 @@ impl PathScratch {
             forced: Vec::new(),
             pick_order: Vec::new(),
             law_bound: vec![0.0; model.factor.as_ref().map_or(0, |f| f.laws.len())],
-            sampling_bound: vec![0.0; model.sources.len()],
+            set_bound: vec![0.0; model.factor.as_ref().map_or(0, |f| f.sets.len())],
             cumulative: vec![0.0; model.sources.len()],
             episode_rng: batch_rng(EPISODE_SALT, 0),
             edges: Vec::new(),
@@ -269,18 +270,25 @@ fn request_severity<R: Rng + ?Sized>(
     }
 }
 
-/// Draws the candidate events of a path: their count from `count`, then for each its
-/// source (from `cumulative`, the running sums of the sampling intensities), its time
-/// (uniform on `[0, horizon]`) and the seed of its own generator.
+/// The count of a path's candidate events, from `count`.
+fn event_count<R: Rng + ?Sized>(count: &Poisson<f64>, rng: &mut R) -> usize {
+    count_draw(DrawKind::Poisson);
+    count.sample(rng) as usize
+}
+
+/// Draws `n` candidate events of a path: for each its source (from `cumulative`, the
+/// running sums of the sampling intensities), its time (uniform on `[0, horizon]`) and
+/// the seed of its own generator.
 fn draw_events<R: Rng + ?Sized>(
-    count: &Poisson<f64>,
+    n: usize,
     cumulative: &[f64],
     horizon: f64,
     rng: &mut R,
     events: &mut Vec<(f64, u32, u64)>,
 ) {
-    count_draw(DrawKind::Poisson);
-    let n = count.sample(rng) as usize;
+    if n == 0 {
+        return;
+    }
     let total = *cumulative.last().expect("sources exist");
     for _ in 0..n {
         count_draw(DrawKind::Uniform);
@@ -394,15 +402,11 @@ pub fn simulate_path<R: Rng + ?Sized>(
             .and_then(|s| s.factor_z)
             .unwrap_or(drawn);
         factor.bounds(z, &mut scratch.law_bound);
-        let mut total = 0.0;
-        for (j, sampling) in factor.sampling.iter().enumerate() {
-            let at = sampling
+        for (bound, set) in scratch.set_bound.iter_mut().zip(&factor.sets) {
+            *bound = set
                 .iter()
                 .map(|c| scratch.law_bound[*c as usize])
                 .fold(0.0, f64::max);
-            scratch.sampling_bound[j] = at;
-            total += at;
-            scratch.cumulative[j] = total;
         }
         if let Some(law) = &factor.depeg {
             depeg_prob = law.prob_at(z);
@@ -440,7 +444,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
     // first: the path's generator then takes the same draws whatever the factor's value.
     scratch.events.clear();
     let mut depeg_fraction = None;
-    if model.factor.is_some() {
+    if let Some(factor) = &model.factor {
         count_draw(DrawKind::Uniform);
         let mut own = EventRng::from_seed(rng.random::<u64>().to_le_bytes());
         if let Some((_, discount)) = &model.depeg {
@@ -449,12 +453,27 @@ pub fn simulate_path<R: Rng + ?Sized>(
             let d = discount.sample(&mut own);
             depeg_fraction = Some(if u < depeg_prob { d } else { 0.0 });
         }
-        let total = scratch.cumulative.last().copied().unwrap_or(0.0);
+        // The total sampling intensity one term a set of laws; the running sums over the
+        // sources only when an event needs its source.
+        let total: f64 = factor
+            .set_sources
+            .iter()
+            .zip(&scratch.set_bound)
+            .map(|(sources, bound)| sources * bound)
+            .sum();
         let mean = total * horizon;
         if mean > 0.0 && mean.is_finite() {
             let count = Poisson::new(mean).expect("finite positive event mean");
+            let n = event_count(&count, &mut own);
+            if n > 0 {
+                let mut running = 0.0;
+                for (c, set) in scratch.cumulative.iter_mut().zip(&factor.set_of) {
+                    running += scratch.set_bound[*set as usize];
+                    *c = running;
+                }
+            }
             draw_events(
-                &count,
+                n,
                 &scratch.cumulative,
                 horizon,
                 &mut own,
@@ -463,7 +482,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
         }
     } else if let Some(count) = &model.event_count {
         draw_events(
-            count,
+            event_count(count, rng),
             &model.cumulative_intensity,
             horizon,
             rng,
@@ -710,8 +729,9 @@ pub fn simulate_path<R: Rng + ?Sized>(
         if !forced {
             count_draw(DrawKind::Uniform);
             let keep = match &model.factor {
-                Some(f) if scratch.sampling_bound[j] > 0.0 => {
-                    f.laws[f.own[j] as usize].intensity_at(z) / scratch.sampling_bound[j]
+                Some(f) if scratch.set_bound[f.set_of[j] as usize] > 0.0 => {
+                    f.laws[f.own[j] as usize].intensity_at(z)
+                        / scratch.set_bound[f.set_of[j] as usize]
                 }
                 Some(_) => 0.0,
                 None => source.keep,

@@ -121,7 +121,7 @@ pub struct PathScratch {
     /// Members of a pick's group, shuffled in part on each path.
     pick_order: Vec<usize>,
     /// With a factor: an upper bound of the intensity of each of its laws given the
-    /// path's `Z` ([`crate::model::Factor::bound`]).
+    /// path's `Z` ([`crate::model::Factor::bounds`]).
     law_bound: Vec<f64>,
     /// With a factor: each set of sampling laws' intensity on the path
     /// ([`crate::model::Factor::sets`]), the largest bound of its laws.

@@ -5,8 +5,10 @@
 //! kind of draw alone (`UNIT_DRAWS` draws, the best of three) and one path of each
 //! scenario, and prints: mean draws per path by kind, the bound
 //! `sum_kind draws × cost` in ns per path (what the draws alone cost), the measured ns per
-//! path, and their ratio. The counters themselves cost a little, so the measured figure
-//! here is an upper bound of the uninstrumented one (`--bench paths` measures that).
+//! path one path at a time (`simulate_path`) and in the engine's blocks of paths
+//! (`PathBlock`, timed in turn with it), and the ratio of the block figure to the bound.
+//! The counters themselves cost a little, so the measured figures here are upper bounds of
+//! the uninstrumented ones (`--bench paths` measures those).
 //!
 //! `cargo bench -p restake-benches --bench draws --features draw-count`
 
@@ -17,6 +19,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 use restake_benches::{SCENARIOS, scenario};
 use restake_core::Model;
+use restake_core::block::{BLOCK_PATHS, PathBlock};
 use restake_core::path::{PathScratch, simulate_path};
 use restake_core::sampling::{BetaSampler, batch_rng, draw_count};
 
@@ -56,8 +59,16 @@ fn main() {
         costs[0], costs[1], costs[2], costs[3]
     );
     println!(
-        "{:<20} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>6}",
-        "scenario", "uniform", "normal", "poisson", "beta", "bound ns", "path ns", "ratio"
+        "{:<20} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6}",
+        "scenario",
+        "uniform",
+        "normal",
+        "poisson",
+        "beta",
+        "bound ns",
+        "path ns",
+        "block ns",
+        "ratio"
     );
     for (name, _) in SCENARIOS {
         let model = Model::new(&scenario(name));
@@ -74,18 +85,31 @@ fn main() {
             .map(|c| *c as f64 / f64::from(PATHS))
             .collect();
         let bound: f64 = per_path.iter().zip(costs).map(|(d, c)| d * c).sum();
-        let measured = ns_per_call(PATHS, || {
-            let out = simulate_path(&model, &mut rng, &mut scratch);
-            scratch.clear_rows();
-            out.net_return
-        });
+        let mut one_by_one = || {
+            ns_per_call(PATHS, || {
+                let out = simulate_path(&model, &mut rng, &mut scratch);
+                scratch.clear_rows();
+                out.net_return
+            })
+        };
+        let mut block = PathBlock::new(&model);
+        let mut block_rng = batch_rng(2, 0);
+        let mut block_scratch = PathScratch::new(&model);
+        let mut in_blocks = || {
+            let blocks = PATHS / BLOCK_PATHS as u32;
+            ns_per_call(blocks, || {
+                block.simulate(&model, &mut block_rng, &mut block_scratch, BLOCK_PATHS);
+                block.path(BLOCK_PATHS - 1).outcome.net_return
+            }) / BLOCK_PATHS as f64
+        };
+        let (path_ns, block_ns) = (one_by_one(), in_blocks());
         println!(
-            "{name:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {measured:>10.1} {:>6.2}",
+            "{name:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {path_ns:>10.1} {block_ns:>10.1} {:>6.2}",
             per_path[0],
             per_path[1],
             per_path[2],
             per_path[3],
-            measured / bound
+            block_ns / bound
         );
     }
 }

@@ -3,9 +3,10 @@
 
 use restake_core::Scenario;
 
-/// `(name, TOML text)` of every benchmarked scenario: the three presets, then a stress
-/// case of 10 AVSs × 5 operators with events on most paths.
-pub const SCENARIOS: [(&str, &str); 4] = [
+/// `(name, TOML text)` of every benchmarked scenario: the three presets, the peers'
+/// 5-AVS × 3-operator scenario with every source on (about 0.7 events a path, no
+/// factor), then a stress case of 10 AVSs × 5 operators with events on most paths.
+pub const SCENARIOS: [(&str, &str); 5] = [
     (
         "etherfi-weeth",
         include_str!("../../data/scenarios/etherfi-weeth.toml"),
@@ -17,6 +18,10 @@ pub const SCENARIOS: [(&str, &str); 4] = [
     (
         "renzo-ezeth",
         include_str!("../../data/scenarios/renzo-ezeth.toml"),
+    ),
+    (
+        "every-source-5avs-3ops",
+        include_str!("../scenarios/every-source-5avs-3ops.toml"),
     ),
     (
         "stress-10avs-5ops",

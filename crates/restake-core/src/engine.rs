@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::block::{BLOCK_PATHS, PathBlock};
 use crate::error::ScenarioError;
 use crate::model::Model;
-use crate::path::{PathOutcome, PathScratch, simulate_path};
+use crate::path::{PathOutcome, PathScratch};
 use crate::sampling::batch_rng;
 
 /// Paths in every batch but the last. Fixed, so that batch `b` always simulates paths
@@ -109,11 +110,11 @@ pub(crate) fn batch_pieces(range: &std::ops::Range<u64>) -> Vec<(u64, std::ops::
 }
 
 /// Simulates paths `paths` of batch `b` of a run with seed `seed` in path order, with
-/// the batch's generator ([`crate::sampling::batch_rng`]`(seed, b)`), calling
-/// `each(path, outcome, scratch)` after each: `scratch` holds the path's checkpoint
-/// values and slashing rows, cleared once `each` returns. The batch's paths before the
-/// range are simulated for their draws only, so a path's numbers do not depend on where
-/// a range starts.
+/// the batch's generator ([`crate::sampling::batch_rng`]`(seed, b)`), a block of
+/// [`BLOCK_PATHS`] paths at a time ([`PathBlock`]), calling `each(path, block, lanes)`
+/// on each block in path order: `lanes` are the block's paths in the range, the first
+/// of them path `path`. The batch's paths before the range are simulated for their draws
+/// only, so a path's numbers do not depend on where a range starts.
 ///
 /// # Panics
 /// If `paths` is not within batch `b`.
@@ -122,18 +123,22 @@ pub(crate) fn walk_batch(
     seed: u64,
     b: u64,
     paths: std::ops::Range<u64>,
-    mut each: impl FnMut(u64, &PathOutcome, &PathScratch),
+    mut each: impl FnMut(u64, &PathBlock, std::ops::Range<usize>),
 ) {
     assert!(paths.start >= b * BATCH_PATHS && paths.end <= (b + 1) * BATCH_PATHS);
     let mut rng = batch_rng(seed, b);
     let mut scratch = PathScratch::new(model);
     scratch.start_batch(seed, b);
-    for path in b * BATCH_PATHS..paths.end {
-        let outcome = simulate_path(model, &mut rng, &mut scratch);
-        if path >= paths.start {
-            each(path, &outcome, &scratch);
+    let mut block = PathBlock::new(model);
+    let mut first = b * BATCH_PATHS;
+    while first < paths.end {
+        let n = (paths.end - first).min(BLOCK_PATHS as u64) as usize;
+        block.simulate(model, &mut rng, &mut scratch, n);
+        let skip = paths.start.saturating_sub(first).min(n as u64);
+        if (skip as usize) < n {
+            each(first + skip, &block, skip as usize..n);
         }
-        scratch.clear_rows();
+        first += n as u64;
     }
 }
 
@@ -203,16 +208,17 @@ pub fn simulate_range(
             .map(|((b, paths), (outs, values))| {
                 let mut losses = Vec::new();
                 let mut slots = outs.iter_mut().zip(values.chunks_exact_mut(checkpoints));
-                walk_batch(model, seed, *b, paths.clone(), |path, o, scratch| {
-                    let (out, vals) = slots.next().expect("one slot per path");
-                    *out = *o;
-                    vals.copy_from_slice(&scratch.checkpoint_values);
-                    for &row in &scratch.slashed_rows {
-                        losses.push(RowLoss {
+                walk_batch(model, seed, *b, paths.clone(), |first, block, lanes| {
+                    for (path, i) in (first..).zip(lanes) {
+                        let view = block.path(i);
+                        let (out, vals) = slots.next().expect("one slot per path");
+                        *out = *view.outcome;
+                        vals.copy_from_slice(view.checkpoint_values);
+                        losses.extend(view.rows.iter().map(|&(row, loss_eth)| RowLoss {
                             path: (path - range.start) as u32,
-                            row: row as u32,
-                            loss_eth: scratch.row_loss_eth[row],
-                        });
+                            row,
+                            loss_eth,
+                        }));
                     }
                 });
                 let total =

@@ -35,6 +35,7 @@
 //! assert!((mean - (0.03f64.exp() - 1.0)).abs() < 1e-12);
 //! ```
 
+pub mod block;
 pub mod calibrate;
 pub mod engine;
 pub mod error;

@@ -99,6 +99,9 @@ pub struct PathScratch {
     accrued: Vec<f64>,
     /// Token prices in ETH at each checkpoint, token-major.
     prices: Vec<f64>,
+    /// The standard normal increments of the tokens' Brownian motions at each
+    /// checkpoint, token-major, as drawn ([`draw_path`]).
+    normals: Vec<f64>,
     /// `e^{g t_c}` at each checkpoint `c` of the path.
     growth_e: Vec<f64>,
     /// `G(t_c)` at each checkpoint `c` of the path.
@@ -156,6 +159,7 @@ impl PathScratch {
             rates: vec![0.0; model.streams],
             accrued: vec![0.0; model.streams],
             prices: vec![0.0; model.tokens.len() * model.checkpoints_years.len()],
+            normals: vec![0.0; model.tokens.len() * model.checkpoints_years.len()],
             growth_e: vec![1.0; model.checkpoints_years.len()],
             growth_g: vec![0.0; model.checkpoints_years.len()],
             checkpoint_values: vec![0.0; model.checkpoints_years.len()],
@@ -191,12 +195,23 @@ impl PathScratch {
         &self.events
     }
 
+    /// The tokens' normal increments of the last path's draws ([`draw_path`]),
+    /// token-major: `[token × checkpoints + c]`.
+    pub(crate) fn normals(&self) -> &[f64] {
+        &self.normals
+    }
+
     /// Resets the per-row losses of the last path.
     pub fn clear_rows(&mut self) {
         for &r in &self.slashed_rows {
             self.row_loss_eth[r] = 0.0;
         }
         self.slashed_rows.clear();
+    }
+
+    /// The income streams' accrued amounts and their rates, to accrue.
+    fn accrued_rates(&mut self) -> (&mut [f64], &[f64]) {
+        (&mut self.accrued, &self.rates)
     }
 
     fn record(&mut self, row: usize, loss_eth: f64) {
@@ -228,6 +243,53 @@ impl PathScratch {
 struct Clock {
     e: f64,
     big_g: f64,
+}
+
+impl Clock {
+    /// The clock at the start of a path, `t = 0`.
+    const START: Self = Self { e: 1.0, big_g: 0.0 };
+}
+
+/// Accrues income from the clock's time to the time where the growth factor is `e` and
+/// `G` is `big_g` (closed form): `stake (e - e_clock)` to `base`, and to each stream's
+/// `accrued` its `rate (G - G_clock)`; then moves the clock there.
+#[inline(always)]
+fn advance(
+    clock: &mut Clock,
+    (e, big_g): (f64, f64),
+    stake: f64,
+    (accrued, rates): (&mut [f64], &[f64]),
+    base: &mut f64,
+) {
+    *base += stake * (e - clock.e);
+    let dg = big_g - clock.big_g;
+    for (acc, rate) in accrued.iter_mut().zip(rates) {
+        *acc += rate * dg;
+    }
+    clock.e = e;
+    clock.big_g = big_g;
+}
+
+/// The staked value and AVS fees at a checkpoint, ETH: the discounted stake `stake`
+/// grown by `e = e^{g t_c}`, plus the fees accrued at the clock (`fees`, at `G_clock =
+/// g0`) and at `fee_rate` since (`G(t_c) = big_g`).
+#[inline(always)]
+pub(crate) fn staked_value(
+    stake: f64,
+    e: f64,
+    fees: f64,
+    fee_rate: f64,
+    big_g: f64,
+    g0: f64,
+) -> f64 {
+    stake * e + fees + fee_rate * (big_g - g0)
+}
+
+/// A token stream's value at a checkpoint, ETH: the units accrued at the clock (`units`,
+/// at `G_clock = g0`) and at `rate` since (`G(t_c) = big_g`), at the price `price`.
+#[inline(always)]
+pub(crate) fn token_value(units: f64, rate: f64, big_g: f64, g0: f64, price: f64) -> f64 {
+    (units + rate * (big_g - g0)) * price
 }
 
 /// `(e^{g t}, G(t))` at time `t`, from one `expm1`.
@@ -341,50 +403,153 @@ fn scale(pools: &mut [f64], s: f64) -> f64 {
         .sum()
 }
 
-/// Fills `growth_e` with `e^{g t_c}` and `growth_g` with `G(t_c)` at each checkpoint,
-/// through `m_c = e^{g t_c} - 1` and `expm1(a + b) = expm1(a) + expm1(b) + expm1(a)
-/// expm1(b)`, accurate for small `g t` where `e^{g t} - 1` would cancel. Over the
-/// leading run of equal steps `a`, four interleaved chains advance by `4a`
-/// (`expm1(2a) = expm1(a) (2 + expm1(a))`), so that no long chain of dependent
-/// operations holds the processor up; the remaining steps go one by one. One `expm1`
-/// for the run, one per later step.
-fn checkpoint_growth(model: &Model, g: f64, growth_e: &mut [f64], growth_g: &mut [f64]) {
+/// Fills `growth_e[c n + p]` with `e^{g_p t_c}` and `growth_g[c n + p]` with `G(t_c)` at
+/// each checkpoint `c`, for each of the `g.len()` paths `p` of a block (one path: `g` of
+/// length 1), `n` the buffers' length over the checkpoints' (at least `g.len()`): through
+/// `m_c = e^{g t_c} - 1` and `expm1(a + b) = expm1(a) + expm1(b) + expm1(a) expm1(b)`,
+/// accurate for small `g t` where `e^{g t} - 1` would cancel. Over the leading run of
+/// equal steps `a`, four interleaved chains advance by `4a` (`expm1(2a) = expm1(a) (2 +
+/// expm1(a))`), so that no long chain of dependent operations holds the processor up;
+/// the remaining steps go one by one. One `expm1` a path for the run, one per later
+/// step; `d4` and `inv_g` (length `g.len()` each) are scratch.
+///
+/// # Panics
+/// If `d4` or `inv_g` is shorter than `g`, or the growth buffers are shorter than `g`
+/// times the checkpoints.
+#[inline(always)]
+pub(crate) fn checkpoint_growth(
+    model: &Model,
+    g: &[f64],
+    (d4, inv_g): (&mut [f64], &mut [f64]),
+    growth_e: &mut [f64],
+    growth_g: &mut [f64],
+) {
+    let k = g.len();
+    let n = growth_e.len() / model.checkpoints_years.len();
     let m = growth_e; // holds m_c until the last loop
     let run = model.equal_steps;
-    let d1 = (g * model.checkpoint_steps[0]).exp_m1();
-    let d2 = d1 * (2.0 + d1);
-    let d4 = d2 * (2.0 + d2);
-    let first = [d1, d2, d2 + d1 + d2 * d1, d4];
-    m[..run.min(4)].copy_from_slice(&first[..run.min(4)]);
+    for (p, g) in g.iter().enumerate() {
+        let a = (g * model.checkpoint_steps[0]).exp_m1();
+        let d2 = a * (2.0 + a);
+        let d = d2 * (2.0 + d2);
+        let first = [a, d2, d2 + a + d2 * a, d];
+        for (c, x) in first.iter().take(run).enumerate() {
+            m[c * n + p] = *x;
+        }
+        d4[p] = d;
+    }
     for c in 4..run {
-        m[c] = m[c - 4] + d4 + m[c - 4] * d4;
+        let (before, at) = m.split_at_mut(c * n);
+        let earlier = &before[(c - 4) * n..];
+        for ((x, a), d) in at[..k].iter_mut().zip(earlier).zip(&d4[..k]) {
+            *x = a + d + a * d;
+        }
     }
-    for c in run..m.len() {
-        let d = (g * model.checkpoint_steps[c]).exp_m1();
-        m[c] = m[c - 1] + d + m[c - 1] * d;
+    for c in run..model.checkpoints_years.len() {
+        let (before, at) = m.split_at_mut(c * n);
+        let previous = &before[(c - 1) * n..];
+        for ((x, a), g) in at[..k].iter_mut().zip(previous).zip(g) {
+            let d = (g * model.checkpoint_steps[c]).exp_m1();
+            *x = a + d + a * d;
+        }
     }
-    let inv_g = 1.0 / g;
-    for (c, (e, big_g)) in m.iter_mut().zip(growth_g.iter_mut()).enumerate() {
-        *big_g = if g == 0.0 {
-            model.checkpoints_years[c]
-        } else {
-            *e * inv_g
-        };
-        *e += 1.0;
+    for (inv, g) in inv_g.iter_mut().zip(g) {
+        *inv = 1.0 / g;
+    }
+    for (c, (m, big_g)) in m
+        .chunks_exact_mut(n)
+        .zip(growth_g.chunks_exact_mut(n))
+        .enumerate()
+    {
+        let t = model.checkpoints_years[c];
+        for (((e, big_g), g), inv) in m.iter_mut().zip(big_g).zip(g).zip(&inv_g[..k]) {
+            let grown = *e * inv;
+            *big_g = if *g == 0.0 { t } else { grown };
+            *e += 1.0;
+        }
     }
 }
 
+/// The token prices at the checkpoints (GBM, exact at each checkpoint:
+/// `ln S_c = ln S_0 + mu_log t_c + sigma W_c`, `W_c` the running sum of `sqrt(dt_c) z_c`)
+/// of the first `k` paths of a block, from their normal increments `normals`; both
+/// buffers `[(token × checkpoints + c) n + p]`, `n` their length over the tokens' and
+/// checkpoints' (`k = n = 1`: one path). `normals` is left holding `W_c`. The running
+/// sums advance checkpoint by checkpoint, every path at once, and the exponentials
+/// follow ([`exp_in_place`]), over the whole buffer when the paths fill it.
+///
+/// # Panics
+/// If the buffers are shorter than `k` rows of every token and checkpoint.
+#[inline(always)]
+pub(crate) fn token_prices(model: &Model, k: usize, normals: &mut [f64], prices: &mut [f64]) {
+    if model.tokens.is_empty() {
+        return;
+    }
+    let checkpoints = model.checkpoints_years.len();
+    let n = prices.len() / (checkpoints * model.tokens.len());
+    for (j, token) in model.tokens.iter().enumerate() {
+        for (c, &t) in model.checkpoints_years.iter().enumerate() {
+            let row = (j * checkpoints + c) * n;
+            let (before, at) = normals.split_at_mut(row);
+            let step = model.checkpoint_sqrt_steps[c];
+            let start = token.ln_price0 + token.log_drift * t;
+            let price = &mut prices[row..row + k];
+            for (p, (w, price)) in at[..k].iter_mut().zip(price.iter_mut()).enumerate() {
+                let previous = if c == 0 { 0.0 } else { before[row - n + p] };
+                *w = previous + step * *w;
+                *price = start + token.volatility * *w;
+            }
+        }
+    }
+    if k == n {
+        exp_in_place(prices);
+    } else {
+        for row in prices.chunks_exact_mut(n) {
+            exp_in_place(&mut row[..k]);
+        }
+    }
+}
+
+/// What the draws of a path ([`draw_path`]) leave for the rest of it ([`finish_path`]),
+/// besides the log-prices, events and episodes in its scratch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Drawn {
+    /// The base growth rate `g = r_b (1 - phi_b)`, per year.
+    pub(crate) g: f64,
+    /// The systematic factor's value on the path (0 without a factor).
+    z: f64,
+    /// The depeg at exit, a fraction of the stake, if there is one.
+    pub(crate) depeg_fraction: Option<f64>,
+    /// Whether the random sources fire (false under a stress that turns them off).
+    random: bool,
+}
+
 /// Simulates one path of `model` with `rng`, leaving the checkpoint values and the
-/// per-row slashing losses in `scratch` (`docs/model.md#a-path`). Generic over the generator
-/// so that a benchmark can count the draws; the engine uses [`crate::sampling::PathRng`].
+/// per-row slashing losses in `scratch` (`docs/model.md#a-path`): its draws
+/// ([`draw_path`]), then the rest ([`finish_path`]). Generic over the generator so that a
+/// benchmark can count the draws; the engine uses [`crate::sampling::PathRng`].
 pub fn simulate_path<R: Rng + ?Sized>(
     model: &Model,
     rng: &mut R,
     scratch: &mut PathScratch,
 ) -> PathOutcome {
+    let drawn = draw_path(model, rng, scratch);
+    finish_path(model, drawn, scratch)
+}
+
+/// Every random draw of a path, in the order the module docs give: leaves the token
+/// log-prices at the checkpoints, the candidate events in time order and a levered
+/// path's depeg episodes in `scratch`, and returns the rest. What follows
+/// ([`finish_path`]) draws nothing but the events' own generators, which the events'
+/// seeds fix, so a block of paths can take its draws path by path and be evaluated
+/// after (`crate::block`).
+pub(crate) fn draw_path<R: Rng + ?Sized>(
+    model: &Model,
+    rng: &mut R,
+    scratch: &mut PathScratch,
+) -> Drawn {
     let n_checkpoints = model.checkpoints_years.len();
     let horizon = model.horizon_years;
-    let principal = model.principal_eth;
 
     // The systematic factor first, when the scenario has one (held at a stress's
     // `factor_z`, drawn all the same so that every later draw is the base's). The
@@ -413,30 +578,26 @@ pub fn simulate_path<R: Rng + ?Sized>(
         }
     }
 
-    // Base APR, once per path, and the growth factors at the checkpoints.
+    // Base APR, once per path.
     let r_b = truncated_normal(model.base_apr_mean, model.base_apr_sd, rng);
     let g = r_b * model.base_keep;
-    checkpoint_growth(model, g, &mut scratch.growth_e, &mut scratch.growth_g);
 
-    // Token prices at the checkpoints (GBM, exact at each checkpoint): the log-prices,
-    // then their exponentials in one pass.
-    for (j, token) in model.tokens.iter().enumerate() {
-        let prices = &mut scratch.prices[j * n_checkpoints..(j + 1) * n_checkpoints];
-        let mut w = 0.0;
-        for (c, (&t, price)) in model
-            .checkpoints_years
-            .iter()
-            .zip(prices.iter_mut())
-            .enumerate()
-        {
-            if token.volatility > 0.0 {
+    // Each token's standard normal increment at each checkpoint (none, and 0, for a
+    // token without volatility); the prices come with the evaluation
+    // ([`token_prices`]).
+    for (token, normals) in model
+        .tokens
+        .iter()
+        .zip(scratch.normals.chunks_exact_mut(n_checkpoints))
+    {
+        for z in normals.iter_mut() {
+            *z = if token.volatility > 0.0 {
                 count_draw(DrawKind::Normal);
-                let z: f64 = StandardNormal.sample(rng);
-                w += model.checkpoint_sqrt_steps[c] * z;
-            }
-            *price = token.ln_price0 + token.log_drift * t + token.volatility * w;
+                StandardNormal.sample(rng)
+            } else {
+                0.0
+            };
         }
-        exp_in_place(prices);
     }
 
     // Events of all sources superposed: count, then source and time of each. With a
@@ -551,6 +712,53 @@ pub fn simulate_path<R: Rng + ?Sized>(
         scratch.active.clear();
     }
 
+    // The depeg: drawn here from the path's generator without a factor (with one, it
+    // was drawn with the events); a stress without random sources drops it, one with a
+    // forced depeg replaces it.
+    if model.factor.is_none()
+        && let Some((prob, discount)) = &model.depeg
+    {
+        count_draw(DrawKind::Uniform);
+        if rng.random::<f64>() < *prob {
+            depeg_fraction = Some(discount.sample(rng));
+        }
+    }
+    if !random {
+        depeg_fraction = None;
+    }
+    if let Some(law) = model.stress.as_ref().and_then(|s| s.depeg.as_ref()) {
+        depeg_fraction = Some(law.sample(&mut scratch.forced_rng));
+    }
+    Drawn {
+        g,
+        z,
+        depeg_fraction,
+        random,
+    }
+}
+
+/// The rest of a path after its draws ([`draw_path`]): the growth factors and token
+/// prices at the checkpoints, the events in time order, the checkpoint values and the
+/// outcome.
+pub(crate) fn finish_path(model: &Model, drawn: Drawn, scratch: &mut PathScratch) -> PathOutcome {
+    let Drawn {
+        g,
+        z,
+        depeg_fraction,
+        random,
+    } = drawn;
+    let n_checkpoints = model.checkpoints_years.len();
+    let horizon = model.horizon_years;
+    let principal = model.principal_eth;
+    checkpoint_growth(
+        model,
+        &[g],
+        (&mut [0.0], &mut [0.0]),
+        &mut scratch.growth_e,
+        &mut scratch.growth_g,
+    );
+    token_prices(model, 1, &mut scratch.normals, &mut scratch.prices);
+
     // The pools change only at events and liquidations: most unlevered paths never copy
     // them.
     if !scratch.events.is_empty() || model.leverage.is_some() {
@@ -563,7 +771,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
     scratch.accrued.iter_mut().for_each(|a| *a = 0.0);
     scratch.rates.copy_from_slice(&model.rates0);
     let mut stake = model.stake0;
-    let mut clock = Clock { e: 1.0, big_g: 0.0 };
+    let mut clock = Clock::START;
     let mut base_income = 0.0;
     let mut slashing_loss = 0.0;
     let mut next_checkpoint = 0;
@@ -573,21 +781,6 @@ pub fn simulate_path<R: Rng + ?Sized>(
         loan
     });
 
-    // Accrues income from the clock's time to the time where the growth factor is `e`
-    // and `G` is `big_g` (closed form), and moves the clock there.
-    let advance = |clock: &mut Clock,
-                   (e, big_g): (f64, f64),
-                   stake: f64,
-                   scratch: &mut PathScratch,
-                   base: &mut f64| {
-        *base += stake * (e - clock.e);
-        let dg = big_g - clock.big_g;
-        for (acc, rate) in scratch.accrued.iter_mut().zip(&scratch.rates) {
-            *acc += rate * dg;
-        }
-        clock.e = e;
-        clock.big_g = big_g;
-    };
     // Records `V/P` at every checkpoint at or before `t`, then moves the clock to the last
     // of them. No event lies between the clock and these checkpoints, so at checkpoint
     // `c` the stake is `stake e_c`, the debt `debt e^{r t_c}` (`debt` discounted by the
@@ -612,7 +805,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
         let values = &mut scratch.checkpoint_values[start..end];
         let (fees, fee_rate) = (scratch.accrued[0], scratch.rates[0]);
         for ((v, e), g) in values.iter_mut().zip(e).zip(g) {
-            *v = stake * e + fees + fee_rate * (g - g0);
+            *v = staked_value(stake, *e, fees, fee_rate, *g, g0);
         }
         if let Some(lev) = &model.leverage {
             for (v, grown) in values.iter_mut().zip(&lev.debt_growth[start..end]) {
@@ -623,14 +816,14 @@ pub fn simulate_path<R: Rng + ?Sized>(
             let (units, rate) = (scratch.accrued[1 + j], scratch.rates[1 + j]);
             let prices = &scratch.prices[j * n_checkpoints + start..j * n_checkpoints + end];
             for ((v, g), price) in values.iter_mut().zip(g).zip(prices) {
-                *v += (units + rate * (g - g0)) * price;
+                *v += token_value(units, rate, *g, g0, *price);
             }
         }
         for v in values.iter_mut() {
             *v *= inv_principal;
         }
         let last = (scratch.growth_e[end - 1], scratch.growth_g[end - 1]);
-        advance(clock, last, stake, scratch, base);
+        advance(clock, last, stake, scratch.accrued_rates(), base);
         *next = end;
     };
     // Moves the clock to time `t`: the checkpoints up to it, then the accrual.
@@ -642,7 +835,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
                    scratch: &mut PathScratch,
                    base: &mut f64| {
         catch_up(t, next, clock, stake, debt, scratch, base);
-        advance(clock, growth_at(g, t), stake, scratch, base);
+        advance(clock, growth_at(g, t), stake, scratch.accrued_rates(), base);
     };
     // After a liquidation that kept the share `kept` of the collateral: the seized
     // collateral leaves every pool in proportion; returns the new stake.
@@ -843,28 +1036,7 @@ pub fn simulate_path<R: Rng + ?Sized>(
 
     // The horizon (`docs/model.md#a-path`): the clock stands at T, the last checkpoint.
     let stake_eth = stake * clock.e;
-    let avs_fees = scratch.accrued[0];
     let last = n_checkpoints - 1;
-    let tokens: f64 = (0..model.tokens.len())
-        .map(|j| scratch.accrued[1 + j] * scratch.prices[j * n_checkpoints + last])
-        .sum();
-    // The depeg: drawn here from the path's generator without a factor (with one, it
-    // was drawn with the events); a stress without random sources drops it, one with a
-    // forced depeg replaces it.
-    if model.factor.is_none()
-        && let Some((prob, discount)) = &model.depeg
-    {
-        count_draw(DrawKind::Uniform);
-        if rng.random::<f64>() < *prob {
-            depeg_fraction = Some(discount.sample(rng));
-        }
-    }
-    if !random {
-        depeg_fraction = None;
-    }
-    if let Some(law) = model.stress.as_ref().and_then(|s| s.depeg.as_ref()) {
-        depeg_fraction = Some(law.sample(&mut scratch.forced_rng));
-    }
     let depeg_loss = depeg_fraction.map_or(0.0, |d| d * stake_eth);
     // A levered position repays its debt out of the collateral sold; what the sale does
     // not cover is the lender's (the holder's equity is floored at 0).
@@ -887,28 +1059,118 @@ pub fn simulate_path<R: Rng + ?Sized>(
             scratch.record(lev.row + Leverage::ROW_BAD_DEBT, -loan.bad_debt);
         }
     }
-    let loan = loan.unwrap_or_else(Loan::none);
-    scratch.checkpoint_values[last] -= depeg_loss / principal;
-    let value = position + avs_fees + tokens;
     let plain_stake = if scratch.events.is_empty() {
         model.plain0_sum
     } else {
         scratch.plain.iter().sum::<f64>()
     };
-    let plain_value = plain_stake * clock.e;
+    let horizon = Horizon {
+        position,
+        depeg_loss,
+        base_income,
+        slashing_loss,
+        plain_stake,
+        e: clock.e,
+    };
+    let prices = &scratch.prices;
+    settle(
+        model,
+        &horizon,
+        loan.unwrap_or_else(Loan::none),
+        &scratch.accrued,
+        |j| prices[j * n_checkpoints + last],
+        &mut scratch.checkpoint_values[last],
+    )
+}
+
+/// A path at its horizon `T`, ETH unless the name says otherwise.
+struct Horizon {
+    /// The position after the depeg and any loan.
+    position: f64,
+    depeg_loss: f64,
+    base_income: f64,
+    slashing_loss: f64,
+    /// Plain staking's discounted stake on the path.
+    plain_stake: f64,
+    /// `e^{g T}`.
+    e: f64,
+}
+
+/// The outcome of a path at its horizon: the fees and token value from the streams'
+/// accrued amounts `accrued` (the fees, then one per token) at the tokens' prices at the
+/// horizon (`price_at_horizon(j)`), and the depeg taken off the last checkpoint value.
+fn settle(
+    model: &Model,
+    h: &Horizon,
+    loan: Loan,
+    accrued: &[f64],
+    price_at_horizon: impl Fn(usize) -> f64,
+    last_value: &mut f64,
+) -> PathOutcome {
+    let principal = model.principal_eth;
+    let avs_fees = accrued[0];
+    let tokens: f64 = (0..model.tokens.len())
+        .map(|j| accrued[1 + j] * price_at_horizon(j))
+        .sum();
+    *last_value -= h.depeg_loss / principal;
+    let value = h.position + avs_fees + tokens;
+    let plain_value = h.plain_stake * h.e;
     PathOutcome {
         net_return: value / principal - 1.0,
         excess_return: (value - plain_value) / principal,
-        slashing_loss_eth: slashing_loss,
-        base_income_eth: base_income,
+        slashing_loss_eth: h.slashing_loss,
+        base_income_eth: h.base_income,
         avs_fee_income_eth: avs_fees,
         incentive_value_eth: tokens,
-        depeg_loss_eth: depeg_loss,
+        depeg_loss_eth: h.depeg_loss,
         liquidation_loss_eth: loan.liquidation_loss,
         borrow_cost_eth: loan.borrow_cost,
         bad_debt_eth: loan.bad_debt,
         liquidations: loan.liquidations,
     }
+}
+
+/// The outcome of a path with no candidate event, no loan and no stress, from its growth
+/// `(e^{g T}, G(T))` at the horizon and its depeg: what [`finish_path`] gives such a
+/// path, through the same code. `accrued` (one per income stream) is scratch; the token
+/// prices at the horizon come from `price_at_horizon(j)` and the depeg is taken off
+/// `last_value`, the path's last checkpoint value.
+pub(crate) fn settle_eventless(
+    model: &Model,
+    at_horizon: (f64, f64),
+    depeg_fraction: Option<f64>,
+    accrued: &mut [f64],
+    price_at_horizon: impl Fn(usize) -> f64,
+    last_value: &mut f64,
+) -> PathOutcome {
+    let mut clock = Clock::START;
+    let mut base_income = 0.0;
+    accrued.fill(0.0);
+    advance(
+        &mut clock,
+        at_horizon,
+        model.stake0,
+        (accrued, &model.rates0),
+        &mut base_income,
+    );
+    let stake_eth = model.stake0 * clock.e;
+    let depeg_loss = depeg_fraction.map_or(0.0, |d| d * stake_eth);
+    let horizon = Horizon {
+        position: stake_eth - depeg_loss,
+        depeg_loss,
+        base_income,
+        slashing_loss: 0.0,
+        plain_stake: model.plain0_sum,
+        e: clock.e,
+    };
+    settle(
+        model,
+        &horizon,
+        Loan::none(),
+        accrued,
+        price_at_horizon,
+        last_value,
+    )
 }
 
 /// A levered path's loan: its debt discounted by the borrow rate, `D(t) e^{-r t}`

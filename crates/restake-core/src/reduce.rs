@@ -25,6 +25,7 @@ use std::sync::{Mutex, PoisonError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::block::PathView;
 use crate::engine::{BATCH_PATHS, RunConfig, batch_pieces, overflow, walk_batch};
 use crate::error::ScenarioError;
 use crate::exact::ExactSum;
@@ -359,7 +360,6 @@ fn reduce_batch(
     out: &mut BatchOut,
     sketches: &mut Sketches,
 ) {
-    let rows = model.rows.len();
     out.first = paths.start;
     out.slices.clear();
     out.inputs.clear();
@@ -370,50 +370,84 @@ fn reduce_batch(
     out.finite = true;
     // A slice ends at the batch's end or at the next convergence prefix.
     let mut slice_end = paths.start;
-    walk_batch(model, seed, b, paths.clone(), |path, o, scratch| {
-        if path == slice_end {
-            let interval = prefixes.partition_point(|p| *p <= path);
-            slice_end = prefixes
-                .get(interval)
-                .map_or(paths.end, |p| (*p).min(paths.end));
-            out.slices
-                .push(Slice::new(interval, thresholds.len(), rows));
+    let checkpoints = model.checkpoints_years.len();
+    walk_batch(model, seed, b, paths.clone(), |first, block, lanes| {
+        for (path, i) in (first..).zip(lanes.clone()) {
+            let view = block.path(i);
+            reduce_path(
+                model,
+                path,
+                &view,
+                (&paths, prefixes),
+                &mut slice_end,
+                (shift, thresholds),
+                out,
+                sketches,
+            );
         }
-        let first_row = out.rows.len();
-        out.rows.extend(
-            scratch
-                .slashed_rows
-                .iter()
-                .map(|&r| (r as u32, scratch.row_loss_eth[r])),
-        );
-        let path_rows = &out.rows[first_row..];
-        let slice = out.slices.last_mut().expect("a slice is open");
-        slice.add(model, o, path_rows, shift, thresholds);
-        out.row_start.push(out.rows.len() as u32);
-        let other = OtherRows::of(o);
-        out.inputs.push(TailInput {
-            loss: -o.net_return,
-            other: [
-                other.depeg,
-                -other.income[0],
-                -other.income[1],
-                -other.income[2],
-            ],
-        });
-        let loss = o.slashing_loss_eth / model.principal_eth;
-        out.min_return = out.min_return.min(o.net_return);
-        out.max_return = out.max_return.max(o.net_return);
-        out.max_loss = out.max_loss.max(loss);
-        let values = &scratch.checkpoint_values;
-        out.finite &= o.is_finite() && values.iter().all(|v| v.is_finite());
-        sketches.value.record(1.0 + o.net_return);
-        if o.slashing_loss_eth > 0.0 {
-            sketches.loss.record(loss);
-        }
-        for (sketch, v) in sketches.checkpoints.iter_mut().zip(values) {
-            sketch.record(*v);
+        // The checkpoints' sketches one at a time over the block's paths, so that each
+        // sketch's occupied counts stay in cache for the block's increments.
+        let values = block.checkpoint_values(lanes);
+        out.finite &= values.iter().all(|v| v.is_finite());
+        for (c, sketch) in sketches.checkpoints.iter_mut().enumerate() {
+            for v in values.iter().skip(c).step_by(checkpoints) {
+                sketch.record(*v);
+            }
         }
     });
+}
+
+/// Reduces path `path` of a batch (`view`): opens the next slice when `path` reaches
+/// `slice_end` (the range's end or the next convergence prefix), adds the path to its
+/// slice's sums and its tail inputs, bounds and value and loss sketches to `out` and
+/// `sketches` (the checkpoint values are the block's: [`reduce_batch`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn reduce_path(
+    model: &Model,
+    path: u64,
+    view: &PathView,
+    (paths, prefixes): (&Range<u64>, &[u64]),
+    slice_end: &mut u64,
+    (shift, thresholds): (&[f64; MOMENT_QUANTITIES], &[f64]),
+    out: &mut BatchOut,
+    sketches: &mut Sketches,
+) {
+    let rows = model.rows.len();
+    let o = view.outcome;
+    if path == *slice_end {
+        let interval = prefixes.partition_point(|p| *p <= path);
+        *slice_end = prefixes
+            .get(interval)
+            .map_or(paths.end, |p| (*p).min(paths.end));
+        out.slices
+            .push(Slice::new(interval, thresholds.len(), rows));
+    }
+    let first_row = out.rows.len();
+    out.rows.extend_from_slice(view.rows);
+    let path_rows = &out.rows[first_row..];
+    let slice = out.slices.last_mut().expect("a slice is open");
+    slice.add(model, o, path_rows, shift, thresholds);
+    out.row_start.push(out.rows.len() as u32);
+    let other = OtherRows::of(o);
+    out.inputs.push(TailInput {
+        loss: -o.net_return,
+        other: [
+            other.depeg,
+            -other.income[0],
+            -other.income[1],
+            -other.income[2],
+        ],
+    });
+    let loss = o.slashing_loss_eth / model.principal_eth;
+    out.min_return = out.min_return.min(o.net_return);
+    out.max_return = out.max_return.max(o.net_return);
+    out.max_loss = out.max_loss.max(loss);
+    out.finite &= o.is_finite();
+    sketches.value.record(1.0 + o.net_return);
+    if o.slashing_loss_eth > 0.0 {
+        sketches.loss.record(loss);
+    }
 }
 
 /// The ranks (from the largest loss) the tails at [`TAIL_LEVELS`] of `n` paths need:

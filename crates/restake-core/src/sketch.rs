@@ -17,8 +17,9 @@ pub const SUB_BUCKET_BITS: u32 = 13;
 /// Values below this (zero included) share the first bucket, read as 0.
 pub const SMALLEST_VALUE: f64 = 1.0 / (1u64 << 40) as f64;
 
-/// A histogram of non-negative values ([module docs](self)).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A histogram of non-negative values ([module docs](self)). Two sketches are equal when
+/// they hold the same counts in the same buckets, whatever range each has allocated.
+#[derive(Debug, Clone, Default)]
 pub struct Sketch {
     /// Bucket index of `counts[0]`.
     offset: u64,
@@ -62,10 +63,8 @@ impl Sketch {
 
     /// Adds `other`'s counts.
     pub fn merge(&mut self, other: &Self) {
-        for (i, &c) in other.counts.iter().enumerate() {
-            if c > 0 {
-                self.add(other.offset + i as u64, c);
-            }
+        for (b, c) in other.occupied() {
+            self.add(b, c);
         }
     }
 
@@ -79,15 +78,20 @@ impl Sketch {
         }
     }
 
-    /// Widens the counts' range to hold bucket `b`, in whole steps of [`GROWTH_BUCKETS`]
-    /// (so that a sketch reallocates a few times, not once per new bucket), and adds `n`.
+    /// Widens the counts' range to hold bucket `b` and adds `n`. The range grows on the
+    /// side of `b` by at least half its length, in whole steps of [`GROWTH_BUCKETS`], so
+    /// that a sketch whose extremes creep outwards, as a tail's do when paths come,
+    /// reallocates a number of times logarithmic in its range, not once per step.
     #[cold]
     fn grow_to(&mut self, b: u64, n: u64) {
         let end = self.offset + self.counts.len() as u64;
+        let half = self.counts.len() as u64 / 2;
         let (lo, hi) = if self.counts.is_empty() {
             (b, b + 1)
+        } else if b < self.offset {
+            (b.min(self.offset.saturating_sub(half)), end)
         } else {
-            (self.offset.min(b), end.max(b + 1))
+            (self.offset, (b + 1).max(end + half))
         };
         let lo = lo - lo % GROWTH_BUCKETS;
         let hi = hi.div_ceil(GROWTH_BUCKETS) * GROWTH_BUCKETS;
@@ -102,13 +106,18 @@ impl Sketch {
         self.counts[(b - self.offset) as usize] += n;
     }
 
-    /// `(middle, count)` of the occupied buckets, ascending.
-    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+    /// `(bucket, count)` of the occupied buckets, ascending.
+    fn occupied(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.counts
             .iter()
             .enumerate()
             .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (middle(self.offset + i as u64), *c))
+            .map(|(i, c)| (self.offset + i as u64, *c))
+    }
+
+    /// `(middle, count)` of the occupied buckets, ascending.
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        self.occupied().map(|(b, c)| (middle(b), c))
     }
 
     /// The values at 1-based ascending `ranks` (ascending): each the middle of its
@@ -137,16 +146,18 @@ impl Sketch {
 
 impl Serialize for Sketch {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let occupied: Vec<(u64, u64)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (self.offset + i as u64, *c))
-            .collect();
+        let occupied: Vec<(u64, u64)> = self.occupied().collect();
         occupied.serialize(serializer)
     }
 }
+
+impl PartialEq for Sketch {
+    fn eq(&self, other: &Self) -> bool {
+        self.occupied().eq(other.occupied())
+    }
+}
+
+impl Eq for Sketch {}
 
 impl<'de> Deserialize<'de> for Sketch {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -183,6 +194,28 @@ mod tests {
         s.record(0.0);
         s.record(1e-20);
         assert_eq!(s.at_ranks([1, 2]), [0.0, 0.0]);
+    }
+
+    /// Extremes creeping outwards bucket by bucket, as a loss tail's smallest values do,
+    /// reallocate the counts a number of times logarithmic in the range (12 here; growing
+    /// an eighth of a power of two at a time took 620), and the range stays within twice
+    /// the span of the values.
+    #[test]
+    fn creeping_extremes_grow_the_range_geometrically() {
+        let mut s = Sketch::default();
+        let mut grown = 0;
+        let mut x = 1.0;
+        while x > 2f64.powi(-40) {
+            let len = s.counts.len();
+            s.record(x);
+            s.record(2.0 / x);
+            grown += usize::from(s.counts.len() != len);
+            x *= 1.0 - 2f64.powi(-12);
+        }
+        let first = s.occupied().next().unwrap().0;
+        let span = (s.occupied().last().unwrap().0 - first + 1) as usize;
+        assert!(grown <= 40, "{grown} reallocations");
+        assert!(s.counts.len() <= 2 * span + 2 * GROWTH_BUCKETS as usize);
     }
 
     #[test]

@@ -1,0 +1,352 @@
+//! A block of paths (`docs/performance.md#the-block-loop`): the draws path by path, then
+//! the arithmetic of the paths without events over the whole block at once.
+//!
+//! Most paths of a scenario have no candidate event. For such a path (with no loan and
+//! no stress) the evaluation is closed form: the growth factors, token prices and
+//! checkpoint values depend only on its base growth rate and its tokens' normal draws. A
+//! block takes the draws of [`BLOCK_PATHS`] paths in path order
+//! ([`crate::path::draw_path`]), so that every generator gives the same numbers as path
+//! by path; a path with events (or any path of a levered or stressed scenario) is
+//! evaluated at once, one by one ([`crate::path::finish_path`]); the others are packed
+//! as a structure of arrays, `[checkpoint][path]`, and evaluated together in loops over
+//! the paths that the compiler vectorises, built for the widest vector instructions the
+//! processor has (chosen at run time through `pulp`). Each eventless path goes through
+//! the same operations, in the same order, as on its own, so the block changes no bit of
+//! any result.
+
+use rand::Rng;
+
+use crate::model::Model;
+use crate::path::{
+    PathOutcome, PathScratch, checkpoint_growth, draw_path, finish_path, settle_eventless,
+    staked_value, token_prices, token_value,
+};
+
+/// Paths in a block: enough for the loops over them to run at full vector width, few
+/// enough for a block's arrays (about `13 × BLOCK_PATHS × 8` bytes per checkpoint array
+/// on a year of monthly checkpoints) to stay in the first-level cache.
+pub const BLOCK_PATHS: usize = 64;
+
+/// One path of a block as it comes out ([`PathBlock::path`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PathView<'a> {
+    /// Its outcome.
+    pub outcome: &'a PathOutcome,
+    /// `V(t_c)/P` at each checkpoint (the depeg only at the horizon).
+    pub checkpoint_values: &'a [f64],
+    /// Its slashing rows in the order first hit: the row's index into
+    /// [`Model::rows`] and its loss in ETH at the events' times.
+    pub rows: &'a [(u32, f64)],
+}
+
+/// The buffers of a block of up to [`BLOCK_PATHS`] paths, reused from block to block.
+#[derive(Debug)]
+pub struct PathBlock {
+    arch: pulp::Arch,
+    /// Paths in the last block.
+    len: usize,
+    outcomes: Vec<PathOutcome>,
+    /// Checkpoint values, path-major: `values[path × checkpoints + c]`.
+    values: Vec<f64>,
+    /// Slashing rows of every path, path after path; path `i`'s are
+    /// `rows[row_start[i]..row_start[i + 1]]`.
+    rows: Vec<(u32, f64)>,
+    row_start: Vec<usize>,
+    /// The block's index of each eventless path, in order; `p` below counts them.
+    eventless: Vec<usize>,
+    /// Base growth rate of eventless path `p`, per year.
+    g: Vec<f64>,
+    /// Depeg fraction of eventless path `p`.
+    depeg: Vec<Option<f64>>,
+    /// The tokens' normal increments and prices of the eventless paths:
+    /// `[(token × checkpoints + c) × BLOCK_PATHS + p]`.
+    normals: Vec<f64>,
+    prices: Vec<f64>,
+    /// `e^{g t_c}` and `G(t_c)` of the eventless paths, `[c × BLOCK_PATHS + p]`.
+    growth_e: Vec<f64>,
+    growth_g: Vec<f64>,
+    /// Checkpoint values of the eventless paths, `[c × BLOCK_PATHS + p]`.
+    eventless_values: Vec<f64>,
+    /// Scratch: [`checkpoint_growth`]'s, and the accrued income streams of a path.
+    d4: Vec<f64>,
+    inv_g: Vec<f64>,
+    accrued: Vec<f64>,
+}
+
+impl PathBlock {
+    /// Buffers sized for `model`.
+    pub fn new(model: &Model) -> Self {
+        let checkpoints = model.checkpoints_years.len();
+        let lanes = checkpoints * BLOCK_PATHS;
+        Self {
+            arch: pulp::Arch::new(),
+            len: 0,
+            outcomes: vec![PathOutcome::default(); BLOCK_PATHS],
+            values: vec![0.0; lanes],
+            rows: Vec::new(),
+            row_start: Vec::with_capacity(BLOCK_PATHS + 1),
+            eventless: Vec::with_capacity(BLOCK_PATHS),
+            g: Vec::with_capacity(BLOCK_PATHS),
+            depeg: Vec::with_capacity(BLOCK_PATHS),
+            normals: vec![0.0; model.tokens.len() * lanes],
+            prices: vec![0.0; model.tokens.len() * lanes],
+            growth_e: vec![0.0; lanes],
+            growth_g: vec![0.0; lanes],
+            eventless_values: vec![0.0; lanes],
+            d4: vec![0.0; BLOCK_PATHS],
+            inv_g: vec![0.0; BLOCK_PATHS],
+            accrued: vec![0.0; model.streams],
+        }
+    }
+
+    /// Simulates the next `n` paths of `model` with `rng` (the batch's generator,
+    /// `scratch` the batch's), exactly as [`crate::path::simulate_path`] would one after
+    /// the other.
+    ///
+    /// # Panics
+    /// If `n` is above [`BLOCK_PATHS`].
+    pub fn simulate<R: Rng + ?Sized>(
+        &mut self,
+        model: &Model,
+        rng: &mut R,
+        scratch: &mut PathScratch,
+        n: usize,
+    ) {
+        assert!(
+            n <= BLOCK_PATHS,
+            "a block holds at most {BLOCK_PATHS} paths"
+        );
+        let checkpoints = model.checkpoints_years.len();
+        let in_block = model.leverage.is_none() && model.stress.is_none();
+        self.len = n;
+        self.rows.clear();
+        self.row_start.clear();
+        self.row_start.push(0);
+        self.eventless.clear();
+        self.g.clear();
+        self.depeg.clear();
+        for i in 0..n {
+            let drawn = draw_path(model, rng, scratch);
+            if in_block && scratch.events().is_empty() {
+                let p = self.eventless.len();
+                self.eventless.push(i);
+                self.g.push(drawn.g);
+                self.depeg.push(drawn.depeg_fraction);
+                for (row, z) in scratch.normals().iter().enumerate() {
+                    self.normals[row * BLOCK_PATHS + p] = *z;
+                }
+            } else {
+                self.outcomes[i] = finish_path(model, drawn, scratch);
+                self.values[i * checkpoints..(i + 1) * checkpoints]
+                    .copy_from_slice(&scratch.checkpoint_values);
+                self.rows.extend(
+                    scratch
+                        .slashed_rows
+                        .iter()
+                        .map(|&r| (r as u32, scratch.row_loss_eth[r])),
+                );
+                scratch.clear_rows();
+            }
+            self.row_start.push(self.rows.len());
+        }
+        if !self.eventless.is_empty() {
+            self.evaluate_eventless(model);
+        }
+    }
+
+    /// The checkpoint values of the last block's paths `lanes`, path-major:
+    /// `[(path - lanes.start) × checkpoints + c]`.
+    ///
+    /// # Panics
+    /// If `lanes` reaches past the last block's path count.
+    pub fn checkpoint_values(&self, lanes: std::ops::Range<usize>) -> &[f64] {
+        assert!(
+            lanes.end <= self.len,
+            "paths {lanes:?} of a block of {}",
+            self.len
+        );
+        let checkpoints = self.values.len() / BLOCK_PATHS;
+        &self.values[lanes.start * checkpoints..lanes.end * checkpoints]
+    }
+
+    /// Path `i` of the last block.
+    ///
+    /// # Panics
+    /// If `i` is not below the last block's path count.
+    pub fn path(&self, i: usize) -> PathView<'_> {
+        assert!(i < self.len, "path {i} of a block of {}", self.len);
+        let checkpoints = self.values.len() / BLOCK_PATHS;
+        PathView {
+            outcome: &self.outcomes[i],
+            checkpoint_values: &self.values[i * checkpoints..(i + 1) * checkpoints],
+            rows: &self.rows[self.row_start[i]..self.row_start[i + 1]],
+        }
+    }
+
+    /// The growth factors, prices and checkpoint values of the block's eventless paths,
+    /// over all of them at once ([`Eventless`]), then each one's outcome.
+    fn evaluate_eventless(&mut self, model: &Model) {
+        let checkpoints = model.checkpoints_years.len();
+        self.arch.dispatch(Eventless {
+            model,
+            g: &self.g,
+            d4: &mut self.d4,
+            inv_g: &mut self.inv_g,
+            normals: &mut self.normals,
+            prices: &mut self.prices,
+            growth_e: &mut self.growth_e,
+            growth_g: &mut self.growth_g,
+            values: &mut self.eventless_values,
+        });
+        let last = checkpoints - 1;
+        for (p, &i) in self.eventless.iter().enumerate() {
+            let values = &mut self.values[i * checkpoints..(i + 1) * checkpoints];
+            for (c, v) in values.iter_mut().enumerate() {
+                *v = self.eventless_values[c * BLOCK_PATHS + p];
+            }
+            let at = last * BLOCK_PATHS + p;
+            let prices = &self.prices;
+            self.outcomes[i] = settle_eventless(
+                model,
+                (self.growth_e[at], self.growth_g[at]),
+                self.depeg[p],
+                &mut self.accrued,
+                |j| prices[(j * checkpoints + last) * BLOCK_PATHS + p],
+                &mut values[last],
+            );
+        }
+    }
+}
+
+/// The arithmetic of a block's eventless paths, `[checkpoint][path]` (the fields are
+/// [`PathBlock`]'s), as one operation for `pulp` to build for each instruction set and
+/// pick from at run time: inlined whole into the function built for the processor's
+/// vector instructions, its loops over the paths run at their full width.
+struct Eventless<'a> {
+    model: &'a Model,
+    g: &'a [f64],
+    d4: &'a mut [f64],
+    inv_g: &'a mut [f64],
+    normals: &'a mut [f64],
+    prices: &'a mut [f64],
+    growth_e: &'a mut [f64],
+    growth_g: &'a mut [f64],
+    values: &'a mut [f64],
+}
+
+impl pulp::WithSimd for Eventless<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            model,
+            g,
+            d4,
+            inv_g,
+            normals,
+            prices,
+            growth_e,
+            growth_g,
+            values,
+        } = self;
+        let k = g.len();
+        let checkpoints = model.checkpoints_years.len();
+        let inv_principal = 1.0 / model.principal_eth;
+        let (fee_rate, token_rates) = (model.rates0[0], &model.rates0[1..]);
+        let stake = model.stake0;
+        checkpoint_growth(model, g, (d4, inv_g), growth_e, growth_g);
+        token_prices(model, k, normals, prices);
+        // `catch_up` of `crate::path` from the start to the horizon, at the start's
+        // clock: nothing accrued, `G_clock = 0`.
+        for c in 0..checkpoints {
+            let at = c * BLOCK_PATHS..c * BLOCK_PATHS + k;
+            let values = &mut values[at.clone()];
+            let big_g = &growth_g[at.clone()];
+            for ((v, e), big_g) in values.iter_mut().zip(&growth_e[at]).zip(big_g) {
+                *v = staked_value(stake, *e, 0.0, fee_rate, *big_g, 0.0);
+            }
+            for (j, rate) in token_rates.iter().enumerate() {
+                let row = (j * checkpoints + c) * BLOCK_PATHS;
+                let price = &prices[row..row + k];
+                for ((v, big_g), price) in values.iter_mut().zip(big_g).zip(price) {
+                    *v += token_value(0.0, *rate, *big_g, 0.0, *price);
+                }
+            }
+            for v in values.iter_mut() {
+                *v *= inv_principal;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scenario;
+    use crate::path::simulate_path;
+    use crate::sampling::batch_rng;
+
+    /// A block gives every path, its checkpoint values and its rows bit for bit as path
+    /// by path, on presets with a factor, with leverage and with a stress, and on a
+    /// scenario without a factor, for blocks of sizes from 1 to [`BLOCK_PATHS`].
+    #[test]
+    fn a_block_is_its_paths_one_by_one() {
+        let presets = [
+            (
+                "etherfi-weeth",
+                include_str!("../../../data/scenarios/etherfi-weeth.toml"),
+            ),
+            (
+                "renzo-ezeth",
+                include_str!("../../../data/scenarios/renzo-ezeth.toml"),
+            ),
+            (
+                "weeth-aave-loop",
+                include_str!("../../../data/scenarios/weeth-aave-loop.toml"),
+            ),
+            (
+                "avs-100-cascade",
+                include_str!("../../../data/scenarios/avs-100-cascade.toml"),
+            ),
+            (
+                "every-source-5avs-3ops (no factor)",
+                include_str!("../../../benches/scenarios/every-source-5avs-3ops.toml"),
+            ),
+        ];
+        for (name, text) in presets {
+            let scenario = Scenario::from_toml(text).unwrap();
+            let model = Model::new(&scenario);
+            let mut one = (batch_rng(9, 3), PathScratch::new(&model));
+            let mut many = (batch_rng(9, 3), PathScratch::new(&model));
+            one.1.start_batch(9, 3);
+            many.1.start_batch(9, 3);
+            let mut block = PathBlock::new(&model);
+            let mut checked = 0;
+            for n in (1..=BLOCK_PATHS).rev().step_by(7).chain([BLOCK_PATHS; 30]) {
+                block.simulate(&model, &mut many.0, &mut many.1, n);
+                for i in 0..n {
+                    let expect = simulate_path(&model, &mut one.0, &mut one.1);
+                    let got = block.path(i);
+                    assert_eq!(got.outcome, &expect, "{name}: outcome of path {i}");
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(got.checkpoint_values),
+                        bits(&one.1.checkpoint_values),
+                        "{name}: checkpoint values of path {i}"
+                    );
+                    let rows: Vec<(u32, f64)> = one
+                        .1
+                        .slashed_rows
+                        .iter()
+                        .map(|&r| (r as u32, one.1.row_loss_eth[r]))
+                        .collect();
+                    assert_eq!(got.rows, rows.as_slice(), "{name}: rows of path {i}");
+                    one.1.clear_rows();
+                    checked += 1;
+                }
+            }
+            assert!(checked > 2000, "{name}: {checked} paths");
+        }
+    }
+}

@@ -310,10 +310,12 @@ impl Factor {
     /// with `z`), with a margin for rounding; the exact intensity off the grid.
     pub fn bounds(&self, z: f64, bounds: &mut [f64]) {
         let h = 2.0 * Self::GRID_MAX / Self::GRID_STEPS as f64;
-        let cell = ((z + Self::GRID_MAX) / h).floor();
-        if (0.0..Self::GRID_STEPS as f64).contains(&cell) {
+        let x = (z + Self::GRID_MAX) / h;
+        // The cell is `floor(x)`; on `[0, GRID_STEPS)` that is the truncation (no call
+        // to the C library's `floor` on the x86-64 baseline).
+        if (0.0..Self::GRID_STEPS as f64).contains(&x) {
             let n = self.laws.len();
-            let next = (cell as usize + 1) * n;
+            let next = (x as usize + 1) * n;
             for (b, at) in bounds.iter_mut().zip(&self.table[next..next + n]) {
                 *b = at * Self::MARGIN;
             }

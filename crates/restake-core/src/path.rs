@@ -511,7 +511,7 @@ pub(crate) fn token_prices(model: &Model, k: usize, normals: &mut [f64], prices:
 }
 
 /// What the draws of a path ([`draw_path`]) leave for the rest of it ([`finish_path`]),
-/// besides the log-prices, events and episodes in its scratch.
+/// besides the tokens' normal increments, the events and the episodes in its scratch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Drawn {
     /// The base growth rate `g = r_b (1 - phi_b)`, per year.
@@ -537,8 +537,8 @@ pub fn simulate_path<R: Rng + ?Sized>(
     finish_path(model, drawn, scratch)
 }
 
-/// Every random draw of a path, in the order the module docs give: leaves the token
-/// log-prices at the checkpoints, the candidate events in time order and a levered
+/// Every random draw of a path, in the order the module docs give: leaves the tokens'
+/// normal increments at the checkpoints, the candidate events in time order and a levered
 /// path's depeg episodes in `scratch`, and returns the rest. What follows
 /// ([`finish_path`]) draws nothing but the events' own generators, which the events'
 /// seeds fix, so a block of paths can take its draws path by path and be evaluated
@@ -1064,7 +1064,7 @@ pub(crate) fn finish_path(model: &Model, drawn: Drawn, scratch: &mut PathScratch
     } else {
         scratch.plain.iter().sum::<f64>()
     };
-    let horizon = Horizon {
+    let end = Horizon {
         position,
         depeg_loss,
         base_income,
@@ -1075,7 +1075,7 @@ pub(crate) fn finish_path(model: &Model, drawn: Drawn, scratch: &mut PathScratch
     let prices = &scratch.prices;
     settle(
         model,
-        &horizon,
+        &end,
         loan.unwrap_or_else(Loan::none),
         &scratch.accrued,
         |j| prices[j * n_checkpoints + last],
@@ -1155,7 +1155,7 @@ pub(crate) fn settle_eventless(
     );
     let stake_eth = model.stake0 * clock.e;
     let depeg_loss = depeg_fraction.map_or(0.0, |d| d * stake_eth);
-    let horizon = Horizon {
+    let end = Horizon {
         position: stake_eth - depeg_loss,
         depeg_loss,
         base_income,
@@ -1165,7 +1165,7 @@ pub(crate) fn settle_eventless(
     };
     settle(
         model,
-        &horizon,
+        &end,
         Loan::none(),
         accrued,
         price_at_horizon,

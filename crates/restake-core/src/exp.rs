@@ -56,8 +56,9 @@ fn exp_all(xs: &mut [f64], table: &[f64; TABLE_SIZE]) {
 }
 
 /// Replaces every `x` of `xs` by `e^x`, to within 2 units in the last place; values
-/// outside `[-708, 709]` (and NaN) get the standard library's `exp`. On a processor
-/// with AVX2 (detected at run time) four at a time, to the same bits.
+/// outside `[-708, 709]` (and NaN) get the standard library's `exp`. Always inlined, so
+/// that inside the block loop's AVX2 build (`crate::block`, chosen at run time) it runs
+/// four at a time, to the same bits.
 #[inline(always)]
 pub fn exp_in_place(xs: &mut [f64]) {
     let table = &*TABLE;

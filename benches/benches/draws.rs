@@ -59,7 +59,7 @@ fn main() {
         costs[0], costs[1], costs[2], costs[3]
     );
     println!(
-        "{:<20} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6}",
+        "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6}",
         "scenario",
         "uniform",
         "normal",
@@ -104,7 +104,7 @@ fn main() {
         };
         let (path_ns, block_ns) = (one_by_one(), in_blocks());
         println!(
-            "{name:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {path_ns:>10.1} {block_ns:>10.1} {:>6.2}",
+            "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {path_ns:>10.1} {block_ns:>10.1} {:>6.2}",
             per_path[0],
             per_path[1],
             per_path[2],

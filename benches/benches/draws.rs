@@ -85,24 +85,18 @@ fn main() {
             .map(|c| *c as f64 / f64::from(PATHS))
             .collect();
         let bound: f64 = per_path.iter().zip(costs).map(|(d, c)| d * c).sum();
-        let mut one_by_one = || {
-            ns_per_call(PATHS, || {
-                let out = simulate_path(&model, &mut rng, &mut scratch);
-                scratch.clear_rows();
-                out.net_return
-            })
-        };
+        let path_ns = ns_per_call(PATHS, || {
+            let out = simulate_path(&model, &mut rng, &mut scratch);
+            scratch.clear_rows();
+            out.net_return
+        });
         let mut block = PathBlock::new(&model);
         let mut block_rng = batch_rng(2, 0);
         let mut block_scratch = PathScratch::new(&model);
-        let mut in_blocks = || {
-            let blocks = PATHS / BLOCK_PATHS as u32;
-            ns_per_call(blocks, || {
-                block.simulate(&model, &mut block_rng, &mut block_scratch, BLOCK_PATHS);
-                block.path(BLOCK_PATHS - 1).outcome.net_return
-            }) / BLOCK_PATHS as f64
-        };
-        let (path_ns, block_ns) = (one_by_one(), in_blocks());
+        let block_ns = ns_per_call(PATHS / BLOCK_PATHS as u32, || {
+            block.simulate(&model, &mut block_rng, &mut block_scratch, BLOCK_PATHS);
+            block.path(BLOCK_PATHS - 1).outcome.net_return
+        }) / BLOCK_PATHS as f64;
         println!(
             "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {path_ns:>10.1} {block_ns:>10.1} {:>6.2}",
             per_path[0],

@@ -370,20 +370,45 @@ fn reduce_batch(
     out.finite = true;
     // A slice ends at the batch's end or at the next convergence prefix.
     let mut slice_end = paths.start;
-    let checkpoints = model.checkpoints_years.len();
+    let (rows, checkpoints) = (model.rows.len(), model.checkpoints_years.len());
     walk_batch(model, seed, b, paths.clone(), |first, block, lanes| {
         for (path, i) in (first..).zip(lanes.clone()) {
-            let view = block.path(i);
-            reduce_path(
-                model,
-                path,
-                &view,
-                (&paths, prefixes),
-                &mut slice_end,
-                (shift, thresholds),
-                out,
-                sketches,
-            );
+            let PathView {
+                outcome: o,
+                rows: path_rows,
+                ..
+            } = block.path(i);
+            if path == slice_end {
+                let interval = prefixes.partition_point(|p| *p <= path);
+                slice_end = prefixes
+                    .get(interval)
+                    .map_or(paths.end, |p| (*p).min(paths.end));
+                out.slices
+                    .push(Slice::new(interval, thresholds.len(), rows));
+            }
+            out.rows.extend_from_slice(path_rows);
+            let slice = out.slices.last_mut().expect("a slice is open");
+            slice.add(model, o, path_rows, shift, thresholds);
+            out.row_start.push(out.rows.len() as u32);
+            let other = OtherRows::of(o);
+            out.inputs.push(TailInput {
+                loss: -o.net_return,
+                other: [
+                    other.depeg,
+                    -other.income[0],
+                    -other.income[1],
+                    -other.income[2],
+                ],
+            });
+            let loss = o.slashing_loss_eth / model.principal_eth;
+            out.min_return = out.min_return.min(o.net_return);
+            out.max_return = out.max_return.max(o.net_return);
+            out.max_loss = out.max_loss.max(loss);
+            out.finite &= o.is_finite();
+            sketches.value.record(1.0 + o.net_return);
+            if o.slashing_loss_eth > 0.0 {
+                sketches.loss.record(loss);
+            }
         }
         // The checkpoints' sketches one at a time over the block's paths, so that each
         // sketch's occupied counts stay in cache for the block's increments.
@@ -395,59 +420,6 @@ fn reduce_batch(
             }
         }
     });
-}
-
-/// Reduces path `path` of a batch (`view`): opens the next slice when `path` reaches
-/// `slice_end` (the range's end or the next convergence prefix), adds the path to its
-/// slice's sums and its tail inputs, bounds and value and loss sketches to `out` and
-/// `sketches` (the checkpoint values are the block's: [`reduce_batch`]).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn reduce_path(
-    model: &Model,
-    path: u64,
-    view: &PathView,
-    (paths, prefixes): (&Range<u64>, &[u64]),
-    slice_end: &mut u64,
-    (shift, thresholds): (&[f64; MOMENT_QUANTITIES], &[f64]),
-    out: &mut BatchOut,
-    sketches: &mut Sketches,
-) {
-    let rows = model.rows.len();
-    let o = view.outcome;
-    if path == *slice_end {
-        let interval = prefixes.partition_point(|p| *p <= path);
-        *slice_end = prefixes
-            .get(interval)
-            .map_or(paths.end, |p| (*p).min(paths.end));
-        out.slices
-            .push(Slice::new(interval, thresholds.len(), rows));
-    }
-    let first_row = out.rows.len();
-    out.rows.extend_from_slice(view.rows);
-    let path_rows = &out.rows[first_row..];
-    let slice = out.slices.last_mut().expect("a slice is open");
-    slice.add(model, o, path_rows, shift, thresholds);
-    out.row_start.push(out.rows.len() as u32);
-    let other = OtherRows::of(o);
-    out.inputs.push(TailInput {
-        loss: -o.net_return,
-        other: [
-            other.depeg,
-            -other.income[0],
-            -other.income[1],
-            -other.income[2],
-        ],
-    });
-    let loss = o.slashing_loss_eth / model.principal_eth;
-    out.min_return = out.min_return.min(o.net_return);
-    out.max_return = out.max_return.max(o.net_return);
-    out.max_loss = out.max_loss.max(loss);
-    out.finite &= o.is_finite();
-    sketches.value.record(1.0 + o.net_return);
-    if o.slashing_loss_eth > 0.0 {
-        sketches.loss.record(loss);
-    }
 }
 
 /// The ranks (from the largest loss) the tails at [`TAIL_LEVELS`] of `n` paths need:

@@ -58,8 +58,9 @@ pub struct PathBlock {
     g: Vec<f64>,
     /// Depeg fraction of eventless path `p`.
     depeg: Vec<Option<f64>>,
-    /// The tokens' normal increments and prices of the eventless paths:
-    /// `[(token × checkpoints + c) × BLOCK_PATHS + p]`.
+    /// The tokens' normal increments of the block's paths,
+    /// `[(token × checkpoints + c) × BLOCK_PATHS + i]`, then those of the eventless paths
+    /// packed (`+ p`), and the eventless paths' prices.
     normals: Vec<f64>,
     prices: Vec<f64>,
     /// `e^{g t_c}` and `G(t_c)` of the eventless paths, `[c × BLOCK_PATHS + p]`.
@@ -125,17 +126,26 @@ impl PathBlock {
         self.eventless.clear();
         self.g.clear();
         self.depeg.clear();
+        // The tokens' normal increments of every path first, `[row][path]`: their streams
+        // are the batch's own, apart from the paths' other draws.
+        scratch.normal_streams.block(
+            self.arch,
+            &model.normal_rows,
+            n,
+            &mut self.normals,
+            BLOCK_PATHS,
+        );
         for i in 0..n {
             let drawn = draw_path(model, rng, scratch);
             if in_block && scratch.events().is_empty() {
-                let p = self.eventless.len();
                 self.eventless.push(i);
                 self.g.push(drawn.g);
                 self.depeg.push(drawn.depeg_fraction);
-                for (row, z) in scratch.normals().iter().enumerate() {
-                    self.normals[row * BLOCK_PATHS + p] = *z;
-                }
             } else {
+                let normals = scratch.normals_mut();
+                for &r in &model.normal_rows {
+                    normals[r] = self.normals[r * BLOCK_PATHS + i];
+                }
                 self.outcomes[i] = finish_path(model, drawn, scratch);
                 self.values[i * checkpoints..(i + 1) * checkpoints]
                     .copy_from_slice(&scratch.checkpoint_values);
@@ -150,6 +160,16 @@ impl PathBlock {
             self.row_start.push(self.rows.len());
         }
         if !self.eventless.is_empty() {
+            // The eventless paths' increments packed at the start of their rows
+            // (`p <= i`, so in place in path order).
+            if self.eventless.len() < n {
+                for &r in &model.normal_rows {
+                    let row = &mut self.normals[r * BLOCK_PATHS..(r + 1) * BLOCK_PATHS];
+                    for (p, &i) in self.eventless.iter().enumerate() {
+                        row[p] = row[i];
+                    }
+                }
+            }
             self.evaluate_eventless(model);
         }
     }

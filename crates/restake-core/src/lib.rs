@@ -43,6 +43,7 @@ pub mod exact;
 pub mod exp;
 pub mod leverage;
 pub mod model;
+pub mod normal;
 pub mod order;
 pub mod path;
 pub mod reduce;
@@ -51,6 +52,7 @@ pub mod scenario;
 pub mod sketch;
 pub mod stats;
 pub mod stress;
+mod ziggurat_tables;
 
 pub use engine::{BATCH_PATHS, PathSet, RowLoss, RunConfig, simulate};
 pub use error::ScenarioError;

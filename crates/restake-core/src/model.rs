@@ -231,6 +231,10 @@ pub struct Model {
     pub checkpoint_steps: Vec<f64>,
     /// Square roots of [`Model::checkpoint_steps`], the sd of a Brownian increment.
     pub checkpoint_sqrt_steps: Vec<f64>,
+    /// The rows `token × checkpoints + c` of the tokens with a volatility, ascending: a
+    /// path's normal increments, in the order its stream draws them
+    /// ([`crate::normal`]). The other tokens' increments are 0.
+    pub normal_rows: Vec<usize>,
     /// Length of the leading run of equal steps (every step but maybe the last).
     pub equal_steps: usize,
     /// Contribution rows: per AVS `avs_slashing`, `avs_incident`; per operator
@@ -645,7 +649,7 @@ impl Model {
                 coupled_veto: false,
             })
             .collect();
-        let tokens = spec
+        let tokens: Vec<TokenModel> = spec
             .tokens
             .iter()
             .map(|t| TokenModel {
@@ -677,6 +681,13 @@ impl Model {
             .iter()
             .take_while(|s| **s == checkpoint_steps[0])
             .count();
+        let n_checkpoints = checkpoint_steps.len();
+        let normal_rows = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.volatility > 0.0)
+            .flat_map(|(j, _)| j * n_checkpoints..(j + 1) * n_checkpoints)
+            .collect();
 
         let mut model = Self {
             principal_eth: p,
@@ -703,6 +714,7 @@ impl Model {
             checkpoints_days,
             checkpoint_steps,
             checkpoint_sqrt_steps,
+            normal_rows,
             equal_steps,
             rows,
             depeg_row,

@@ -9,19 +9,21 @@
 //!   with `G(t) = (e^{g t} - 1) / g` (and `G(t) = t` when `g = 0`), the closed form of
 //!   `integral e^{g s} ds` (`docs/model.md#a-path`).
 //!
-//! The draws of a path, in order: the base APR; each token's Brownian increments at the
-//! checkpoints; the total event count `N ~ Poisson(Lambda T)` of all sources superposed,
+//! The draws of a path from the batch's generator, in order: the base APR; the total
+//! event count `N ~ Poisson(Lambda T)` of all sources superposed,
 //! then for each event the source (chosen with probability `lambda_j / Lambda`), the
 //! time (uniform on `[0, T]`) and the seed of the event's own generator, from which, in
 //! time order, the event draws its veto and severities; last the depeg. Superposition is
 //! exact for independent Poisson processes, and a path with no event costs a single draw
 //! for its events. Giving each event its own generator keeps the draws of every event
 //! the same whichever other events happen, which is what couples the models of a sweep
-//! ([`crate::Model::couple`]).
+//! ([`crate::Model::couple`]). Each token's Brownian increments at the checkpoints come
+//! from the batch's normal streams instead ([`crate::normal`]): path `p` of the batch
+//! from stream `p mod 4`, so that a block of paths draws them four paths at a time.
 //!
 //! With a systematic factor (`docs/model.md#systematic-factor`) the path draws its
 //! factor `Z` first, conditions each distinct law of its sources on it, and after the
-//! tokens draws one seed: the generator it starts draws the depeg (its uniform and its
+//! base APR draws one seed: the generator it starts draws the depeg (its uniform and its
 //! discount, always) and then the events as above, at the intensities given `Z`. A
 //! stress's forced events (`docs/model.md#stress-tests`) take their days, picks and
 //! seeds from the batch's stress generator ([`PathScratch::start_batch`]) and join the
@@ -42,6 +44,7 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 use crate::exp::exp_in_place;
 use crate::leverage::{Leverage, crossing_years};
 use crate::model::{AvsModel, ForcedEvent, Hit, Model, SourceKind};
+use crate::normal::NormalStreams;
 use crate::sampling::{
     DrawKind, EventRng, PathRng, Severity, batch_rng, count_draw, truncated_normal,
 };
@@ -100,8 +103,10 @@ pub struct PathScratch {
     /// Token prices in ETH at each checkpoint, token-major.
     prices: Vec<f64>,
     /// The standard normal increments of the tokens' Brownian motions at each
-    /// checkpoint, token-major, as drawn ([`draw_path`]).
+    /// checkpoint, token-major, as drawn ([`crate::normal`]).
     normals: Vec<f64>,
+    /// The batch's streams of normal increments.
+    pub(crate) normal_streams: NormalStreams,
     /// `e^{g t_c}` at each checkpoint `c` of the path.
     growth_e: Vec<f64>,
     /// `G(t_c)` at each checkpoint `c` of the path.
@@ -172,18 +177,20 @@ impl PathScratch {
             set_bound: vec![0.0; model.factor.as_ref().map_or(0, |f| f.sets.len())],
             cumulative: vec![0.0; model.sources.len()],
             episode_rng: batch_rng(EPISODE_SALT, 0),
+            normal_streams: NormalStreams::new(0, 0),
             edges: Vec::new(),
             active: Vec::new(),
         }
     }
 
-    /// Starts batch `batch` of a run with seed `seed`: seeds the stress generator and
-    /// the depeg-episode generator from `(seed, batch)` ([`crate::sampling::batch_rng`]
-    /// of the seed with a salt each), so that a stressed or levered run is reproducible
-    /// whatever the threads. Without a stress or episodes it changes nothing.
+    /// Starts batch `batch` of a run with seed `seed` at its path 0: seeds the stress
+    /// generator, the depeg-episode generator ([`crate::sampling::batch_rng`] of the seed
+    /// with a salt each) and the normal streams ([`NormalStreams::new`]) from
+    /// `(seed, batch)`, so that a run is reproducible whatever the threads.
     pub fn start_batch(&mut self, seed: u64, batch: u64) {
         self.forced_rng = batch_rng(seed ^ STRESS_SALT, batch);
         self.episode_rng = batch_rng(seed ^ EPISODE_SALT, batch);
+        self.normal_streams = NormalStreams::new(seed, batch);
     }
 
     /// The candidate events of the last path, in time order: time in years since the
@@ -195,10 +202,11 @@ impl PathScratch {
         &self.events
     }
 
-    /// The tokens' normal increments of the last path's draws ([`draw_path`]),
-    /// token-major: `[token × checkpoints + c]`.
-    pub(crate) fn normals(&self) -> &[f64] {
-        &self.normals
+    /// The tokens' normal increments of the next path, token-major
+    /// (`[token × checkpoints + c]`), for [`finish_path`] to read: 0 for a token
+    /// without volatility, the rows [`Model::normal_rows`] set by the caller.
+    pub(crate) fn normals_mut(&mut self) -> &mut [f64] {
+        &mut self.normals
     }
 
     /// Resets the per-row losses of the last path.
@@ -524,31 +532,37 @@ pub(crate) struct Drawn {
     random: bool,
 }
 
-/// Simulates one path of `model` with `rng`, leaving the checkpoint values and the
-/// per-row slashing losses in `scratch` (`docs/model.md#a-path`): its draws
-/// ([`draw_path`]), then the rest ([`finish_path`]). Generic over the generator so that a
-/// benchmark can count the draws; the engine uses [`crate::sampling::PathRng`].
+/// Simulates the next path of `model` with `rng` (the batch's generator) and the normal
+/// streams of `scratch` (the batch's, [`PathScratch::start_batch`]), leaving the
+/// checkpoint values and the per-row slashing losses in `scratch`
+/// (`docs/model.md#a-path`): its draws ([`draw_path`]), its tokens' normal increments
+/// ([`NormalStreams::path`]), then the rest ([`finish_path`]). Generic over the generator
+/// so that a benchmark can count the draws; the engine uses
+/// [`crate::sampling::PathRng`], a block of paths at a time ([`crate::block`]), with the
+/// same numbers.
 pub fn simulate_path<R: Rng + ?Sized>(
     model: &Model,
     rng: &mut R,
     scratch: &mut PathScratch,
 ) -> PathOutcome {
     let drawn = draw_path(model, rng, scratch);
+    scratch
+        .normal_streams
+        .path(&model.normal_rows, &mut scratch.normals);
     finish_path(model, drawn, scratch)
 }
 
-/// Every random draw of a path, in the order the module docs give: leaves the tokens'
-/// normal increments at the checkpoints, the candidate events in time order and a levered
-/// path's depeg episodes in `scratch`, and returns the rest. What follows
-/// ([`finish_path`]) draws nothing but the events' own generators, which the events'
-/// seeds fix, so a block of paths can take its draws path by path and be evaluated
-/// after (`crate::block`).
+/// Every random draw of a path but its tokens' normal increments, in the order the
+/// module docs give: leaves the candidate events in time order and a levered path's
+/// depeg episodes in `scratch`, and returns the rest. What follows ([`finish_path`])
+/// draws nothing but the events' own generators, which the events' seeds fix, so a
+/// block of paths can take its draws path by path and be evaluated after
+/// (`crate::block`).
 pub(crate) fn draw_path<R: Rng + ?Sized>(
     model: &Model,
     rng: &mut R,
     scratch: &mut PathScratch,
 ) -> Drawn {
-    let n_checkpoints = model.checkpoints_years.len();
     let horizon = model.horizon_years;
 
     // The systematic factor first, when the scenario has one (held at a stress's
@@ -581,24 +595,6 @@ pub(crate) fn draw_path<R: Rng + ?Sized>(
     // Base APR, once per path.
     let r_b = truncated_normal(model.base_apr_mean, model.base_apr_sd, rng);
     let g = r_b * model.base_keep;
-
-    // Each token's standard normal increment at each checkpoint (none, and 0, for a
-    // token without volatility); the prices come with the evaluation
-    // ([`token_prices`]).
-    for (token, normals) in model
-        .tokens
-        .iter()
-        .zip(scratch.normals.chunks_exact_mut(n_checkpoints))
-    {
-        for z in normals.iter_mut() {
-            *z = if token.volatility > 0.0 {
-                count_draw(DrawKind::Normal);
-                StandardNormal.sample(rng)
-            } else {
-                0.0
-            };
-        }
-    }
 
     // Events of all sources superposed: count, then source and time of each. With a
     // factor, from the path's own generator (seeded by one draw), which draws the depeg

@@ -29,16 +29,21 @@ fn splitmix64_output(seed: u64, i: u64) -> u64 {
 }
 
 /// The generator of batch `batch` of a run with seed `seed`: its 256-bit Xoshiro256++
-/// state is outputs `4 batch .. 4 batch + 3` of SplitMix64 started at `seed` (the
-/// seeding Vigna recommends), little-endian. Depends on `(seed, batch)` only, so the
+/// state is [`batch_state`], little-endian. Depends on `(seed, batch)` only, so the
 /// result of a run does not depend on how batches are spread over threads.
 pub fn batch_rng(seed: u64, batch: u64) -> PathRng {
     let mut state = [0u8; 32];
-    for (i, chunk) in state.chunks_exact_mut(8).enumerate() {
-        let word = splitmix64_output(seed, batch.wrapping_mul(4).wrapping_add(i as u64));
+    for (chunk, word) in state.chunks_exact_mut(8).zip(batch_state(seed, batch)) {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     PathRng::from_seed(state)
+}
+
+/// The Xoshiro256++ state of batch `batch` of a run with seed `seed`: outputs
+/// `4 batch .. 4 batch + 3` of SplitMix64 started at `seed` (the seeding Vigna
+/// recommends).
+pub(crate) fn batch_state(seed: u64, batch: u64) -> [u64; 4] {
+    std::array::from_fn(|i| splitmix64_output(seed, batch.wrapping_mul(4).wrapping_add(i as u64)))
 }
 
 /// Kinds of random draws of a path, as counted by the `draw-count` feature.
@@ -59,14 +64,20 @@ pub enum DrawKind {
 /// counter in their hot loop.
 #[inline(always)]
 pub fn count_draw(kind: DrawKind) {
+    count_draws(kind, 1);
+}
+
+/// Counts `n` draws of `kind` at once, as [`count_draw`] `n` times.
+#[inline(always)]
+pub fn count_draws(kind: DrawKind, n: u64) {
     #[cfg(feature = "draw-count")]
     draw_count::COUNTS.with(|c| {
         let mut counts = c.get();
-        counts[kind as usize] += 1;
+        counts[kind as usize] += n;
         c.set(counts);
     });
     #[cfg(not(feature = "draw-count"))]
-    let _ = kind;
+    let _ = (kind, n);
 }
 
 /// The per-thread draw counters of the `draw-count` feature.

@@ -1,8 +1,10 @@
 //! Draws per path and the bound they imply, for each benchmark scenario.
 //!
 //! Built with restake-core's `draw-count` feature, which counts every random draw of a
-//! path by kind (uniform, normal, Poisson count, beta). In the same run it times each
-//! kind of draw alone (`UNIT_DRAWS` draws, the best of three) and one path of each
+//! path by kind (uniform, normal, Poisson count, beta, and a token's increment from the
+//! batch's normal streams). In the same run it times each kind of draw alone
+//! (`UNIT_DRAWS` draws, the best of three; the streams' as a block draws them) and one
+//! path of each
 //! scenario, and prints: mean draws per path by kind, the bound
 //! `sum_kind draws × cost` in ns per path (what the draws alone cost), the measured ns per
 //! path one path at a time (`simulate_path`) and in the engine's blocks of paths
@@ -20,8 +22,9 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 use restake_benches::{SCENARIOS, scenario};
 use restake_core::Model;
 use restake_core::block::{BLOCK_PATHS, PathBlock};
+use restake_core::normal::NormalStreams;
 use restake_core::path::{PathScratch, simulate_path};
-use restake_core::sampling::{BetaSampler, batch_rng, draw_count};
+use restake_core::sampling::{BetaSampler, DRAW_KINDS, batch_rng, draw_count};
 
 const UNIT_DRAWS: u32 = 20_000_000;
 const PATHS: u32 = 2_000_000;
@@ -43,28 +46,38 @@ fn ns_per_call(n: u32, mut f: impl FnMut() -> f64) -> f64 {
 
 fn main() {
     // Unit costs, in DRAW_KINDS order: uniform, normal, Poisson (mean 0.1, the order of a
-    // preset's event count), and the engine's beta sampler at (2, 5), the presets' common
-    // severity shape.
+    // preset's event count), the engine's beta sampler at (2, 5), the presets' common
+    // severity shape, and a token increment from the normal streams, drawn as a block
+    // of paths draws them (13 a path, 64 paths at a time).
     let mut rng = batch_rng(1, 0);
     let poisson = Poisson::new(0.1).unwrap();
     let beta = BetaSampler::new(2.0, 5.0);
-    let costs = [
+    let mut streams = NormalStreams::new(1, 0);
+    let rows: Vec<usize> = (0..13).collect();
+    let mut increments = vec![0.0; rows.len() * BLOCK_PATHS];
+    let per_block = (rows.len() * BLOCK_PATHS) as u32;
+    let costs: [f64; DRAW_KINDS] = [
         ns_per_call(UNIT_DRAWS, || rng.random::<f64>()),
         ns_per_call(UNIT_DRAWS, || StandardNormal.sample(&mut rng)),
         ns_per_call(UNIT_DRAWS, || poisson.sample(&mut rng)),
         ns_per_call(UNIT_DRAWS, || beta.sample(&mut rng)),
+        ns_per_call(UNIT_DRAWS / per_block, || {
+            streams.block(&rows, BLOCK_PATHS, &mut increments, BLOCK_PATHS);
+            increments[0]
+        }) / f64::from(per_block),
     ];
     println!(
-        "unit cost (ns): uniform {:.2}, normal {:.2}, poisson {:.2}, beta {:.2}",
-        costs[0], costs[1], costs[2], costs[3]
+        "unit cost (ns): uniform {:.2}, normal {:.2}, poisson {:.2}, beta {:.2}, stream normal {:.2}",
+        costs[0], costs[1], costs[2], costs[3], costs[4]
     );
     println!(
-        "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6}",
+        "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>6}",
         "scenario",
         "uniform",
         "normal",
         "poisson",
         "beta",
+        "stream",
         "bound ns",
         "path ns",
         "block ns",
@@ -98,11 +111,12 @@ fn main() {
             block.path(BLOCK_PATHS - 1).outcome.net_return
         }) / BLOCK_PATHS as f64;
         println!(
-            "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {path_ns:>10.1} {block_ns:>10.1} {:>6.2}",
+            "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {bound:>10.1} {path_ns:>10.1} {block_ns:>10.1} {:>6.2}",
             per_path[0],
             per_path[1],
             per_path[2],
             per_path[3],
+            per_path[4],
             block_ns / bound
         );
     }

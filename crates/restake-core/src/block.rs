@@ -128,13 +128,9 @@ impl PathBlock {
         self.depeg.clear();
         // The tokens' normal increments of every path first, `[row][path]`: their streams
         // are the batch's own, apart from the paths' other draws.
-        scratch.normal_streams.block(
-            self.arch,
-            &model.normal_rows,
-            n,
-            &mut self.normals,
-            BLOCK_PATHS,
-        );
+        scratch
+            .normal_streams
+            .block(&model.normal_rows, n, &mut self.normals, BLOCK_PATHS);
         for i in 0..n {
             let drawn = draw_path(model, rng, scratch);
             if in_block && scratch.events().is_empty() {
@@ -172,21 +168,6 @@ impl PathBlock {
             }
             self.evaluate_eventless(model);
         }
-    }
-
-    /// The checkpoint values of the last block's paths `lanes`, path-major:
-    /// `[(path - lanes.start) × checkpoints + c]`.
-    ///
-    /// # Panics
-    /// If `lanes` reaches past the last block's path count.
-    pub fn checkpoint_values(&self, lanes: std::ops::Range<usize>) -> &[f64] {
-        assert!(
-            lanes.end <= self.len,
-            "paths {lanes:?} of a block of {}",
-            self.len
-        );
-        let checkpoints = self.values.len() / BLOCK_PATHS;
-        &self.values[lanes.start * checkpoints..lanes.end * checkpoints]
     }
 
     /// Path `i` of the last block.

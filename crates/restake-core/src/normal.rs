@@ -108,6 +108,8 @@ fn normal(lane: &mut Lane) -> f64 {
 /// The normal streams of a batch and the batch's next path ([module docs](self)).
 #[derive(Debug, Clone)]
 pub struct NormalStreams {
+    /// The instruction set to draw blocks with, found at run time.
+    arch: pulp::Arch,
     /// The streams' states, word-major: `state[word][lane]`.
     state: [[u64; LANES]; 4],
     /// The batch's next path.
@@ -127,6 +129,7 @@ impl NormalStreams {
             }
         }
         Self {
+            arch: pulp::Arch::new(),
             state,
             next_path: 0,
         }
@@ -158,7 +161,7 @@ impl NormalStreams {
         for r in rows {
             out[r * stride] = normal(&mut lane);
         }
-        count_draws(DrawKind::Normal, rows.len() as u64);
+        count_draws(DrawKind::StreamNormal, rows.len() as u64);
         self.set_lane(l, lane);
         self.next_path += 1;
     }
@@ -168,14 +171,7 @@ impl NormalStreams {
     ///
     /// # Panics
     /// If `n` is above `stride` or a row is past `out`.
-    pub fn block(
-        &mut self,
-        arch: pulp::Arch,
-        rows: &[usize],
-        n: usize,
-        out: &mut [f64],
-        stride: usize,
-    ) {
+    pub fn block(&mut self, rows: &[usize], n: usize, out: &mut [f64], stride: usize) {
         assert!(n <= stride, "{n} paths in rows of {stride}");
         if rows.is_empty() {
             self.next_path += n as u64;
@@ -185,8 +181,8 @@ impl NormalStreams {
         let mut i = 0;
         while i < n {
             if self.next_path.is_multiple_of(LANES as u64) && n - i >= LANES {
-                group(arch, &mut self.state, rows, &mut out[i..], stride);
-                count_draws(DrawKind::Normal, (rows.len() * LANES) as u64);
+                group(self.arch, &mut self.state, rows, &mut out[i..], stride);
+                count_draws(DrawKind::StreamNormal, (rows.len() * LANES) as u64);
                 self.next_path += LANES as u64;
                 i += LANES;
             } else {
@@ -350,7 +346,6 @@ mod tests {
     fn a_block_is_its_paths_one_by_one() {
         // From path 0 and from misaligned paths, with 0, 1, 13 and 40 increments a path
         // (the rows skip some, as a token without volatility does).
-        let arch = pulp::Arch::new();
         let stride = 64;
         for (start, k, n) in [(0, 13, 64), (2, 13, 61), (0, 1, 7), (3, 40, 64), (1, 0, 5)] {
             let rows: Vec<usize> = (0..k).map(|j| 2 * j + j % 3).collect();
@@ -361,7 +356,7 @@ mod tests {
             }
             let mut alone = block.clone();
             let mut out = vec![f64::NAN; len * stride];
-            block.block(arch, &rows, n, &mut out, stride);
+            block.block(&rows, n, &mut out, stride);
             for i in 0..n {
                 let mut one = vec![0.0; len];
                 alone.path(&rows, &mut one);
@@ -392,7 +387,7 @@ mod tests {
         let rows: Vec<usize> = (0..100).collect();
         let mut z = vec![0.0; 100 * 64];
         for _ in 0..n / (100 * 64) {
-            streams.block(pulp::Arch::new(), &rows, 64, &mut z, 64);
+            streams.block(&rows, 64, &mut z, 64);
             for x in &z {
                 counts[edges.partition_point(|e| e <= x)] += 1;
                 sum += x;

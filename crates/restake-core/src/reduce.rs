@@ -370,13 +370,13 @@ fn reduce_batch(
     out.finite = true;
     // A slice ends at the batch's end or at the next convergence prefix.
     let mut slice_end = paths.start;
-    let (rows, checkpoints) = (model.rows.len(), model.checkpoints_years.len());
+    let rows = model.rows.len();
     walk_batch(model, seed, b, paths.clone(), |first, block, lanes| {
         for (path, i) in (first..).zip(lanes.clone()) {
             let PathView {
                 outcome: o,
                 rows: path_rows,
-                ..
+                checkpoint_values,
             } = block.path(i);
             if path == slice_end {
                 let interval = prefixes.partition_point(|p| *p <= path);
@@ -409,13 +409,11 @@ fn reduce_batch(
             if o.slashing_loss_eth > 0.0 {
                 sketches.loss.record(loss);
             }
-        }
-        // The checkpoints' sketches one at a time over the block's paths, so that each
-        // sketch's occupied counts stay in cache for the block's increments.
-        let values = block.checkpoint_values(lanes);
-        out.finite &= values.iter().all(|v| v.is_finite());
-        for (c, sketch) in sketches.checkpoints.iter_mut().enumerate() {
-            for v in values.iter().skip(c).step_by(checkpoints) {
+            // A path's checkpoint values into their sketches one after the other: the
+            // increments go to different sketches, so none waits on the one before, as
+            // the paths of one checkpoint would (most share a bucket).
+            out.finite &= checkpoint_values.iter().all(|v| v.is_finite());
+            for (sketch, v) in sketches.checkpoints.iter_mut().zip(checkpoint_values) {
                 sketch.record(*v);
             }
         }

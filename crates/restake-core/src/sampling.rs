@@ -57,7 +57,13 @@ pub enum DrawKind {
     Poisson = 2,
     /// A beta variate.
     Beta = 3,
+    /// A token's standard normal increment from the batch's normal streams
+    /// ([`crate::normal`]), four paths at a time.
+    StreamNormal = 4,
 }
+
+/// How many kinds of draw [`DrawKind`] names.
+pub const DRAW_KINDS: usize = 5;
 
 /// Counts one draw of `kind` on this thread when the `draw-count` feature is on; does
 /// nothing (and compiles to nothing) otherwise, so release builds of the engine carry no
@@ -87,13 +93,14 @@ pub mod draw_count {
 
     thread_local! {
         /// Draws of each [`super::DrawKind`] on this thread since the last [`take`].
-        pub(super) static COUNTS: Cell<[u64; 4]> = const { Cell::new([0; 4]) };
+        pub(super) static COUNTS: Cell<[u64; super::DRAW_KINDS]> =
+            const { Cell::new([0; super::DRAW_KINDS]) };
     }
 
     /// This thread's counts by kind, indexed by [`super::DrawKind`] (uniform, normal,
-    /// Poisson, beta), reset to zero.
-    pub fn take() -> [u64; 4] {
-        COUNTS.with(|c| c.replace([0; 4]))
+    /// Poisson, beta, stream normal), reset to zero.
+    pub fn take() -> [u64; super::DRAW_KINDS] {
+        COUNTS.with(|c| c.replace([0; super::DRAW_KINDS]))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The tokens' standard normal increments: a ziggurat over interleaved Xoshiro256++
-//! streams, drawn a block of paths at a time (`docs/performance.md#the-block-loop`).
+//! streams, drawn a block of paths at a time (`docs/performance.md#the-normal-streams`).
 //!
 //! A batch has [`LANES`] streams of its own, seeded from `(seed, batch)` apart from the
 //! batch's generator ([`NormalStreams::new`]). Path `p` of the batch (counted from 0)
@@ -177,11 +177,14 @@ impl NormalStreams {
             self.next_path += n as u64;
             return;
         }
-        // Whole groups of LANES paths that start at stream 0 together; the others alone.
+        // Whole groups of LANES paths that start at stream 0 together, where the
+        // processor has the vector instructions; the others alone.
         let mut i = 0;
         while i < n {
-            if self.next_path.is_multiple_of(LANES as u64) && n - i >= LANES {
-                group(self.arch, &mut self.state, rows, &mut out[i..], stride);
+            if self.next_path.is_multiple_of(LANES as u64)
+                && n - i >= LANES
+                && group(self.arch, &mut self.state, rows, &mut out[i..], stride)
+            {
                 count_draws(DrawKind::StreamNormal, (rows.len() * LANES) as u64);
                 self.next_path += LANES as u64;
                 i += LANES;
@@ -194,19 +197,19 @@ impl NormalStreams {
 }
 
 /// The increments of [`LANES`] paths starting at stream 0, path `l` from stream `l`,
-/// into `out[row × stride + l]`: with AVX2, the streams stepped together in one vector
-/// register and the rectangle test on all of them at once ([`GroupV3`]); else one
-/// stream after the other.
+/// into `out[row × stride + l]`, with AVX2: the streams stepped together in one vector
+/// register and the rectangle test on all of them at once ([`GroupV3`]). Returns
+/// whether it drew them (false, and nothing drawn, without AVX2).
 fn group(
     arch: pulp::Arch,
     state: &mut [[u64; LANES]; 4],
     rows: &[usize],
     out: &mut [f64],
     stride: usize,
-) {
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let pulp::Arch::V3(v3) = arch {
-        return pulp::Simd::vectorize(
+        pulp::Simd::vectorize(
             v3,
             GroupV3 {
                 v3,
@@ -216,17 +219,10 @@ fn group(
                 stride,
             },
         );
+        return true;
     }
-    let _ = arch;
-    for l in 0..LANES {
-        let mut lane = Lane(state.map(|s| s[l]));
-        for r in rows {
-            out[r * stride + l] = normal(&mut lane);
-        }
-        for (s, w) in state.iter_mut().zip(lane.0) {
-            s[l] = w;
-        }
-    }
+    let _ = (arch, state, rows, out, stride);
+    false
 }
 
 /// [`group`] with AVX2: `Lane::next_u64` on four streams at once, its rotations as

@@ -105,6 +105,18 @@ fn normal(lane: &mut Lane) -> f64 {
     if x.abs() < X[i + 1] { x } else { rest(lane, w) }
 }
 
+/// Stream `l` of word-major states `state[word][lane]`.
+fn lane_of(state: &[[u64; LANES]; 4], l: usize) -> Lane {
+    Lane(state.map(|s| s[l]))
+}
+
+/// Writes `lane` back as stream `l` of word-major states.
+fn set_lane(state: &mut [[u64; LANES]; 4], l: usize, lane: Lane) {
+    for (s, w) in state.iter_mut().zip(lane.0) {
+        s[l] = w;
+    }
+}
+
 /// The normal streams of a batch and the batch's next path ([module docs](self)).
 #[derive(Debug, Clone)]
 pub struct NormalStreams {
@@ -124,24 +136,12 @@ impl NormalStreams {
         let mut state = [[0; LANES]; 4];
         for l in 0..LANES {
             let words = batch_state(seed ^ NORMAL_SALT, batch * LANES as u64 + l as u64);
-            for (s, w) in state.iter_mut().zip(words) {
-                s[l] = w;
-            }
+            set_lane(&mut state, l, Lane(words));
         }
         Self {
             arch: pulp::Arch::new(),
             state,
             next_path: 0,
-        }
-    }
-
-    fn lane(&self, l: usize) -> Lane {
-        Lane(self.state.map(|s| s[l]))
-    }
-
-    fn set_lane(&mut self, l: usize, lane: Lane) {
-        for (s, w) in self.state.iter_mut().zip(lane.0) {
-            s[l] = w;
         }
     }
 
@@ -157,12 +157,12 @@ impl NormalStreams {
     /// `out[rows[j] × stride]`.
     fn path_strided(&mut self, rows: &[usize], out: &mut [f64], stride: usize) {
         let l = (self.next_path % LANES as u64) as usize;
-        let mut lane = self.lane(l);
+        let mut lane = lane_of(&self.state, l);
         for r in rows {
             out[r * stride] = normal(&mut lane);
         }
         count_draws(DrawKind::StreamNormal, rows.len() as u64);
-        self.set_lane(l, lane);
+        set_lane(&mut self.state, l, lane);
         self.next_path += 1;
     }
 
@@ -277,11 +277,9 @@ impl pulp::WithSimd for GroupV3<'_> {
             if inside.contains(&0) {
                 let mut lanes: [[u64; LANES]; 4] = [s0, s1, s2, s3].map(cast);
                 for l in (0..LANES).filter(|l| inside[*l] == 0) {
-                    let mut lane = Lane(lanes.map(|s| s[l]));
+                    let mut lane = lane_of(&lanes, l);
                     x[l] = rest(&mut lane, words[l]);
-                    for (s, w) in lanes.iter_mut().zip(lane.0) {
-                        s[l] = w;
-                    }
+                    set_lane(&mut lanes, l, lane);
                 }
                 [s0, s1, s2, s3] = lanes.map(cast);
             }

@@ -372,7 +372,7 @@ fn reduce_batch(
     let mut slice_end = paths.start;
     let rows = model.rows.len();
     walk_batch(model, seed, b, paths.clone(), |first, block, lanes| {
-        for (path, i) in (first..).zip(lanes.clone()) {
+        for (path, i) in (first..).zip(lanes) {
             let PathView {
                 outcome: o,
                 rows: path_rows,

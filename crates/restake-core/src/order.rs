@@ -252,54 +252,72 @@ impl<P: Payload> OrderStats<P> {
         self.seen
     }
 
-    /// Whether a value at `value` would be kept or summed (not only counted): a caller
-    /// builds the payload only then.
-    #[inline]
-    pub fn wants(&self, value: f64) -> bool {
-        self.windows.last().is_some_and(|w| value >= w.lo)
-    }
-
-    /// Counts a value that [`OrderStats::wants`] does not want.
-    #[inline]
-    pub fn count_below(&mut self) {
-        self.seen += 1;
-        self.below += 1;
-    }
-
     /// Adds a value with its payload.
     pub fn insert(&mut self, value: f64, payload: P) {
         self.seen += 1;
         self.place(value, payload);
     }
 
-    fn place(&mut self, value: f64, payload: P) {
-        for (w, g) in self.windows.iter_mut().zip(&mut self.gaps) {
-            if value > w.hi {
-                g.count += 1;
-                payload.add_to(value, &mut g.sum);
-                return;
-            }
-            if value >= w.lo {
-                w.push(value, payload);
-                return;
+    /// Adds `values` in order: the `i`-th with the payload `payload(i)` when it will be
+    /// kept or summed (at or above the lowest window), the others only counted, so that
+    /// a caller builds no payload for them. The same state as [`OrderStats::insert`] of
+    /// each value with its payload.
+    #[inline]
+    pub fn offer(
+        &mut self,
+        values: impl IntoIterator<Item = f64>,
+        mut payload: impl FnMut(usize) -> P,
+    ) {
+        // Windows change only when narrowed, so the lowest one's bound holds throughout;
+        // no window (NaN): nothing is wanted.
+        let lo = self.windows.last().map_or(f64::NAN, |w| w.lo);
+        let mut below = 0;
+        for (i, value) in values.into_iter().enumerate() {
+            if value >= lo {
+                self.insert(value, payload(i));
+            } else {
+                below += 1;
             }
         }
-        self.below += 1;
+        self.seen += below;
+        self.below += below;
+    }
+
+    /// Where `value` goes: `Some((k, true))` into window `k`, `Some((k, false))` into
+    /// the gap above it, `None` below every window (NaN too). The windows wholly above
+    /// it are a prefix (they are disjoint and descending), counted without a branch on
+    /// each, which a value's place among them would mispredict.
+    #[inline]
+    fn locate(&self, value: f64) -> Option<(usize, bool)> {
+        if value.is_nan() {
+            return None;
+        }
+        let k = self.windows.iter().filter(|w| w.lo > value).count();
+        self.windows.get(k).map(|w| (k, value <= w.hi))
+    }
+
+    fn place(&mut self, value: f64, payload: P) {
+        match self.locate(value) {
+            Some((k, true)) => self.windows[k].push(value, payload),
+            Some((k, false)) => {
+                let g = &mut self.gaps[k];
+                g.count += 1;
+                payload.add_to(value, &mut g.sum);
+            }
+            None => self.below += 1,
+        }
     }
 
     fn place_atom(&mut self, atom: &Atom<P>) {
-        for (w, g) in self.windows.iter_mut().zip(&mut self.gaps) {
-            if atom.value > w.hi {
+        match self.locate(atom.value) {
+            Some((k, true)) => self.windows[k].push_atom(atom),
+            Some((k, false)) => {
+                let g = &mut self.gaps[k];
                 g.count += atom.count;
                 P::merge(&mut g.sum, &atom.sum);
-                return;
             }
-            if atom.value >= w.lo {
-                w.push_atom(atom);
-                return;
-            }
+            None => self.below += atom.count,
         }
-        self.below += atom.count;
     }
 
     /// Where the values just above `h` go: the gap above the first window lying at or

@@ -592,40 +592,28 @@ impl Partial {
             prefixes,
             ..
         } = self;
+        // Each state takes a batch's paths in a loop of its own (the states are
+        // independent, so this is their path order), and narrows at each batch's end.
         for batch in chunk {
-            for (i, input) in batch.inputs.iter().enumerate() {
-                let path = batch.first + i as u64;
-                let loss = input.loss;
-                if tail.wants(loss) {
-                    let (a, b) = (batch.row_start[i] as usize, batch.row_start[i + 1] as usize);
-                    let rows = TailRows {
-                        other: input.other,
-                        slashed: batch.rows[a..b].into(),
-                    };
-                    tail.insert(loss, rows);
-                } else {
-                    tail.count_below();
+            let n = batch.inputs.len();
+            let losses = || batch.inputs.iter().map(|input| input.loss);
+            tail.offer(losses(), |i| {
+                let (a, b) = (batch.row_start[i] as usize, batch.row_start[i + 1] as usize);
+                TailRows {
+                    other: batch.inputs[i].other,
+                    slashed: batch.rows[a..b].into(),
                 }
-                // The convergence prefixes need VaR and ES, not their allocation.
-                for (p, state) in prefixes.iter().zip(prefix_tails.iter_mut()) {
-                    if path < *p {
-                        if state.wants(loss) {
-                            state.insert(loss, NoRows);
-                        } else {
-                            state.count_below();
-                        }
-                    }
-                }
-                if body.wants(loss) {
-                    body.insert(loss, ());
-                } else {
-                    body.count_below();
-                }
-                if path % BATCH_PATHS == BATCH_PATHS - 1 {
-                    tail.maybe_narrow();
-                    body.maybe_narrow();
-                    prefix_tails.iter_mut().for_each(OrderStats::maybe_narrow);
-                }
+            });
+            // The convergence prefixes need VaR and ES, not their allocation.
+            for (p, state) in prefixes.iter().zip(prefix_tails.iter_mut()) {
+                let within = p.saturating_sub(batch.first).min(n as u64) as usize;
+                state.offer(losses().take(within), |_| NoRows);
+            }
+            body.offer(losses(), |_| ());
+            if n > 0 && (batch.first + n as u64).is_multiple_of(BATCH_PATHS) {
+                tail.maybe_narrow();
+                body.maybe_narrow();
+                prefix_tails.iter_mut().for_each(OrderStats::maybe_narrow);
             }
         }
         if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {

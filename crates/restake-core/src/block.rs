@@ -184,6 +184,21 @@ impl PathBlock {
         }
     }
 
+    /// The checkpoint values of paths `lanes` of the last block, path after path (as
+    /// [`PathView::checkpoint_values`] of each).
+    ///
+    /// # Panics
+    /// If `lanes` does not lie within the last block's paths.
+    pub fn checkpoint_values(&self, lanes: std::ops::Range<usize>) -> &[f64] {
+        assert!(
+            lanes.end <= self.len,
+            "paths {lanes:?} of a block of {}",
+            self.len
+        );
+        let checkpoints = self.values.len() / BLOCK_PATHS;
+        &self.values[lanes.start * checkpoints..lanes.end * checkpoints]
+    }
+
     /// The growth factors, prices and checkpoint values of the block's eventless paths,
     /// over all of them at once ([`Eventless`]), then each one's outcome.
     fn evaluate_eventless(&mut self, model: &Model) {

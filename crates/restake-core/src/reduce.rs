@@ -25,7 +25,7 @@ use std::sync::{Mutex, PoisonError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::block::PathView;
+use crate::block::{BLOCK_PATHS, PathView};
 use crate::engine::{BATCH_PATHS, RunConfig, batch_pieces, overflow, walk_batch};
 use crate::error::ScenarioError;
 use crate::exact::ExactSum;
@@ -33,7 +33,7 @@ use crate::model::Model;
 use crate::order::{Located, OrderStats, Payload};
 use crate::path::{PathOutcome, PathScratch, simulate_path};
 use crate::sampling::batch_rng;
-use crate::sketch::Sketch;
+use crate::sketch::{self, Sketch};
 use crate::stats::{
     self, Bin, ConvergenceRow, FAN_LEVELS, FanRow, Histogram, Moments, OtherRows, QUANTILE_LEVELS,
     QuantileRow, ROUNDING_TOLERANCE, Results, SummaryInputs, TAIL_LEVELS, convergence_rows,
@@ -189,9 +189,9 @@ impl SummaryAcc {
 
     fn add(&mut self, s: &Slice) {
         self.n += s.n;
-        for (acc, p) in self.power.iter_mut().zip(&s.power) {
-            for (a, x) in acc.iter_mut().zip(p) {
-                a.add(*x);
+        for (q, acc) in self.power.iter_mut().enumerate() {
+            for (a, p) in acc.iter_mut().zip(&s.power) {
+                a.add(p[q]);
             }
         }
         self.losses += s.losses;
@@ -245,7 +245,9 @@ impl SummaryAcc {
 struct Slice {
     interval: usize,
     n: u64,
-    power: [[f64; 4]; MOMENT_QUANTITIES],
+    /// `power[p - 1][q]`: `sum (x - shift)^p` of quantity `q`, power by power so that
+    /// a path's deviations add to each at the vector width.
+    power: [[f64; MOMENT_QUANTITIES]; 4],
     losses: u64,
     underperforms: u64,
     slashed: u64,
@@ -260,7 +262,7 @@ impl Slice {
         Self {
             interval,
             n: 0,
-            power: [[0.0; 4]; MOMENT_QUANTITIES],
+            power: [[0.0; MOMENT_QUANTITIES]; 4],
             losses: 0,
             underperforms: 0,
             slashed: 0,
@@ -282,13 +284,15 @@ impl Slice {
         thresholds: &[f64],
     ) {
         self.n += 1;
-        for (p, (x, k)) in self.power.iter_mut().zip(quantities(o).iter().zip(shift)) {
-            let d = x - k;
+        let x = quantities(o);
+        let [p1, p2, p3, p4] = &mut self.power;
+        for q in 0..MOMENT_QUANTITIES {
+            let d = x[q] - shift[q];
             let d2 = d * d;
-            p[0] += d;
-            p[1] += d2;
-            p[2] += d2 * d;
-            p[3] += d2 * d2;
+            p1[q] += d;
+            p2[q] += d2;
+            p3[q] += d2 * d;
+            p4[q] += d2 * d2;
         }
         self.losses += u64::from(o.net_return < -ROUNDING_TOLERANCE);
         self.underperforms += u64::from(o.excess_return < -ROUNDING_TOLERANCE);
@@ -371,12 +375,20 @@ fn reduce_batch(
     // A slice ends at the batch's end or at the next convergence prefix.
     let mut slice_end = paths.start;
     let rows = model.rows.len();
+    // The buckets of a block's checkpoint values, path-major.
+    let checkpoints = model.checkpoints_years.len();
+    let mut buckets = vec![0; BLOCK_PATHS * checkpoints];
     walk_batch(model, seed, b, paths.clone(), |first, block, lanes| {
-        for (path, i) in (first..).zip(lanes) {
+        // A block's checkpoint values at once: checked and bucketed at the vector width.
+        let values = block.checkpoint_values(lanes.clone());
+        out.finite &= values.iter().fold(true, |ok, v| ok & v.is_finite());
+        sketch::buckets(values, &mut buckets);
+        for ((path, i), path_buckets) in (first..).zip(lanes).zip(buckets.chunks_exact(checkpoints))
+        {
             let PathView {
                 outcome: o,
                 rows: path_rows,
-                checkpoint_values,
+                ..
             } = block.path(i);
             if path == slice_end {
                 let interval = prefixes.partition_point(|p| *p <= path);
@@ -412,9 +424,8 @@ fn reduce_batch(
             // A path's checkpoint values into their sketches one after the other: the
             // increments go to different sketches, so none waits on the one before, as
             // the paths of one checkpoint would (most share a bucket).
-            out.finite &= checkpoint_values.iter().all(|v| v.is_finite());
-            for (sketch, v) in sketches.checkpoints.iter_mut().zip(checkpoint_values) {
-                sketch.record(*v);
+            for (sketch, b) in sketches.checkpoints.iter_mut().zip(path_buckets) {
+                sketch.record_bucket(*b);
             }
         }
     });

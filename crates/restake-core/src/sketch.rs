@@ -31,15 +31,30 @@ const SHIFT: u32 = 52 - SUB_BUCKET_BITS;
 /// Buckets the counts' range grows by at a time: an eighth of a power of two, 8 KB.
 const GROWTH_BUCKETS: u64 = 1 << (SUB_BUCKET_BITS - 3);
 
-/// Bucket of `x`: 0 below [`SMALLEST_VALUE`], else 1 + the bucket of its bits counted
-/// from that of `SMALLEST_VALUE`.
+/// Bucket of `x`: 0 below [`SMALLEST_VALUE`] (and for a value that is not finite, which
+/// no run records: it fails first), else 1 + the bucket of its bits counted from that of
+/// `SMALLEST_VALUE`. A select, not a branch, so that [`buckets`] runs at the vector width.
 #[inline]
 fn bucket(x: f64) -> u64 {
-    if x < SMALLEST_VALUE {
-        // Negative values (rounding below 0) and NaN-free zeros alike.
-        0
+    let b = (x.to_bits() >> SHIFT)
+        .wrapping_sub(SMALLEST_VALUE.to_bits() >> SHIFT)
+        .wrapping_add(1);
+    if (SMALLEST_VALUE..=f64::MAX).contains(&x) {
+        b
     } else {
-        (x.to_bits() >> SHIFT) - (SMALLEST_VALUE.to_bits() >> SHIFT) + 1
+        0
+    }
+}
+
+/// The bucket of each of `xs` into `out`, for [`Sketch::record_bucket`]: a block of
+/// values at a time, the computation runs at the vector width.
+///
+/// # Panics
+/// If `out` is shorter than `xs`.
+#[inline]
+pub fn buckets(xs: &[f64], out: &mut [u64]) {
+    for (b, x) in out[..xs.len()].iter_mut().zip(xs) {
+        *b = bucket(*x);
     }
 }
 
@@ -58,7 +73,13 @@ impl Sketch {
     /// Counts `x` (non-negative; finite).
     #[inline]
     pub fn record(&mut self, x: f64) {
-        self.add(bucket(x), 1);
+        self.record_bucket(bucket(x));
+    }
+
+    /// Counts a value of bucket `b` ([`buckets`]): as [`Sketch::record`] of the value.
+    #[inline]
+    pub fn record_bucket(&mut self, b: u64) {
+        self.add(b, 1);
     }
 
     /// Adds `other`'s counts.

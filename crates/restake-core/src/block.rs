@@ -1,25 +1,28 @@
 //! A block of paths (`docs/performance.md#the-block-loop`): the draws path by path, then
-//! the arithmetic of the paths without events over the whole block at once.
+//! the arithmetic at the checkpoints of every path at once, then each path's events.
 //!
 //! Most paths of a scenario have no candidate event. For such a path (with no loan and
 //! no stress) the evaluation is closed form: the growth factors, token prices and
 //! checkpoint values depend only on its base growth rate and its tokens' normal draws. A
 //! block takes the draws of [`BLOCK_PATHS`] paths in path order
 //! ([`crate::path::draw_path`]), so that every generator gives the same numbers as path
-//! by path; a path with events (or any path of a levered or stressed scenario) is
-//! evaluated at once, one by one ([`crate::path::finish_path`]); the others are packed
-//! as a structure of arrays, `[checkpoint][path]`, and evaluated together in loops over
-//! the paths that the compiler vectorises, built for the widest vector instructions the
-//! processor has (chosen at run time through `pulp`). Each eventless path goes through
-//! the same operations, in the same order, as on its own, so the block changes no bit of
-//! any result.
+//! by path, keeping what a path with events needs of them for later. The growth factors,
+//! prices and closed-form checkpoint values of all its paths are computed together, as
+//! a structure of arrays `[checkpoint][path]`, in loops over the paths that the compiler
+//! vectorises, built for the widest vector instructions the processor has (chosen at run
+//! time through `pulp`). A path without events takes its values from there; a path with
+//! events takes its growth factors and prices from there and goes through its events on
+//! its own ([`crate::path::finish_drawn`]). Any path of a levered or stressed scenario
+//! goes one by one, whole ([`crate::path::finish_path`]). Each path goes through the same
+//! operations, in the same order, as on its own, so the block changes no bit of any
+//! result.
 
 use rand::Rng;
 
 use crate::model::Model;
 use crate::path::{
-    PathOutcome, PathScratch, checkpoint_growth, draw_path, finish_path, settle_eventless,
-    staked_value, token_prices, token_value,
+    Drawn, PathOutcome, PathScratch, checkpoint_growth, draw_path, finish_drawn, finish_path,
+    settle_eventless, staked_value, token_prices, token_value,
 };
 
 /// Paths in a block: enough for the loops over them to run at full vector width, few
@@ -52,22 +55,25 @@ pub struct PathBlock {
     /// `rows[row_start[i]..row_start[i + 1]]`.
     rows: Vec<(u32, f64)>,
     row_start: Vec<usize>,
-    /// The block's index of each eventless path, in order; `p` below counts them.
-    eventless: Vec<usize>,
-    /// Base growth rate of eventless path `p`, per year.
+    /// Base growth rate of each path, per year, and its depeg fraction.
     g: Vec<f64>,
-    /// Depeg fraction of eventless path `p`.
     depeg: Vec<Option<f64>>,
-    /// The tokens' normal increments of the block's paths,
-    /// `[(token × checkpoints + c) × BLOCK_PATHS + i]`, then those of the eventless paths
-    /// packed (`+ p`), and the eventless paths' prices.
+    /// The paths with events, in order: index, draws, and the end of their candidate
+    /// events in `events` (each path's after the one before's); their sets'
+    /// intensities, `sets` a path, in `set_bounds`.
+    pending: Vec<(usize, Drawn, usize)>,
+    events: Vec<(f64, u32, u64)>,
+    set_bounds: Vec<f64>,
+    /// The tokens' normal increments of the block's paths, then their running sums,
+    /// `[(token × checkpoints + c) × BLOCK_PATHS + i]`, and the paths' prices.
     normals: Vec<f64>,
     prices: Vec<f64>,
-    /// `e^{g t_c}` and `G(t_c)` of the eventless paths, `[c × BLOCK_PATHS + p]`.
+    /// `e^{g t_c}` and `G(t_c)` of the paths, `[c × BLOCK_PATHS + i]`.
     growth_e: Vec<f64>,
     growth_g: Vec<f64>,
-    /// Checkpoint values of the eventless paths, `[c × BLOCK_PATHS + p]`.
-    eventless_values: Vec<f64>,
+    /// Closed-form checkpoint values of the paths (those of a path without events),
+    /// `[c × BLOCK_PATHS + i]`.
+    closed_form: Vec<f64>,
     /// Scratch: [`checkpoint_growth`]'s, and the accrued income streams of a path.
     d4: Vec<f64>,
     inv_g: Vec<f64>,
@@ -86,14 +92,16 @@ impl PathBlock {
             values: vec![0.0; lanes],
             rows: Vec::new(),
             row_start: Vec::with_capacity(BLOCK_PATHS + 1),
-            eventless: Vec::with_capacity(BLOCK_PATHS),
             g: Vec::with_capacity(BLOCK_PATHS),
             depeg: Vec::with_capacity(BLOCK_PATHS),
+            pending: Vec::with_capacity(BLOCK_PATHS),
+            events: Vec::new(),
+            set_bounds: Vec::new(),
             normals: vec![0.0; model.tokens.len() * lanes],
             prices: vec![0.0; model.tokens.len() * lanes],
             growth_e: vec![0.0; lanes],
             growth_g: vec![0.0; lanes],
-            eventless_values: vec![0.0; lanes],
+            closed_form: vec![0.0; lanes],
             d4: vec![0.0; BLOCK_PATHS],
             inv_g: vec![0.0; BLOCK_PATHS],
             accrued: vec![0.0; model.streams],
@@ -117,57 +125,44 @@ impl PathBlock {
             n <= BLOCK_PATHS,
             "a block holds at most {BLOCK_PATHS} paths"
         );
-        let checkpoints = model.checkpoints_years.len();
-        let in_block = model.leverage.is_none() && model.stress.is_none();
         self.len = n;
         self.rows.clear();
         self.row_start.clear();
         self.row_start.push(0);
-        self.eventless.clear();
-        self.g.clear();
-        self.depeg.clear();
         // The tokens' normal increments of every path first, `[row][path]`: their streams
         // are the batch's own, apart from the paths' other draws.
         scratch
             .normal_streams
             .block(&model.normal_rows, n, &mut self.normals, BLOCK_PATHS);
-        for i in 0..n {
-            let drawn = draw_path(model, rng, scratch);
-            if in_block && scratch.events().is_empty() {
-                self.eventless.push(i);
-                self.g.push(drawn.g);
-                self.depeg.push(drawn.depeg_fraction);
-            } else {
+        if model.leverage.is_some() || model.stress.is_some() {
+            for i in 0..n {
+                let drawn = draw_path(model, rng, scratch);
                 let normals = scratch.normals_mut();
                 for &r in &model.normal_rows {
                     normals[r] = self.normals[r * BLOCK_PATHS + i];
                 }
-                self.outcomes[i] = finish_path(model, drawn, scratch);
-                self.values[i * checkpoints..(i + 1) * checkpoints]
-                    .copy_from_slice(&scratch.checkpoint_values);
-                self.rows.extend(
-                    scratch
-                        .slashed_rows
-                        .iter()
-                        .map(|&r| (r as u32, scratch.row_loss_eth[r])),
-                );
-                scratch.clear_rows();
+                let outcome = finish_path(model, drawn, scratch);
+                self.keep(i, outcome, scratch);
             }
-            self.row_start.push(self.rows.len());
+            return;
         }
-        if !self.eventless.is_empty() {
-            // The eventless paths' increments packed at the start of their rows
-            // (`p <= i`, so in place in path order).
-            if self.eventless.len() < n {
-                for &r in &model.normal_rows {
-                    let row = &mut self.normals[r * BLOCK_PATHS..(r + 1) * BLOCK_PATHS];
-                    for (p, &i) in self.eventless.iter().enumerate() {
-                        row[p] = row[i];
-                    }
-                }
+        self.g.clear();
+        self.depeg.clear();
+        self.pending.clear();
+        self.events.clear();
+        self.set_bounds.clear();
+        for i in 0..n {
+            let drawn = draw_path(model, rng, scratch);
+            self.g.push(drawn.g);
+            self.depeg.push(drawn.depeg_fraction);
+            if !scratch.events().is_empty() {
+                let (events, set_bound) = scratch.saved_draws();
+                self.events.extend_from_slice(events);
+                self.set_bounds.extend_from_slice(set_bound);
+                self.pending.push((i, drawn, self.events.len()));
             }
-            self.evaluate_eventless(model);
         }
+        self.evaluate(model, scratch);
     }
 
     /// Path `i` of the last block.
@@ -199,11 +194,29 @@ impl PathBlock {
         &self.values[lanes.start * checkpoints..lanes.end * checkpoints]
     }
 
-    /// The growth factors, prices and checkpoint values of the block's eventless paths,
-    /// over all of them at once ([`Eventless`]), then each one's outcome.
-    fn evaluate_eventless(&mut self, model: &Model) {
+    /// Path `i`'s outcome, its checkpoint values and its rows from `scratch`, where it was
+    /// finished.
+    fn keep(&mut self, i: usize, outcome: PathOutcome, scratch: &mut PathScratch) {
+        let checkpoints = self.values.len() / BLOCK_PATHS;
+        self.outcomes[i] = outcome;
+        self.values[i * checkpoints..(i + 1) * checkpoints]
+            .copy_from_slice(&scratch.checkpoint_values);
+        self.rows.extend(
+            scratch
+                .slashed_rows
+                .iter()
+                .map(|&r| (r as u32, scratch.row_loss_eth[r])),
+        );
+        self.row_start.push(self.rows.len());
+        scratch.clear_rows();
+    }
+
+    /// The growth factors, prices and closed-form checkpoint values of the block's
+    /// paths, over all of them at once ([`Kernel`]), then each path's outcome: from
+    /// those values without events, through its events ([`finish_drawn`]) with them.
+    fn evaluate(&mut self, model: &Model, scratch: &mut PathScratch) {
         let checkpoints = model.checkpoints_years.len();
-        self.arch.dispatch(Eventless {
+        self.arch.dispatch(Kernel {
             model,
             g: &self.g,
             d4: &mut self.d4,
@@ -212,33 +225,54 @@ impl PathBlock {
             prices: &mut self.prices,
             growth_e: &mut self.growth_e,
             growth_g: &mut self.growth_g,
-            values: &mut self.eventless_values,
+            values: &mut self.closed_form,
         });
         let last = checkpoints - 1;
-        for (p, &i) in self.eventless.iter().enumerate() {
+        let sets = self.set_bounds.len() / self.pending.len().max(1);
+        let (mut next, mut events_from) = (0, 0);
+        for i in 0..self.len {
+            if let Some(&(j, drawn, events_to)) = self.pending.get(next)
+                && j == i
+            {
+                scratch.restore_draws(
+                    &self.events[events_from..events_to],
+                    &self.set_bounds[next * sets..(next + 1) * sets],
+                );
+                (next, events_from) = (next + 1, events_to);
+                scratch.set_checkpoint_column(
+                    (&self.growth_e, &self.growth_g, &self.prices),
+                    BLOCK_PATHS,
+                    i,
+                );
+                let outcome = finish_drawn(model, drawn, scratch);
+                self.keep(i, outcome, scratch);
+                continue;
+            }
             let values = &mut self.values[i * checkpoints..(i + 1) * checkpoints];
             for (c, v) in values.iter_mut().enumerate() {
-                *v = self.eventless_values[c * BLOCK_PATHS + p];
+                *v = self.closed_form[c * BLOCK_PATHS + i];
             }
-            let at = last * BLOCK_PATHS + p;
+            let at = last * BLOCK_PATHS + i;
             let prices = &self.prices;
             self.outcomes[i] = settle_eventless(
                 model,
                 (self.growth_e[at], self.growth_g[at]),
-                self.depeg[p],
+                self.depeg[i],
                 &mut self.accrued,
-                |j| prices[(j * checkpoints + last) * BLOCK_PATHS + p],
+                |j| prices[(j * checkpoints + last) * BLOCK_PATHS + i],
                 &mut values[last],
             );
+            self.row_start.push(self.rows.len());
         }
     }
 }
 
-/// The arithmetic of a block's eventless paths, `[checkpoint][path]` (the fields are
-/// [`PathBlock`]'s), as one operation for `pulp` to build for each instruction set and
-/// pick from at run time: inlined whole into the function built for the processor's
-/// vector instructions, its loops over the paths run at their full width.
-struct Eventless<'a> {
+/// The arithmetic of a block's paths at the checkpoints, `[checkpoint][path]` (the
+/// fields are [`PathBlock`]'s): growth factors, prices and closed-form values, as one
+/// operation for `pulp` to build for each instruction set and pick from at run time:
+/// inlined whole into the function built for the processor's vector instructions, its
+/// loops over the paths run at their full width.
+struct Kernel<'a> {
     model: &'a Model,
     g: &'a [f64],
     d4: &'a mut [f64],
@@ -250,7 +284,7 @@ struct Eventless<'a> {
     values: &'a mut [f64],
 }
 
-impl pulp::WithSimd for Eventless<'_> {
+impl pulp::WithSimd for Kernel<'_> {
     type Output = ();
 
     #[inline(always)]

@@ -209,6 +209,46 @@ impl PathScratch {
         &mut self.normals
     }
 
+    /// Sets the path's growth factors and token prices at the checkpoints to column
+    /// `i` of a block's (`[c n + i]` and `[(token × checkpoints + c) n + i]`, `n` the
+    /// block's width), for [`finish_drawn`].
+    ///
+    /// # Panics
+    /// If the block's buffers are shorter than that.
+    pub(crate) fn set_checkpoint_column(
+        &mut self,
+        (growth_e, growth_g, prices): (&[f64], &[f64], &[f64]),
+        n: usize,
+        i: usize,
+    ) {
+        for (to, from) in [
+            (&mut self.growth_e, growth_e),
+            (&mut self.growth_g, growth_g),
+            (&mut self.prices, prices),
+        ] {
+            for (k, x) in to.iter_mut().enumerate() {
+                *x = from[k * n + i];
+            }
+        }
+    }
+
+    /// The candidate events of the last path and, with a factor, its sets' intensities:
+    /// what [`finish_drawn`] reads of its draws besides [`Drawn`], to be put back with
+    /// [`PathScratch::restore_draws`] after other paths' draws.
+    pub(crate) fn saved_draws(&self) -> (&[(f64, u32, u64)], &[f64]) {
+        (&self.events, &self.set_bound)
+    }
+
+    /// Puts back what [`PathScratch::saved_draws`] gave of a path.
+    ///
+    /// # Panics
+    /// If `set_bound` is not as long as the model's sets.
+    pub(crate) fn restore_draws(&mut self, events: &[(f64, u32, u64)], set_bound: &[f64]) {
+        self.events.clear();
+        self.events.extend_from_slice(events);
+        self.set_bound.copy_from_slice(set_bound);
+    }
+
     /// Resets the per-row losses of the last path.
     pub fn clear_rows(&mut self) {
         for &r in &self.slashed_rows {
@@ -734,9 +774,25 @@ pub(crate) fn draw_path<R: Rng + ?Sized>(
 }
 
 /// The rest of a path after its draws ([`draw_path`]): the growth factors and token
-/// prices at the checkpoints, the events in time order, the checkpoint values and the
-/// outcome.
+/// prices at the checkpoints, then the events in time order, the checkpoint values and
+/// the outcome ([`finish_drawn`]).
 pub(crate) fn finish_path(model: &Model, drawn: Drawn, scratch: &mut PathScratch) -> PathOutcome {
+    checkpoint_growth(
+        model,
+        &[drawn.g],
+        (&mut [0.0], &mut [0.0]),
+        &mut scratch.growth_e,
+        &mut scratch.growth_g,
+    );
+    token_prices(model, 1, &mut scratch.normals, &mut scratch.prices);
+    finish_drawn(model, drawn, scratch)
+}
+
+/// A path after its draws and its growth factors and token prices at the checkpoints
+/// (in `scratch`, as [`finish_path`] computes them, or from a block's, which are the
+/// same numbers: [`PathScratch::set_checkpoint_column`]): the events in time order, the
+/// checkpoint values and the outcome.
+pub(crate) fn finish_drawn(model: &Model, drawn: Drawn, scratch: &mut PathScratch) -> PathOutcome {
     let Drawn {
         g,
         z,
@@ -746,14 +802,6 @@ pub(crate) fn finish_path(model: &Model, drawn: Drawn, scratch: &mut PathScratch
     let n_checkpoints = model.checkpoints_years.len();
     let horizon = model.horizon_years;
     let principal = model.principal_eth;
-    checkpoint_growth(
-        model,
-        &[g],
-        (&mut [0.0], &mut [0.0]),
-        &mut scratch.growth_e,
-        &mut scratch.growth_g,
-    );
-    token_prices(model, 1, &mut scratch.normals, &mut scratch.prices);
 
     // The pools change only at events and liquidations: most unlevered paths never copy
     // them.

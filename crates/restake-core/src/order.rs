@@ -622,6 +622,32 @@ mod tests {
         s
     }
 
+    /// Offering values a batch at a time leaves the same state, byte for byte, as
+    /// inserting them one by one, narrowing at the same points: the values below the
+    /// lowest window only counted, the others placed alike.
+    #[test]
+    fn offer_is_insert_one_by_one() {
+        let n = 4096 * 73;
+        let values = sample(n, 11);
+        let ranks = [1, 50, 3_000, 15_000, 150_000];
+        let one = fill(&values, n as u64, &ranks);
+        let mut offered = OrderStats::new(n as u64, &ranks);
+        let mut built = 0;
+        for chunk in values.chunks(4096) {
+            offered.offer(chunk.iter().copied(), |_| {
+                built += 1;
+                Id
+            });
+            offered.maybe_narrow();
+        }
+        assert!(one.below > 100_000, "{} below the windows", one.below);
+        assert!(built < n - 100_000, "{built} payloads built");
+        assert_eq!(
+            postcard::to_stdvec(&offered).unwrap(),
+            postcard::to_stdvec(&one).unwrap()
+        );
+    }
+
     #[test]
     fn exact_at_every_asked_rank_whole_and_merged() {
         let n = 400_000;

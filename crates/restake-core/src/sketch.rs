@@ -217,6 +217,49 @@ mod tests {
         assert_eq!(s.at_ranks([1, 2]), [0.0, 0.0]);
     }
 
+    /// A block's buckets count as its values would; a value that is negative, or not
+    /// finite, lands in the first bucket (read as 0) instead of stretching the range
+    /// up to the bits of an infinity or a NaN.
+    #[test]
+    fn buckets_count_as_the_values() {
+        let xs = [
+            0.0,
+            -1.0,
+            1e-13,
+            SMALLEST_VALUE,
+            0.37,
+            1.0,
+            1.0271,
+            5e300,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::NEG_INFINITY,
+        ];
+        let mut out = [u64::MAX; 13];
+        buckets(&xs, &mut out);
+        assert_eq!(out[..3], [0; 3]);
+        assert_eq!(out[3], 1);
+        assert_eq!(out[9..], [0; 4]);
+        let (mut values, mut blocks) = (Sketch::default(), Sketch::default());
+        for (x, b) in xs[..9].iter().zip(out) {
+            values.record(*x);
+            blocks.record_bucket(b);
+        }
+        assert_eq!(values, blocks);
+        let mut s = Sketch::default();
+        s.record(1.0);
+        s.record(f64::NAN);
+        s.record(-f64::NAN);
+        assert_eq!(s.at_ranks([1, 2, 3]), [0.0, 0.0, middle(bucket(1.0))]);
+        assert!(
+            s.counts.len() as u64 <= bucket(2.0),
+            "{} buckets",
+            s.counts.len()
+        );
+    }
+
     /// Extremes creeping outwards bucket by bucket, as a loss tail's smallest values do,
     /// reallocate the counts a number of times logarithmic in the range (12 here; growing
     /// an eighth of a power of two at a time took 620), and the range stays within twice

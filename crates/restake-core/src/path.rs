@@ -88,7 +88,7 @@ impl PathOutcome {
             self.incentive_value_eth,
         ]
         .iter()
-        .all(|x| x.is_finite())
+        .fold(true, |ok, x| ok & x.is_finite())
     }
 }
 

@@ -245,8 +245,9 @@ impl SummaryAcc {
 struct Slice {
     interval: usize,
     n: u64,
-    /// `power[p - 1][q]`: `sum (x - shift)^p` of quantity `q`, power by power so that
-    /// a path's deviations add to each at the vector width.
+    /// `power[p - 1][q]`: `sum (x - shift)^p` of quantity `q`, power by power (a path's
+    /// ten deviations add along one array a power, with fewer loads and stores than
+    /// quantity by quantity).
     power: [[f64; MOMENT_QUANTITIES]; 4],
     losses: u64,
     underperforms: u64,
@@ -379,7 +380,8 @@ fn reduce_batch(
     let checkpoints = model.checkpoints_years.len();
     let mut buckets = vec![0; BLOCK_PATHS * checkpoints];
     walk_batch(model, seed, b, paths.clone(), |first, block, lanes| {
-        // A block's checkpoint values at once: checked and bucketed at the vector width.
+        // A block's checkpoint values at once: checked and bucketed in one pass each,
+        // with no branch a value, before the increments.
         let values = block.checkpoint_values(lanes.clone());
         out.finite &= values.iter().fold(true, |ok, v| ok & v.is_finite());
         sketch::buckets(values, &mut buckets);

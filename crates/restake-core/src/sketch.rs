@@ -33,7 +33,7 @@ const GROWTH_BUCKETS: u64 = 1 << (SUB_BUCKET_BITS - 3);
 
 /// Bucket of `x`: 0 below [`SMALLEST_VALUE`] (and for a value that is not finite, which
 /// no run records: it fails first), else 1 + the bucket of its bits counted from that of
-/// `SMALLEST_VALUE`. A select, not a branch, so that [`buckets`] runs at the vector width.
+/// `SMALLEST_VALUE`. A select, not a branch, so that [`buckets`] has none a value.
 #[inline]
 fn bucket(x: f64) -> u64 {
     let b = (x.to_bits() >> SHIFT)
@@ -47,7 +47,7 @@ fn bucket(x: f64) -> u64 {
 }
 
 /// The bucket of each of `xs` into `out`, for [`Sketch::record_bucket`]: a block of
-/// values at a time, the computation runs at the vector width.
+/// values in one pass with no branch, which the compiler can vectorise.
 ///
 /// # Panics
 /// If `out` is shorter than `xs`.

@@ -60,7 +60,7 @@ pub struct PathBlock {
     depeg: Vec<Option<f64>>,
     /// The paths with events, in order: index, draws, and the end of their candidate
     /// events in `events` (each path's after the one before's); their sets'
-    /// intensities, `sets` a path, in `set_bounds`.
+    /// intensities in `set_bounds`, as many a path as the model has sets.
     pending: Vec<(usize, Drawn, usize)>,
     events: Vec<(f64, u32, u64)>,
     set_bounds: Vec<f64>,
@@ -228,7 +228,7 @@ impl PathBlock {
             values: &mut self.closed_form,
         });
         let last = checkpoints - 1;
-        let sets = self.set_bounds.len() / self.pending.len().max(1);
+        let sets = scratch.saved_draws().1.len();
         let (mut next, mut events_from) = (0, 0);
         for i in 0..self.len {
             if let Some(&(j, drawn, events_to)) = self.pending.get(next)

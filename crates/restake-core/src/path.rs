@@ -119,6 +119,9 @@ pub struct PathScratch {
     /// Slashing rows with at least one non-vetoed request in the last path, in the order
     /// first hit. The caller reads them and then calls [`PathScratch::clear_rows`].
     pub slashed_rows: Vec<usize>,
+    /// Whether each contribution row is in `slashed_rows`, so that a charge finds out in
+    /// one look-up rather than a scan.
+    row_hit: Vec<bool>,
     /// The generator of a stress test's own draws (forced events' days, severities and
     /// picks), one per batch ([`PathScratch::start_batch`]), apart from the path's so
     /// that a stress draws the base scenario's random numbers.
@@ -170,6 +173,7 @@ impl PathScratch {
             checkpoint_values: vec![0.0; model.checkpoints_years.len()],
             row_loss_eth: vec![0.0; model.rows.len()],
             slashed_rows: Vec::new(),
+            row_hit: vec![false; model.rows.len()],
             forced_rng: batch_rng(STRESS_SALT, 0),
             forced: Vec::new(),
             pick_order: Vec::new(),
@@ -253,6 +257,7 @@ impl PathScratch {
     pub fn clear_rows(&mut self) {
         for &r in &self.slashed_rows {
             self.row_loss_eth[r] = 0.0;
+            self.row_hit[r] = false;
         }
         self.slashed_rows.clear();
     }
@@ -263,7 +268,8 @@ impl PathScratch {
     }
 
     fn record(&mut self, row: usize, loss_eth: f64) {
-        if !self.slashed_rows.contains(&row) {
+        if !self.row_hit[row] {
+            self.row_hit[row] = true;
             self.slashed_rows.push(row);
         }
         self.row_loss_eth[row] += loss_eth;

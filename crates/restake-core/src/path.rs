@@ -844,33 +844,43 @@ pub(crate) fn finish_drawn(model: &Model, drawn: Drawn, scratch: &mut PathScratc
                     scratch: &mut PathScratch,
                     base: &mut f64| {
         let start = *next;
-        let end =
-            start + model.checkpoints_years[start..].partition_point(|&checkpoint| checkpoint <= t);
+        // A walk from the clock's next checkpoint (the checkpoints ascend): a path's
+        // catch-ups pass each checkpoint once, where a binary search each time waited on
+        // a chain of dependent loads.
+        let end = start
+            + model.checkpoints_years[start..]
+                .iter()
+                .take_while(|&&checkpoint| checkpoint <= t)
+                .count();
         if end == start {
             return;
         }
         let g0 = clock.big_g;
-        let e = &scratch.growth_e[start..end];
-        let g = &scratch.growth_g[start..end];
-        let values = &mut scratch.checkpoint_values[start..end];
-        let (fees, fee_rate) = (scratch.accrued[0], scratch.rates[0]);
-        for ((v, e), g) in values.iter_mut().zip(e).zip(g) {
-            *v = staked_value(stake, *e, fees, fee_rate, *g, g0);
-        }
-        if let Some(lev) = &model.leverage {
-            for (v, grown) in values.iter_mut().zip(&lev.debt_growth[start..end]) {
-                *v -= debt * grown;
+        let tokens = model.tokens.len();
+        // Checkpoint by checkpoint, each value's terms in the order of the closed form:
+        // the stake and fees, less the debt, plus each token's value, over the principal.
+        let PathScratch {
+            growth_e,
+            growth_g,
+            prices,
+            checkpoint_values,
+            accrued,
+            rates,
+            ..
+        } = &mut *scratch;
+        let (fees, fee_rate) = (accrued[0], rates[0]);
+        let (units, token_rates) = (&accrued[1..=tokens], &rates[1..=tokens]);
+        let debt_growth = model.leverage.as_ref().map(|lev| &lev.debt_growth[..]);
+        for c in start..end {
+            let big_g = growth_g[c];
+            let mut v = staked_value(stake, growth_e[c], fees, fee_rate, big_g, g0);
+            if let Some(grown) = debt_growth {
+                v -= debt * grown[c];
             }
-        }
-        for j in 0..model.tokens.len() {
-            let (units, rate) = (scratch.accrued[1 + j], scratch.rates[1 + j]);
-            let prices = &scratch.prices[j * n_checkpoints + start..j * n_checkpoints + end];
-            for ((v, g), price) in values.iter_mut().zip(g).zip(prices) {
-                *v += token_value(units, rate, *g, g0, *price);
+            for (j, (units, rate)) in units.iter().zip(token_rates).enumerate() {
+                v += token_value(*units, *rate, big_g, g0, prices[j * n_checkpoints + c]);
             }
-        }
-        for v in values.iter_mut() {
-            *v *= inv_principal;
+            checkpoint_values[c] = v * inv_principal;
         }
         let last = (scratch.growth_e[end - 1], scratch.growth_g[end - 1]);
         advance(clock, last, stake, scratch.accrued_rates(), base);

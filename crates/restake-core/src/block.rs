@@ -169,6 +169,7 @@ impl PathBlock {
     ///
     /// # Panics
     /// If `i` is not below the last block's path count.
+    #[inline]
     pub fn path(&self, i: usize) -> PathView<'_> {
         assert!(i < self.len, "path {i} of a block of {}", self.len);
         let checkpoints = self.values.len() / BLOCK_PATHS;

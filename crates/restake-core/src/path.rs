@@ -870,17 +870,22 @@ pub(crate) fn finish_drawn(model: &Model, drawn: Drawn, scratch: &mut PathScratc
         } = &mut *scratch;
         let (fees, fee_rate) = (accrued[0], rates[0]);
         let (units, token_rates) = (&accrued[1..=tokens], &rates[1..=tokens]);
-        let debt_growth = model.leverage.as_ref().map(|lev| &lev.debt_growth[..]);
-        for c in start..end {
-            let big_g = growth_g[c];
-            let mut v = staked_value(stake, growth_e[c], fees, fee_rate, big_g, g0);
+        let debt_growth = model
+            .leverage
+            .as_ref()
+            .map(|lev| &lev.debt_growth[start..end]);
+        let values = &mut checkpoint_values[start..end];
+        let growth = growth_e[start..end].iter().zip(&growth_g[start..end]);
+        for (k, (value, (e, big_g))) in values.iter_mut().zip(growth).enumerate() {
+            let mut v = staked_value(stake, *e, fees, fee_rate, *big_g, g0);
             if let Some(grown) = debt_growth {
-                v -= debt * grown[c];
+                v -= debt * grown[k];
             }
             for (j, (units, rate)) in units.iter().zip(token_rates).enumerate() {
-                v += token_value(*units, *rate, big_g, g0, prices[j * n_checkpoints + c]);
+                let price = prices[j * n_checkpoints + start + k];
+                v += token_value(*units, *rate, *big_g, g0, price);
             }
-            checkpoint_values[c] = v * inv_principal;
+            *value = v * inv_principal;
         }
         let last = (scratch.growth_e[end - 1], scratch.growth_g[end - 1]);
         advance(clock, last, stake, scratch.accrued_rates(), base);

@@ -869,7 +869,7 @@ pub(crate) fn finish_drawn(model: &Model, drawn: Drawn, scratch: &mut PathScratc
             ..
         } = &mut *scratch;
         let (fees, fee_rate) = (accrued[0], rates[0]);
-        let (units, token_rates) = (&accrued[1..=tokens], &rates[1..=tokens]);
+        let (token_units, token_rates) = (&accrued[1..=tokens], &rates[1..=tokens]);
         let debt_growth = model
             .leverage
             .as_ref()
@@ -881,7 +881,7 @@ pub(crate) fn finish_drawn(model: &Model, drawn: Drawn, scratch: &mut PathScratc
             if let Some(grown) = debt_growth {
                 v -= debt * grown[k];
             }
-            for (j, (units, rate)) in units.iter().zip(token_rates).enumerate() {
+            for (j, (units, rate)) in token_units.iter().zip(token_rates).enumerate() {
                 let price = prices[j * n_checkpoints + start + k];
                 v += token_value(*units, *rate, *big_g, g0, price);
             }

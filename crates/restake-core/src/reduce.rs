@@ -19,14 +19,13 @@
 
 use std::io::{Read, Write};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, TryLockError};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::block::{BLOCK_PATHS, PathBlock, PathView};
-use crate::engine::{BATCH_PATHS, RunConfig, batch_pieces, overflow, walk_batch};
+use crate::engine::{BATCH_PATHS, RunConfig, overflow, walk_batch};
 use crate::error::ScenarioError;
 use crate::exact::ExactSum;
 use crate::model::Model;
@@ -40,8 +39,25 @@ use crate::stats::{
     convergence_sizes, order_statistic_ranks, quantile_rank, summary_metrics,
 };
 
-/// Paths simulated and reduced at a time.
+/// Paths in a chunk: a run keeps two chunks' worth of batches simulated but not yet
+/// absorbed, at most ([`WINDOW_BATCHES`]).
 pub const CHUNK_PATHS: u64 = 1 << 17;
+
+/// Batches a run keeps simulated but not yet absorbed into its [`Partial`], at most:
+/// two chunks'.
+const WINDOW_BATCHES: u64 = 2 * CHUNK_PATHS / BATCH_PATHS;
+
+/// Tells the other workers of [`reduce_range`] to stop when the worker holding it
+/// unwinds, so that none waits for a batch that will never come.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Relative resolution of a value read from a sketch (`V/P` or the loss fraction): at
 /// most this far from the value, relatively (in fact within `2^-14`, [`crate::sketch`]).
@@ -647,56 +663,46 @@ impl Partial {
         &self.covered
     }
 
-    /// Adds a chunk of batches, reduced by their workers ([`reduce_batch`]), in path
-    /// order: their sums, and each path to the order statistics.
-    fn absorb(&mut self, chunk: &[BatchOut]) {
-        for batch in chunk {
-            for s in &batch.slices {
-                self.intervals[s.interval].add(s);
-                for (a, x) in self.row_sums.iter_mut().zip(&s.row_sums) {
-                    a.add(*x);
-                }
-                for (a, x) in self.row_events.iter_mut().zip(&s.row_events) {
-                    *a += x;
-                }
+    /// Adds a batch, reduced by its worker ([`reduce_batch`]), after the batches before
+    /// it: its sums, and each of its paths to the order statistics in path order.
+    fn absorb(&mut self, batch: &BatchOut) {
+        for s in &batch.slices {
+            self.intervals[s.interval].add(s);
+            for (a, x) in self.row_sums.iter_mut().zip(&s.row_sums) {
+                a.add(*x);
             }
-            self.min_return = self.min_return.min(batch.min_return);
-            self.max_return = self.max_return.max(batch.max_return);
-            self.max_loss = self.max_loss.max(batch.max_loss);
-        }
-        let Self {
-            tail,
-            body,
-            prefix_tails,
-            prefixes,
-            ..
-        } = self;
-        // Each state takes a batch's paths in a loop of its own (the states are
-        // independent, so this is their path order), and narrows at each batch's end.
-        for batch in chunk {
-            let n = batch.inputs.len();
-            let losses = || batch.inputs.iter().map(|input| input.loss);
-            tail.offer(losses(), |i| {
-                let (a, b) = (batch.row_start[i] as usize, batch.row_start[i + 1] as usize);
-                TailRows {
-                    other: batch.inputs[i].other,
-                    slashed: batch.rows[a..b].into(),
-                }
-            });
-            // The convergence prefixes need VaR and ES, not their allocation.
-            for (p, state) in prefixes.iter().zip(prefix_tails.iter_mut()) {
-                let within = p.saturating_sub(batch.first).min(n as u64) as usize;
-                state.offer(losses().take(within), |_| NoRows);
-            }
-            body.offer(losses(), |_| ());
-            if n > 0 && (batch.first + n as u64).is_multiple_of(BATCH_PATHS) {
-                tail.maybe_narrow();
-                body.maybe_narrow();
-                prefix_tails.iter_mut().for_each(OrderStats::maybe_narrow);
+            for (a, x) in self.row_events.iter_mut().zip(&s.row_events) {
+                *a += x;
             }
         }
-        if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
-            self.cover(first.first, last.first + last.inputs.len() as u64);
+        self.min_return = self.min_return.min(batch.min_return);
+        self.max_return = self.max_return.max(batch.max_return);
+        self.max_loss = self.max_loss.max(batch.max_loss);
+        let n = batch.inputs.len();
+        let losses = || batch.inputs.iter().map(|input| input.loss);
+        self.tail.offer(losses(), |i| {
+            let (a, b) = (batch.row_start[i] as usize, batch.row_start[i + 1] as usize);
+            TailRows {
+                other: batch.inputs[i].other,
+                slashed: batch.rows[a..b].into(),
+            }
+        });
+        // The convergence prefixes need VaR and ES, not their allocation.
+        for (p, state) in self.prefixes.iter().zip(self.prefix_tails.iter_mut()) {
+            let within = p.saturating_sub(batch.first).min(n as u64) as usize;
+            state.offer(losses().take(within), |_| NoRows);
+        }
+        self.body.offer(losses(), |_| ());
+        // Each state narrows at a batch's end, so a range cut inside a batch does not.
+        if n > 0 && (batch.first + n as u64).is_multiple_of(BATCH_PATHS) {
+            self.tail.maybe_narrow();
+            self.body.maybe_narrow();
+            self.prefix_tails
+                .iter_mut()
+                .for_each(OrderStats::maybe_narrow);
+        }
+        if n > 0 {
+            self.cover(batch.first, batch.first + n as u64);
         }
     }
 
@@ -967,9 +973,22 @@ impl<P: Payload<Sum = TailSums>> stats::TailSource for OrderStats<P> {
         }
     }
 
+    /// Sums the loss and its square alone: a path's loss is its value.
     fn around(&self, v: f64) -> Result<(u64, f64, f64, u64), ScenarioError> {
-        let ((gt, sums), (eq, _)) = self.split_at(v).ok_or_else(|| missed(0))?;
-        Ok((gt, sums.loss.value(), sums.loss_sq.value(), eq))
+        let ((gt, (loss, loss_sq)), (eq, _)) = self
+            .split_with(
+                v,
+                |x, _, (loss, loss_sq): &mut (ExactSum, ExactSum)| {
+                    loss.add(x);
+                    loss_sq.add(x * x);
+                },
+                |(loss, loss_sq), s| {
+                    loss.merge(&s.loss);
+                    loss_sq.merge(&s.loss_sq);
+                },
+            )
+            .ok_or_else(|| missed(0))?;
+        Ok((gt, loss.value(), loss_sq.value(), eq))
     }
 }
 
@@ -990,7 +1009,9 @@ fn level_tail<P: Payload<Sum = TailSums>>(
             .map(|r| (gt.row(r, model) + tied_weight * eq.row(r, model)) / m)
             .collect()
     });
-    let ((beyond, _), (at_var, _)) = state.split_at(tail.var.value).ok_or_else(|| missed(0))?;
+    let ((beyond, ()), (at_var, ())) = state
+        .split_with(tail.var.value, |_, _, ()| {}, |(), _| {})
+        .ok_or_else(|| missed(0))?;
     Ok(LevelTail {
         tail,
         rows: es_rows,
@@ -1097,8 +1118,11 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
 }
 
 /// Simulates paths `range` of a run (`config.paths` paths, seed `config.seed`) and
-/// reduces them into a fresh [`Partial`], chunk by chunk, each chunk reduced while the
-/// next is simulated. `progress` gets the paths of the range done so far.
+/// reduces them into a fresh [`Partial`]. Every worker thread takes the next batch to
+/// simulate and reduce ([`reduce_batch`]), up to [`WINDOW_BATCHES`] ahead of the
+/// batches absorbed, and whichever worker finds the next batch in path order simulated
+/// absorbs it ([`Partial::absorb`]), so no worker waits for a chunk's last batch.
+/// `progress` gets the paths of the range done so far.
 ///
 /// # Errors
 /// As [`Partial::new`] and [`crate::simulate`]; [`ScenarioError::Invalid`] for a range
@@ -1111,7 +1135,7 @@ pub fn reduce_range(
     loss_thresholds: &[f64],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Partial, ScenarioError> {
-    let mut state = Partial::new(model, config.paths, config.seed, loss_thresholds.len())?;
+    let state = Partial::new(model, config.paths, config.seed, loss_thresholds.len())?;
     if range.end > config.paths
         || range.start > range.end
         || !range.start.is_multiple_of(BATCH_PATHS)
@@ -1138,71 +1162,95 @@ pub fn reduce_range(
         return Ok(state);
     }
     let pool = crate::engine::thread_pool(config.threads)?;
-    let ranges: Vec<Range<u64>> = (range.start..range.end)
-        .step_by(CHUNK_PATHS as usize)
-        .map(|a| a..(a + CHUNK_PATHS).min(range.end))
-        .collect();
     let checkpoints = model.checkpoints_years.len();
-    let slots: Vec<Mutex<Sketches>> = (0..pool.current_num_threads())
-        .map(|_| {
-            Mutex::new(Sketches {
-                value: Sketch::default(),
-                loss: Sketch::default(),
-                checkpoints: vec![Sketch::default(); checkpoints],
-            })
-        })
-        .collect();
+    let first_batch = range.start / BATCH_PATHS;
+    let batches = (range.end - range.start).div_ceil(BATCH_PATHS);
+    let window = WINDOW_BATCHES.min(batches);
+    let slots: Vec<Mutex<BatchOut>> = (0..window).map(|_| Mutex::default()).collect();
+    // `ready[j % window]` is `j + 1` once batch `j` of the range is in its slot.
+    let ready: Vec<AtomicU64> = (0..window).map(|_| AtomicU64::new(0)).collect();
+    let (claimed, absorbed, done) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let stop = AtomicBool::new(false);
     let (prefixes, shift) = (state.prefixes.clone(), state.shift);
-    let done = AtomicU64::new(0);
-    let simulate_chunk = |r: &Range<u64>, outs: &mut Vec<BatchOut>| {
-        let pieces = batch_pieces(r);
-        outs.resize_with(pieces.len(), BatchOut::default);
-        pool.install(|| {
-            pieces
-                .into_par_iter()
-                .zip(outs.par_iter_mut())
-                .for_each(|(piece, out)| {
-                    let paths = piece.1.end - piece.1.start;
-                    {
-                        let slot = &slots[rayon::current_thread_index().unwrap_or(0)];
-                        let mut sketches = slot.lock().unwrap_or_else(PoisonError::into_inner);
-                        reduce_batch(
-                            model,
-                            config.seed,
-                            piece,
-                            &prefixes,
-                            &shift,
-                            loss_thresholds,
-                            out,
-                            &mut sketches,
-                        );
-                    }
-                    progress(done.fetch_add(paths, Ordering::Relaxed) + paths);
-                });
-        });
-        if outs.iter().all(|o| o.finite) {
-            Ok(())
-        } else {
-            Err(overflow())
+    let state = Mutex::new(state);
+    // Absorbs the batches that are next in order and simulated, unless another worker
+    // is at it; false when it absorbed none. A batch with a value that is not finite
+    // stops the run there.
+    let absorb_ready = || {
+        let mut state = match state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        let mut any = false;
+        loop {
+            let j = absorbed.load(Ordering::Relaxed);
+            let slot = (j % window) as usize;
+            if j == batches || ready[slot].load(Ordering::Acquire) != j + 1 {
+                return any;
+            }
+            let out = slots[slot].lock().unwrap_or_else(PoisonError::into_inner);
+            if !out.finite {
+                stop.store(true, Ordering::Relaxed);
+                return any;
+            }
+            state.absorb(&out);
+            absorbed.store(j + 1, Ordering::Release);
+            any = true;
         }
     };
-    let (mut current, mut next) = (Vec::new(), Vec::new());
-    simulate_chunk(&ranges[0], &mut current)?;
-    for i in 0..ranges.len() {
-        let (simulated, ()) = pool.install(|| {
-            rayon::join(
-                || match ranges.get(i + 1) {
-                    Some(r) => simulate_chunk(r, &mut next),
-                    None => Ok(()),
-                },
-                || state.absorb(&current),
-            )
-        });
-        simulated?;
-        std::mem::swap(&mut current, &mut next);
+    let wait = |absorbed_at_least: u64| {
+        while absorbed.load(Ordering::Acquire) < absorbed_at_least && !stop.load(Ordering::Relaxed)
+        {
+            if !absorb_ready() {
+                std::thread::yield_now();
+            }
+        }
+    };
+    let worker = |_: rayon::BroadcastContext<'_>| {
+        let _stop_on_panic = StopOnPanic(&stop);
+        let mut sketches = Sketches {
+            value: Sketch::default(),
+            loss: Sketch::default(),
+            checkpoints: vec![Sketch::default(); checkpoints],
+        };
+        loop {
+            absorb_ready();
+            let j = claimed.fetch_add(1, Ordering::Relaxed);
+            if j >= batches {
+                break;
+            }
+            // Batch `j` takes the slot of batch `j - window`, once that one is absorbed.
+            wait((j + 1).saturating_sub(window));
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let b = first_batch + j;
+            let paths = (b * BATCH_PATHS).max(range.start)..((b + 1) * BATCH_PATHS).min(range.end);
+            let n = paths.end - paths.start;
+            let slot = (j % window) as usize;
+            reduce_batch(
+                model,
+                config.seed,
+                (b, paths),
+                &prefixes,
+                &shift,
+                loss_thresholds,
+                &mut slots[slot].lock().unwrap_or_else(PoisonError::into_inner),
+                &mut sketches,
+            );
+            ready[slot].store(j + 1, Ordering::Release);
+            progress(done.fetch_add(n, Ordering::Relaxed) + n);
+        }
+        wait(batches);
+        sketches
+    };
+    let worker_sketches = pool.broadcast(worker);
+    let mut state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if absorbed.into_inner() < batches {
+        return Err(overflow());
     }
-    for slot in slots {
-        let sketches = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
+    for sketches in worker_sketches {
         state.value.merge(&sketches.value);
         state.loss.merge(&sketches.loss);
         for (a, b) in state.checkpoints.iter_mut().zip(&sketches.checkpoints) {

@@ -382,11 +382,14 @@ fn reduce_batch(
     out: &mut BatchOut,
     sketches: &mut Sketches,
 ) {
+    let n = (paths.end - paths.start) as usize;
     out.first = paths.start;
     out.slices.clear();
     out.inputs.clear();
+    out.inputs.reserve_exact(n);
     out.rows.clear();
     out.row_start.clear();
+    out.row_start.reserve_exact(n + 1);
     out.row_start.push(0);
     (out.min_return, out.max_return, out.max_loss) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
     out.finite = true;

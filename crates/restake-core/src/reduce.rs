@@ -1,5 +1,5 @@
-//! The one reduction of a run: a [`Partial`] state of every statistic, built chunk by
-//! chunk over any range of the run's fixed batch sequence, merged with the partials of
+//! The one reduction of a run: a [`Partial`] state of every statistic, built batch by
+//! batch over any range of the run's fixed batch sequence, merged with the partials of
 //! the other ranges in any grouping, saved and read back as bytes, and turned into
 //! [`Results`] by [`Partial::finish`].
 //!
@@ -339,9 +339,10 @@ struct TailInput {
     other: [f64; 4],
 }
 
-/// One batch of a chunk (the part of it in the range), reduced by the worker that
-/// simulated it: its slices' sums, and what the order statistics need of each path.
-/// Reused from chunk to chunk, so that a run allocates no per-path buffer but these.
+/// One batch (the part of it in the range), reduced by the worker that simulated it:
+/// its slices' sums, and what the order statistics need of each path. A run keeps a
+/// ring of them ([`WINDOW_BATCHES`]), reused from batch to batch, so that it allocates
+/// no per-path buffer but these.
 #[derive(Debug, Default)]
 struct BatchOut {
     first: u64,
@@ -1085,10 +1086,10 @@ pub fn read_frame(
 
 /// An upper estimate, in bytes, of the memory one process takes to reduce `paths` paths
 /// of `model` (at most [`crate::MAX_PATHS`]), by the terms of `docs/performance.md`
-/// ("What the memory is, as a formula"), each rounded up: the two chunk buffers (what
-/// the order statistics need of each path: its loss, depeg and income rows and slashing
-/// rows; each batch's slice sums), the run's sketches and one set per core for the
-/// workers (spanning at most 8 powers of two of `V/P`), the exact tail
+/// ("What the memory is, as a formula"), each rounded up: the ring of batch buffers,
+/// two chunks' worth (what the order statistics need of each path: its loss, depeg and
+/// income rows and slashing rows; each batch's slice sums), the run's sketches and one
+/// set per core for the workers (spanning at most 8 powers of two of `V/P`), the exact tail
 /// windows (about `2 × 7 × sqrt(n q (1 - q))` values per needed rank, 1.25 times that
 /// between narrowings) and the exact sums between them (`(6 + rows) × 544` bytes each),
 /// plus 64 MB for the program itself. A check before the run, not a measurement: the
@@ -1265,7 +1266,35 @@ pub fn reduce_range(
 
 #[cfg(test)]
 mod tests {
-    use crate::{RunConfig, Scenario};
+    use crate::{Model, RunConfig, Scenario};
+
+    /// A run whose values stop being finite part of the way through fails with the
+    /// overflow error, on any number of workers, without a worker left waiting for a
+    /// batch that will never be absorbed. The checks of a scenario refuse such values
+    /// before a run, so the model is edited after them: the token's price grows like
+    /// `e^(1000 t)` and overflows from about 0.71 years on, which the horizon's
+    /// checkpoint of every path reaches.
+    #[test]
+    fn a_value_that_overflows_stops_every_worker_with_an_error() {
+        let scenario =
+            Scenario::from_toml(include_str!("../../../data/scenarios/etherfi-weeth.toml"))
+                .unwrap();
+        let mut model = Model::new(&scenario);
+        model.tokens[0].log_drift = 1000.0;
+        for threads in [1, 2, 3] {
+            let config = RunConfig {
+                paths: 3 * super::CHUNK_PATHS + 100,
+                seed: 5,
+                threads,
+            };
+            let err = super::reduce_range(&model, &config, 0..config.paths, &[], &|_| {})
+                .expect_err("a value overflows");
+            assert!(
+                err.to_string().contains("overflows a 64-bit float"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn results_serialise_and_read_back_equal() {

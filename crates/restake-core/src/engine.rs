@@ -109,36 +109,54 @@ pub(crate) fn batch_pieces(range: &std::ops::Range<u64>) -> Vec<(u64, std::ops::
     pieces
 }
 
-/// Simulates paths `paths` of batch `b` of a run with seed `seed` in path order, with
-/// the batch's generator ([`crate::sampling::batch_rng`]`(seed, b)`), a block of
-/// [`BLOCK_PATHS`] paths at a time ([`PathBlock`]), calling `each(path, block, lanes)`
-/// on each block in path order: `lanes` are the block's paths in the range, the first
-/// of them path `path`. The batch's paths before the range are simulated for their draws
-/// only, so a path's numbers do not depend on where a range starts.
-///
-/// # Panics
-/// If `paths` is not within batch `b`.
-pub(crate) fn walk_batch(
-    model: &Model,
-    seed: u64,
-    b: u64,
-    paths: std::ops::Range<u64>,
-    mut each: impl FnMut(u64, &PathBlock, std::ops::Range<usize>),
-) {
-    assert!(paths.start >= b * BATCH_PATHS && paths.end <= (b + 1) * BATCH_PATHS);
-    let mut rng = batch_rng(seed, b);
-    let mut scratch = PathScratch::new(model);
-    scratch.start_batch(seed, b);
-    let mut block = PathBlock::new(model);
-    let mut first = b * BATCH_PATHS;
-    while first < paths.end {
-        let n = (paths.end - first).min(BLOCK_PATHS as u64) as usize;
-        block.simulate(model, &mut rng, &mut scratch, n);
-        let skip = paths.start.saturating_sub(first).min(n as u64);
-        if (skip as usize) < n {
-            each(first + skip, &block, skip as usize..n);
+/// A worker's path scratch and block, kept from batch to batch so that a batch
+/// allocates nothing: [`BatchWalker::walk`] sets all of them that a batch reads
+/// ([`PathScratch::start_batch`], then [`PathBlock::simulate`] of each block).
+pub(crate) struct BatchWalker {
+    scratch: PathScratch,
+    block: PathBlock,
+}
+
+impl BatchWalker {
+    /// Buffers sized for `model`.
+    pub(crate) fn new(model: &Model) -> Self {
+        Self {
+            scratch: PathScratch::new(model),
+            block: PathBlock::new(model),
         }
-        first += n as u64;
+    }
+
+    /// Simulates paths `paths` of batch `b` of a run with seed `seed` in path order,
+    /// with the batch's generator ([`crate::sampling::batch_rng`]`(seed, b)`), a block
+    /// of [`BLOCK_PATHS`] paths at a time ([`PathBlock`]), calling `each(path, block,
+    /// lanes)` on each block in path order: `lanes` are the block's paths in the range,
+    /// the first of them path `path`. The batch's paths before the range are simulated
+    /// for their draws only, so a path's numbers do not depend on where a range starts.
+    ///
+    /// # Panics
+    /// If `paths` is not within batch `b`.
+    pub(crate) fn walk(
+        &mut self,
+        model: &Model,
+        seed: u64,
+        b: u64,
+        paths: std::ops::Range<u64>,
+        mut each: impl FnMut(u64, &PathBlock, std::ops::Range<usize>),
+    ) {
+        assert!(paths.start >= b * BATCH_PATHS && paths.end <= (b + 1) * BATCH_PATHS);
+        let Self { scratch, block } = self;
+        let mut rng = batch_rng(seed, b);
+        scratch.start_batch(seed, b);
+        let mut first = b * BATCH_PATHS;
+        while first < paths.end {
+            let n = (paths.end - first).min(BLOCK_PATHS as u64) as usize;
+            block.simulate(model, &mut rng, scratch, n);
+            let skip = paths.start.saturating_sub(first).min(n as u64);
+            if (skip as usize) < n {
+                each(first + skip, block, skip as usize..n);
+            }
+            first += n as u64;
+        }
     }
 }
 
@@ -205,27 +223,30 @@ pub fn simulate_range(
         pieces
             .par_iter()
             .zip(out_slices.into_par_iter())
-            .map(|((b, paths), (outs, values))| {
-                let mut losses = Vec::new();
-                let mut slots = outs.iter_mut().zip(values.chunks_exact_mut(checkpoints));
-                walk_batch(model, seed, *b, paths.clone(), |first, block, lanes| {
-                    for (path, i) in (first..).zip(lanes) {
-                        let view = block.path(i);
-                        let (out, vals) = slots.next().expect("one slot per path");
-                        *out = *view.outcome;
-                        vals.copy_from_slice(view.checkpoint_values);
-                        losses.extend(view.rows.iter().map(|&(row, loss_eth)| RowLoss {
-                            path: (path - range.start) as u32,
-                            row,
-                            loss_eth,
-                        }));
-                    }
-                });
-                let total =
-                    done.fetch_add(outs.len() as u64, Ordering::Relaxed) + outs.len() as u64;
-                progress(total);
-                losses
-            })
+            .map_init(
+                || BatchWalker::new(model),
+                |walker, ((b, paths), (outs, values))| {
+                    let mut losses = Vec::new();
+                    let mut slots = outs.iter_mut().zip(values.chunks_exact_mut(checkpoints));
+                    walker.walk(model, seed, *b, paths.clone(), |first, block, lanes| {
+                        for (path, i) in (first..).zip(lanes) {
+                            let view = block.path(i);
+                            let (out, vals) = slots.next().expect("one slot per path");
+                            *out = *view.outcome;
+                            vals.copy_from_slice(view.checkpoint_values);
+                            losses.extend(view.rows.iter().map(|&(row, loss_eth)| RowLoss {
+                                path: (path - range.start) as u32,
+                                row,
+                                loss_eth,
+                            }));
+                        }
+                    });
+                    let total =
+                        done.fetch_add(outs.len() as u64, Ordering::Relaxed) + outs.len() as u64;
+                    progress(total);
+                    losses
+                },
+            )
             .collect()
     });
     if !outcomes.iter().all(PathOutcome::is_finite)

@@ -25,7 +25,7 @@ use std::sync::{Mutex, PoisonError, TryLockError};
 use serde::{Deserialize, Serialize};
 
 use crate::block::{BLOCK_PATHS, PathBlock, PathView};
-use crate::engine::{BATCH_PATHS, RunConfig, overflow, walk_batch};
+use crate::engine::{BATCH_PATHS, BatchWalker, RunConfig, overflow};
 use crate::error::ScenarioError;
 use crate::exact::ExactSum;
 use crate::model::Model;
@@ -369,9 +369,34 @@ struct Sketches {
     checkpoints: Vec<Sketch>,
 }
 
-/// Simulates paths `paths` of batch `b` and reduces each as it comes out
-/// ([`crate::engine::walk_batch`]): its sums into `out`'s slices, its values into
-/// `sketches`, its loss and rows into `out` for the order statistics.
+/// What a worker of [`reduce_range`] keeps from batch to batch: its sketches, and its
+/// path buffers and the buckets of a block's checkpoint values, reused so that a batch
+/// allocates nothing.
+struct Worker {
+    sketches: Sketches,
+    walker: BatchWalker,
+    /// The buckets of a block's checkpoint values, path-major.
+    buckets: Vec<u64>,
+}
+
+impl Worker {
+    fn new(model: &Model) -> Self {
+        let checkpoints = model.checkpoints_years.len();
+        Self {
+            sketches: Sketches {
+                value: Sketch::default(),
+                loss: Sketch::default(),
+                checkpoints: vec![Sketch::default(); checkpoints],
+            },
+            walker: BatchWalker::new(model),
+            buckets: vec![0; BLOCK_PATHS * checkpoints],
+        }
+    }
+}
+
+/// Simulates paths `paths` of batch `b` with `worker`'s buffers and reduces each as it
+/// comes out ([`BatchWalker::walk`]): its sums into `out`'s slices, its values into the
+/// worker's sketches, its loss and rows into `out` for the order statistics.
 #[allow(clippy::too_many_arguments)]
 fn reduce_batch(
     model: &Model,
@@ -381,7 +406,7 @@ fn reduce_batch(
     shift: &[f64; MOMENT_QUANTITIES],
     thresholds: &[f64],
     out: &mut BatchOut,
-    sketches: &mut Sketches,
+    worker: &mut Worker,
 ) {
     let n = (paths.end - paths.start) as usize;
     out.first = paths.start;
@@ -395,6 +420,11 @@ fn reduce_batch(
     (out.min_return, out.max_return, out.max_loss) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
     out.finite = true;
     let arch = pulp::Arch::new();
+    let Worker {
+        sketches,
+        walker,
+        buckets,
+    } = worker;
     let mut batch = BatchReduction {
         model,
         prefixes,
@@ -402,11 +432,11 @@ fn reduce_batch(
         thresholds,
         end: paths.end,
         slice_end: paths.start,
-        buckets: vec![0; BLOCK_PATHS * model.checkpoints_years.len()],
+        buckets,
         out,
         sketches,
     };
-    walk_batch(model, seed, b, paths, |first, block, lanes| {
+    walker.walk(model, seed, b, paths, |first, block, lanes| {
         arch.dispatch(ReduceBlock {
             batch: &mut batch,
             first,
@@ -427,7 +457,7 @@ struct BatchReduction<'a> {
     /// A slice ends at the batch's end or at the next convergence prefix.
     slice_end: u64,
     /// The buckets of a block's checkpoint values, path-major.
-    buckets: Vec<u64>,
+    buckets: &'a mut [u64],
     out: &'a mut BatchOut,
     sketches: &'a mut Sketches,
 }
@@ -1166,7 +1196,6 @@ pub fn reduce_range(
         return Ok(state);
     }
     let pool = crate::engine::thread_pool(config.threads)?;
-    let checkpoints = model.checkpoints_years.len();
     let first_batch = range.start / BATCH_PATHS;
     let batches = (range.end - range.start).div_ceil(BATCH_PATHS);
     let window = WINDOW_BATCHES.min(batches);
@@ -1211,13 +1240,9 @@ pub fn reduce_range(
             }
         }
     };
-    let worker = |_: rayon::BroadcastContext<'_>| {
+    let work = |_: rayon::BroadcastContext<'_>| {
         let _stop_on_panic = StopOnPanic(&stop);
-        let mut sketches = Sketches {
-            value: Sketch::default(),
-            loss: Sketch::default(),
-            checkpoints: vec![Sketch::default(); checkpoints],
-        };
+        let mut worker = Worker::new(model);
         loop {
             absorb_ready();
             let j = claimed.fetch_add(1, Ordering::Relaxed);
@@ -1241,15 +1266,15 @@ pub fn reduce_range(
                 &shift,
                 loss_thresholds,
                 &mut slots[slot].lock().unwrap_or_else(PoisonError::into_inner),
-                &mut sketches,
+                &mut worker,
             );
             ready[slot].store(j + 1, Ordering::Release);
             progress(done.fetch_add(n, Ordering::Relaxed) + n);
         }
         wait(batches);
-        sketches
+        worker.sketches
     };
-    let worker_sketches = pool.broadcast(worker);
+    let worker_sketches = pool.broadcast(work);
     let mut state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
     if absorbed.into_inner() < batches {
         return Err(overflow());

@@ -1279,11 +1279,12 @@ pub fn reduce_range(
     if absorbed.into_inner() < batches {
         return Err(overflow());
     }
+    // The first worker's sketches become the run's: no copy of them is built beside.
     for sketches in worker_sketches {
-        state.value.merge(&sketches.value);
-        state.loss.merge(&sketches.loss);
-        for (a, b) in state.checkpoints.iter_mut().zip(&sketches.checkpoints) {
-            a.merge(b);
+        state.value.merge_owned(sketches.value);
+        state.loss.merge_owned(sketches.loss);
+        for (a, b) in state.checkpoints.iter_mut().zip(sketches.checkpoints) {
+            a.merge_owned(b);
         }
     }
     Ok(state)

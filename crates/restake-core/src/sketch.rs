@@ -89,6 +89,16 @@ impl Sketch {
         }
     }
 
+    /// Adds `other`'s counts, taking its memory when this sketch is empty: the same
+    /// counts as [`Sketch::merge`], without a copy of them beside `other`'s.
+    pub fn merge_owned(&mut self, other: Self) {
+        if self.occupied().next().is_none() {
+            *self = other;
+        } else {
+            self.merge(&other);
+        }
+    }
+
     /// Adds `n` to bucket `b`: within the counts' range (nearly every value once a run
     /// is under way) one increment, else the range grows first.
     #[inline]
@@ -291,6 +301,11 @@ mod tests {
         let (mut a, mut b) = (Sketch::default(), Sketch::default());
         xs[5000..].iter().for_each(|x| a.record(*x));
         xs[..5000].iter().rev().for_each(|x| b.record(*x));
+        let mut owned = Sketch::default();
+        owned.merge_owned(a.clone());
+        assert_eq!(owned, a);
+        owned.merge_owned(b.clone());
+        assert_eq!(owned, whole);
         a.merge(&b);
         assert_eq!(a, whole);
         let q = whole.at_ranks([1, 2500, 5000, 10_000, 20_000]);

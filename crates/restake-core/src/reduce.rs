@@ -39,13 +39,16 @@ use crate::stats::{
     convergence_sizes, order_statistic_ranks, quantile_rank, summary_metrics,
 };
 
-/// Paths in a chunk: a run keeps two chunks' worth of batches simulated but not yet
-/// absorbed, at most ([`WINDOW_BATCHES`]).
+/// Paths in a chunk: a run keeps up to a chunk's worth of batches simulated but not
+/// yet absorbed, or more with more than 8 workers ([`window_batches`]).
 pub const CHUNK_PATHS: u64 = 1 << 17;
 
-/// Batches a run keeps simulated but not yet absorbed into its [`Partial`], at most:
-/// two chunks'.
-const WINDOW_BATCHES: u64 = 2 * CHUNK_PATHS / BATCH_PATHS;
+/// Batches a run on `threads` workers keeps simulated but not yet absorbed into its
+/// [`Partial`], at most: a chunk's (32), or four a worker with more than 8 workers, so
+/// that a worker can run that far ahead of one that is slow or descheduled.
+fn window_batches(threads: usize) -> u64 {
+    (CHUNK_PATHS / BATCH_PATHS).max(4 * threads as u64)
+}
 
 /// Tells the other workers of [`reduce_range`] to stop when the worker holding it
 /// unwinds, so that none waits for a batch that will never come.
@@ -341,7 +344,7 @@ struct TailInput {
 
 /// One batch (the part of it in the range), reduced by the worker that simulated it:
 /// its slices' sums, and what the order statistics need of each path. A run keeps a
-/// ring of them ([`WINDOW_BATCHES`]), reused from batch to batch, so that it allocates
+/// ring of them ([`window_batches`]), reused from batch to batch, so that it allocates
 /// no per-path buffer but these.
 #[derive(Debug, Default)]
 struct BatchOut {
@@ -1116,14 +1119,15 @@ pub fn read_frame(
 
 /// An upper estimate, in bytes, of the memory one process takes to reduce `paths` paths
 /// of `model` (at most [`crate::MAX_PATHS`]), by the terms of `docs/performance.md`
-/// ("What the memory is, as a formula"), each rounded up: the ring of batch buffers,
-/// two chunks' worth (what the order statistics need of each path: its loss, depeg and
-/// income rows and slashing rows; each batch's slice sums), the run's sketches and one
-/// set per core for the workers (spanning at most 8 powers of two of `V/P`), the exact tail
-/// windows (about `2 × 7 × sqrt(n q (1 - q))` values per needed rank, 1.25 times that
-/// between narrowings) and the exact sums between them (`(6 + rows) × 544` bytes each),
-/// plus 64 MB for the program itself. A check before the run, not a measurement: the
-/// README's memory table gives measured figures.
+/// ("What the memory is, as a formula"), each rounded up: the ring of batch buffers (32
+/// batches, or four a core with more than 8 cores: what the order statistics need of
+/// each path, its loss, depeg and income rows and slashing rows, and each batch's slice
+/// sums), the run's sketches and one set per core for the workers (spanning at most 8
+/// powers of two of `V/P`), the exact tail windows (about `2 × 7 × sqrt(n q (1 - q))`
+/// values per needed rank, 1.25 times that between narrowings) and the exact sums
+/// between them (`(6 + rows) × 544` bytes each), plus 64 MB for the program itself. A
+/// check before the run, not a measurement: the README's memory table gives measured
+/// figures.
 pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     let n = paths.min(crate::MAX_PATHS) as f64;
     let checkpoints = model.checkpoints_years.len() as f64;
@@ -1132,12 +1136,13 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     // rows of one operator-AVS pair and its AVS and operator (3), never more than all.
     let events = model.cumulative_intensity.last().copied().unwrap_or(0.0) * model.horizon_years;
     let per_path_rows = (3.0 * events).min(rows) + 1.0;
-    let chunk = CHUNK_PATHS.min(paths.max(1)) as f64;
-    let slices = 2.0 * (chunk / BATCH_PATHS as f64).ceil();
-    let buffers = 2.0 * (chunk * (44.0 + 16.0 * per_path_rows) + slices * 16.0 * rows);
+    let cores = rayon::current_num_threads();
+    let window = window_batches(cores) as f64;
+    let window_paths = (window * BATCH_PATHS as f64).min(paths.max(1) as f64);
+    let buffers = window_paths * (44.0 + 16.0 * per_path_rows) + window * 16.0 * rows;
     // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss;
     // a worker's sketches of V/P span its own paths' values, 8 powers of two at most.
-    let cores = rayon::current_num_threads() as f64;
+    let cores = cores as f64;
     let sketches =
         65_536.0 * ((checkpoints + 2.0) * 40.0 + cores * ((checkpoints + 1.0) * 8.0 + 40.0));
     // Tail ranks (q = 0.05 .. 0.001: 8.1 sqrt(n)), the other quantiles (32.5 sqrt(n)),
@@ -1153,7 +1158,7 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
 
 /// Simulates paths `range` of a run (`config.paths` paths, seed `config.seed`) and
 /// reduces them into a fresh [`Partial`]. Every worker thread takes the next batch to
-/// simulate and reduce ([`reduce_batch`]), up to [`WINDOW_BATCHES`] ahead of the
+/// simulate and reduce ([`reduce_batch`]), up to [`window_batches`] ahead of the
 /// batches absorbed, and whichever worker finds the next batch in path order simulated
 /// absorbs it ([`Partial::absorb`]), so no worker waits for a chunk's last batch.
 /// `progress` gets the paths of the range done so far.
@@ -1198,7 +1203,7 @@ pub fn reduce_range(
     let pool = crate::engine::thread_pool(config.threads)?;
     let first_batch = range.start / BATCH_PATHS;
     let batches = (range.end - range.start).div_ceil(BATCH_PATHS);
-    let window = WINDOW_BATCHES.min(batches);
+    let window = window_batches(pool.current_num_threads()).min(batches);
     let slots: Vec<Mutex<BatchOut>> = (0..window).map(|_| Mutex::default()).collect();
     // `ready[j % window]` is `j + 1` once batch `j` of the range is in its slot.
     let ready: Vec<AtomicU64> = (0..window).map(|_| AtomicU64::new(0)).collect();

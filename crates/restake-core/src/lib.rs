@@ -8,10 +8,10 @@
 //! 2. [`Model::new`] compiles it: stake pools, risk sources with their Poisson
 //!    intensities, income rates;
 //! 3. [`simulate`] samples the paths in parallel, batch by batch, reproducibly;
-//! 4. [`reduce`] reduces them, batch by batch in path order, to a mergeable [`reduce::Partial`] state
-//!    whose [`reduce::Partial::finish`] gives the statistics of the output files
-//!    ([`analyse`] computes the same from every path kept in memory: the reference the
-//!    validation tests hold the reduction to).
+//! 4. [`reduce`] reduces them, batch by batch in path order, to a mergeable
+//!    [`reduce::Partial`] state whose [`reduce::Partial::finish`] gives the statistics
+//!    of the output files ([`analyse`] computes the same from every path kept in
+//!    memory: the reference the validation tests hold the reduction to).
 //!
 //! [`run`] does all four. The crate does no file or terminal I/O.
 //!

@@ -1142,9 +1142,8 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     let buffers = window_paths * (44.0 + 16.0 * per_path_rows) + window * 16.0 * rows;
     // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss;
     // a worker's sketches of V/P span its own paths' values, 8 powers of two at most.
-    let cores = cores as f64;
     let sketches =
-        65_536.0 * ((checkpoints + 2.0) * 40.0 + cores * ((checkpoints + 1.0) * 8.0 + 40.0));
+        65_536.0 * ((checkpoints + 2.0) * 40.0 + cores as f64 * ((checkpoints + 1.0) * 8.0 + 40.0));
     // Tail ranks (q = 0.05 .. 0.001: 8.1 sqrt(n)), the other quantiles (32.5 sqrt(n)),
     // the convergence prefixes (8.1 sqrt(n) × 1.7), 1.25 times between narrowings; a
     // tail path keeps its rows, a tail path being one with at least one event.

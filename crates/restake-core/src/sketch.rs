@@ -92,7 +92,7 @@ impl Sketch {
     /// Adds `other`'s counts, taking its memory when this sketch is empty: the same
     /// counts as [`Sketch::merge`], without a copy of them beside `other`'s.
     pub fn merge_owned(&mut self, other: Self) {
-        if self.occupied().next().is_none() {
+        if self.counts.is_empty() {
             *self = other;
         } else {
             self.merge(&other);

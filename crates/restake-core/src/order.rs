@@ -8,12 +8,16 @@
 //! the windows a count and an exact sum ([`Payload::Sum`]). Below the lowest window it
 //! keeps a count alone.
 //!
-//! Where a rank will fall: of `m` values seen so far, the number above the final
-//! `k`-th largest of `target` is Binomial(`m`, `k / target`), so a window of
-//! [`WINDOW_Z`] standard deviations each side of `m k / target` holds it but with a
-//! probability below 1e-11 per window and narrowing. Windows only ever shrink, so a
-//! value in the final window was kept whenever it came. [`OrderStats::at_rank`] says
-//! when a rank did escape its window (the run then fails loudly, it never guesses).
+//! Where a rank will fall: the `m` values seen so far are a random `m` of the `target`
+//! (the values are independent and identically distributed), so the number of them above
+//! the final `k`-th largest is hypergeometric: `k - 1` marked of `target`, `m` drawn. A
+//! window spans the counts [`rank_spread`] gives, outside which that law puts
+//! probability at most `exp(-WINDOW_LOG_ODDS)` on each side: 1e-11 per window and
+//! narrowing, whatever `m`, `k` and `target`. The law narrows as a sample runs out, so
+//! the windows are widest half way through a sample and close in on their ranks towards
+//! its end. Windows only ever shrink, so a value in the final window was kept whenever
+//! it came. [`OrderStats::at_rank`] says when a rank did escape its window (the run
+//! then fails loudly, it never guesses).
 //!
 //! Two states of disjoint samples merge into the state of their union: the windows
 //! intersect, and what falls out of them joins the counts and sums. Values, counts and
@@ -26,9 +30,72 @@ use serde::{Deserialize, Serialize};
 /// Values seen before the first narrowing: below this, a state keeps everything.
 pub const NARROW_AFTER: u64 = 1 << 16;
 
-/// Half-width of a window in binomial standard deviations: a window misses its rank with
-/// probability `2 (1 - Phi(7)) = 2.6e-12`.
-pub const WINDOW_Z: f64 = 7.0;
+/// `ln(2e11)`: a window misses its rank, on either side, with probability at most
+/// `exp(-WINDOW_LOG_ODDS)` = 5e-12 ([`rank_spread`]), 1e-11 in all.
+pub const WINDOW_LOG_ODDS: f64 = 26.021;
+
+/// Where the final `k`-th largest (1-based) of a sample of `target` values falls among
+/// `m` of them seen so far: the counts `(lo, hi)` of seen values above it such that
+/// `P(count < lo)` and `P(count > hi)` are each at most `exp(-WINDOW_LOG_ODDS)`, the
+/// tightest such, under the exact law of the count.
+///
+/// That law is hypergeometric: `K = min(k - 1, target)` of `target` marked, `m` drawn
+/// (`target` at least `m`; a smaller one counts as `m`). Its probabilities are
+/// walked from the mode outwards by the ratio of neighbours,
+/// `P(x + 1) / P(x) = (K - x)(m - x) / ((x + 1)(target - K - m + x + 1))`, until they
+/// fall below `1e-20` of the mode's (the law is log-concave, so what lies beyond is
+/// smaller still), and each tail is summed from its far end: no factorial is formed,
+/// and the walk is about 12 standard deviations of the count each side.
+pub fn rank_spread(m: u64, k: u64, target: u64) -> (u64, u64) {
+    let n = target.max(m);
+    let marked = k.saturating_sub(1).min(n);
+    let (first, last) = ((m + marked).saturating_sub(n), marked.min(m));
+    if first == last {
+        return (first, last);
+    }
+    let (nf, kf, mf) = (n as f64, marked as f64, m as f64);
+    let mode = (((mf + 1.0) * (kf + 1.0) / (nf + 2.0)).floor() as u64).clamp(first, last);
+    // `below[i]`, `above[i]`: the probability of `mode - 1 - i`, `mode + 1 + i`, over the
+    // mode's, each step the ratio at `i` steps out.
+    let walk = |steps: u64, ratio: &dyn Fn(f64) -> f64| {
+        let mut out = Vec::new();
+        let mut w = 1.0;
+        for i in 0..steps {
+            w *= ratio(i as f64);
+            out.push(w);
+            if w < 1e-20 {
+                break;
+            }
+        }
+        out
+    };
+    let x0 = mode as f64;
+    let below = walk(mode - first, &|i| {
+        let x = x0 - i;
+        x * (nf - kf - mf + x) / ((kf - x + 1.0) * (mf - x + 1.0))
+    });
+    let above = walk(last - mode, &|i| {
+        let x = x0 + i;
+        (kf - x) * (mf - x) / ((x + 1.0) * (nf - kf - mf + x + 1.0))
+    });
+    let total = 1.0 + below.iter().sum::<f64>() + above.iter().sum::<f64>();
+    let allowed = (-WINDOW_LOG_ODDS).exp() * total;
+    // The most of each tail, from its far end, that stays within `allowed`.
+    let within = |tail: &[f64]| {
+        let mut sum = 0.0;
+        tail.iter()
+            .rev()
+            .take_while(|w| {
+                sum += **w;
+                sum <= allowed
+            })
+            .count() as u64
+    };
+    (
+        mode - below.len() as u64 + within(&below),
+        mode + above.len() as u64 - within(&above),
+    )
+}
 
 /// What a kept value carries, and its exact sum over the values between the windows.
 pub trait Payload: Clone + std::fmt::Debug + Serialize + DeserializeOwned {
@@ -110,8 +177,10 @@ impl<P: Payload> Window<P> {
     }
 
     /// Sorts the values descending and folds values seen more than once into atoms.
+    /// Unstable (in place, no scratch the size of the window): values that tie are
+    /// folded into one atom whatever their order, and the others are distinct.
     fn tidy(&mut self) {
-        self.singles.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.singles.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let repeated = self.singles.windows(2).any(|p| p[0].0 == p[1].0)
             || (!self.atoms.is_empty()
                 && self
@@ -346,19 +415,16 @@ impl<P: Payload> OrderStats<P> {
         }
     }
 
-    /// Shrinks the windows to [`WINDOW_Z`] binomial standard deviations around where
-    /// each rank will fall.
+    /// Shrinks the windows to [`rank_spread`] around where each rank will fall.
     fn narrow(&mut self) {
         self.tidy();
-        let m = self.seen as f64;
+        let m = self.seen;
         let mut wanted: Vec<(f64, f64)> = Vec::new();
         for &k in &self.ranks {
-            let q = k as f64 / self.target as f64;
-            let mean = m * q;
-            let sd = (m * q * (1.0 - q)).sqrt();
-            // Seen values above the final k-th largest: from `above_lo` to `above_hi`.
-            let above_lo = ((mean - WINDOW_Z * sd).floor() - 1.0).max(0.0) as u64;
-            let above_hi = ((mean + WINDOW_Z * sd).ceil() + 1.0).min(m) as u64;
+            // Seen values above the final k-th largest: from `above_lo` to `above_hi`
+            // (one more each side than the law needs).
+            let (lo, hi) = rank_spread(m, k, self.target);
+            let (above_lo, above_hi) = (lo.saturating_sub(1), (hi + 1).min(m));
             wanted.extend(self.values_between(above_lo, above_hi.max(above_lo) + 1));
         }
         wanted.sort_by(|x, y| y.1.total_cmp(&x.1));
@@ -422,8 +488,20 @@ impl<P: Payload> OrderStats<P> {
                 self.place(v, p);
             }
         }
+        self.tidy();
+        // Until the next narrowing the kept values grow by a quarter and 4096, each
+        // window in proportion to what it holds: room for that (and a sixteenth more
+        // for chance), so that a window neither keeps the capacity it had before, as
+        // the first one would (every value of the first `NARROW_AFTER`), nor doubles.
+        let kept = self.kept().max(1);
         for w in &mut self.windows {
-            w.tidy();
+            let len = w.singles.len() as u64;
+            let room = (len + len / 4 + len / 16 + 4096 * len / kept + 16) as usize;
+            if w.singles.capacity() > room {
+                w.singles.shrink_to(room);
+            } else {
+                w.singles.reserve_exact(room - w.singles.len());
+            }
         }
     }
 
@@ -710,6 +788,50 @@ mod tests {
                 assert_eq!(sum_with.value().to_bits(), exact.value().to_bits());
             }
         }
+    }
+
+    /// The spread is the exact law's: each tail outside `lo..=hi` has probability at
+    /// most `exp(-WINDOW_LOG_ODDS)`, and one count further in would exceed it, at ranks
+    /// from the top to the bottom, early, half way and with nearly every value seen
+    /// (where a normal approximation to the count would miss: 3e-5 at 7 of its standard
+    /// deviations with 99 marked and 576 values left of 1e6).
+    #[test]
+    fn the_spread_is_the_hypergeometric_tails() {
+        use statrs::distribution::{DiscreteCDF, Hypergeometric};
+        let allowed = (-WINDOW_LOG_ODDS).exp();
+        for target in [70_000u64, 1_000_000] {
+            for q in [1e-4, 1e-3, 0.01, 0.05, 0.5, 0.95, 0.999, 1.0] {
+                let k = ((q * target as f64).round() as u64).max(1);
+                for m in [
+                    NARROW_AFTER,
+                    target / 2,
+                    target - target / 100,
+                    target - 576,
+                ] {
+                    let (lo, hi) = rank_spread(m, k, target);
+                    let x = Hypergeometric::new(target, k - 1, m).unwrap();
+                    let case = format!("target {target}, k {k}, m {m}: {lo}..={hi}");
+                    let (first, last) = ((m + k - 1).saturating_sub(target), (k - 1).min(m));
+                    assert!(first <= lo && lo <= hi && hi <= last, "{case}");
+                    // P(X < lo) within, P(X < lo + 1) not (unless lo is the last count).
+                    if lo > first {
+                        assert!(x.cdf(lo - 1) <= allowed, "{case}: {}", x.cdf(lo - 1));
+                    }
+                    assert!(lo == last || x.cdf(lo) > 0.99 * allowed, "{case}");
+                    assert!(x.sf(hi) <= allowed, "{case}: {}", x.sf(hi));
+                    assert!(hi == first || x.sf(hi - 1) > 0.99 * allowed, "{case}");
+                }
+            }
+        }
+        // Half way through, a window is about half as wide as 7 binomial standard
+        // deviations of the whole sample each side.
+        let (lo, hi) = rank_spread(500_000, 500_001, 1_000_000);
+        assert!(
+            ((hi - lo) as f64) < 0.55 * 14.0 * (1e6f64 * 0.25).sqrt(),
+            "{lo}..={hi}"
+        );
+        assert_eq!(rank_spread(1_000, 1, 1_000_000), (0, 0));
+        assert_eq!(rank_spread(1_000_000, 7, 1_000_000), (6, 6));
     }
 
     #[test]

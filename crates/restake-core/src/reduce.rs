@@ -1123,8 +1123,9 @@ pub fn read_frame(
 /// batches, or four a core with more than 8 cores: what the order statistics need of
 /// each path, its loss, depeg and income rows and slashing rows, and each batch's slice
 /// sums), the run's sketches and one set per core for the workers (spanning at most 8
-/// powers of two of `V/P`), the exact tail windows (about `2 × 7 × sqrt(n q (1 - q))`
-/// values per needed rank, 1.25 times that between narrowings) and the exact sums
+/// powers of two of `V/P`), the exact tail windows (at most about `2 × 3.6 × sqrt(n q (1 -
+/// q))` values per needed rank, half way through the run, 1.25 times that between
+/// narrowings: [`crate::order::rank_spread`]) and the exact sums
 /// between them (`(6 + rows) × 544` bytes each), plus 64 MB for the program itself. A
 /// check before the run, not a measurement: the README's memory table gives measured
 /// figures.
@@ -1144,12 +1145,13 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     // a worker's sketches of V/P span its own paths' values, 8 powers of two at most.
     let sketches =
         65_536.0 * ((checkpoints + 2.0) * 40.0 + cores as f64 * ((checkpoints + 1.0) * 8.0 + 40.0));
-    // Tail ranks (q = 0.05 .. 0.001: 8.1 sqrt(n)), the other quantiles (32.5 sqrt(n)),
-    // the convergence prefixes (8.1 sqrt(n) × 1.7), 1.25 times between narrowings; a
-    // tail path keeps its rows, a tail path being one with at least one event.
+    // Tail ranks (q = 0.05 .. 0.001: 6 sqrt(n) at the widest, with the VaR intervals'
+    // ranks between), the other quantiles (22 sqrt(n)), the convergence prefixes
+    // (9.5 sqrt(n) in all), 1.25 times between narrowings; a tail path keeps its rows,
+    // a tail path being one with at least one event.
     let root = n.sqrt();
     let tail_row_bytes = 56.0 + 16.0 * ((3.0 * (events + 1.0)).min(rows) + 1.0);
-    let windows = 1.25 * (8.1 * root * tail_row_bytes + (32.5 + 13.8) * root * 8.0);
+    let windows = 1.25 * (6.0 * root * tail_row_bytes + (22.0 + 9.5) * root * 8.0);
     // Gaps and atoms with exact sums: two per window and level, generously 64.
     let sums = 64.0 * (6.0 + rows) * 544.0;
     (64e6 + buffers + sketches + windows + sums).ceil() as u64

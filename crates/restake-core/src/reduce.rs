@@ -66,7 +66,7 @@ impl Drop for StopOnPanic<'_> {
 /// most this far from the value, relatively (in fact within `2^-14`, [`crate::sketch`]).
 pub const SKETCH_RESOLUTION: f64 = 1e-4;
 
-/// Most checkpoints a run sketches (a sketch each: 64 KB per power of two its values
+/// Most checkpoints a run sketches (a sketch each: 32 KB per power of two its values
 /// span).
 pub const MAX_SKETCHED_CHECKPOINTS: usize = 400;
 
@@ -1141,10 +1141,10 @@ pub fn memory_estimate_bytes(model: &Model, paths: u64) -> u64 {
     let window = window_batches(cores) as f64;
     let window_paths = (window * BATCH_PATHS as f64).min(paths.max(1) as f64);
     let buffers = window_paths * (44.0 + 16.0 * per_path_rows) + window * 16.0 * rows;
-    // 64 KB per power of two spanned, 40 powers of two at most for V/P and the loss;
+    // 32 KB per power of two spanned, 40 powers of two at most for V/P and the loss;
     // a worker's sketches of V/P span its own paths' values, 8 powers of two at most.
     let sketches =
-        65_536.0 * ((checkpoints + 2.0) * 40.0 + cores as f64 * ((checkpoints + 1.0) * 8.0 + 40.0));
+        32_768.0 * ((checkpoints + 2.0) * 40.0 + cores as f64 * ((checkpoints + 1.0) * 8.0 + 40.0));
     // Tail ranks (q = 0.05 .. 0.001: 6 sqrt(n) at the widest, with the VaR intervals'
     // ranks between), the other quantiles (22 sqrt(n)), the convergence prefixes
     // (9.5 sqrt(n) in all), 1.25 times between narrowings; a tail path keeps its rows,

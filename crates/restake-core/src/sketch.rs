@@ -7,7 +7,12 @@
 //! each `2^-13` of its lower edge wide, so a bucket's middle is within `2^-14 = 6.1e-5`
 //! of any value in it. The counts are a dense vector over the buckets between the
 //! smallest and the largest value seen, so recording is a shift, a subtraction and an
-//! increment, and reading walks only the occupied range.
+//! increment, and reading walks only the occupied range. A count is kept in 32 bits,
+//! and the rare one that passes `2^32` carries its high part into a map: one process
+//! counts at most [`crate::MAX_PATHS`] values, so only shards merged into one state
+//! ever carry, and the counts take half the memory (and cache) 64 bits would.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,12 +28,15 @@ pub const SMALLEST_VALUE: f64 = 1.0 / (1u64 << 40) as f64;
 pub struct Sketch {
     /// Bucket index of `counts[0]`.
     offset: u64,
-    counts: Vec<u64>,
+    /// Each bucket's count modulo `2^32`.
+    counts: Vec<u32>,
+    /// Bucket → its count divided by `2^32`, for the buckets whose count reached it.
+    carries: BTreeMap<u64, u64>,
 }
 
 const SHIFT: u32 = 52 - SUB_BUCKET_BITS;
 
-/// Buckets the counts' range grows by at a time: an eighth of a power of two, 8 KB.
+/// Buckets the counts' range grows by at a time: an eighth of a power of two, 4 KB.
 const GROWTH_BUCKETS: u64 = 1 << (SUB_BUCKET_BITS - 3);
 
 /// Bucket of `x`: 0 below [`SMALLEST_VALUE`] (and for a value that is not finite, which
@@ -77,9 +85,20 @@ impl Sketch {
     }
 
     /// Counts a value of bucket `b` ([`buckets`]): as [`Sketch::record`] of the value.
+    /// [`Sketch::add`] of one, with the carry read off the 32-bit increment's overflow:
+    /// the hot path of a run, 15 records a path.
     #[inline]
     pub fn record_bucket(&mut self, b: u64) {
-        self.add(b, 1);
+        match self.counts.get_mut(b.wrapping_sub(self.offset) as usize) {
+            Some(c) => {
+                let (count, wrapped) = c.overflowing_add(1);
+                *c = count;
+                if wrapped {
+                    self.carry(b, 1);
+                }
+            }
+            None => self.grow_to(b, 1),
+        }
     }
 
     /// Adds `other`'s counts.
@@ -92,6 +111,7 @@ impl Sketch {
     /// Adds `other`'s counts, taking its memory when this sketch is empty: the same
     /// counts as [`Sketch::merge`], without a copy of them beside `other`'s.
     pub fn merge_owned(&mut self, other: Self) {
+        // An empty range has no carries either: a carry belongs to a bucket in range.
         if self.counts.is_empty() {
             *self = other;
         } else {
@@ -100,13 +120,25 @@ impl Sketch {
     }
 
     /// Adds `n` to bucket `b`: within the counts' range (nearly every value once a run
-    /// is under way) one increment, else the range grows first.
+    /// is under way) one addition, else the range grows first; past `2^32` the high
+    /// part carries.
     #[inline]
     fn add(&mut self, b: u64, n: u64) {
         match self.counts.get_mut(b.wrapping_sub(self.offset) as usize) {
-            Some(c) => *c += n,
+            Some(c) => {
+                let sum = u64::from(*c) + n;
+                *c = sum as u32;
+                if sum >> 32 != 0 {
+                    self.carry(b, sum >> 32);
+                }
+            }
             None => self.grow_to(b, n),
         }
+    }
+
+    #[cold]
+    fn carry(&mut self, b: u64, high: u64) {
+        *self.carries.entry(b).or_default() += high;
     }
 
     /// Widens the counts' range to hold bucket `b` and adds `n`. The range grows on the
@@ -134,16 +166,21 @@ impl Sketch {
             self.offset = lo;
         }
         self.counts.resize((hi - self.offset) as usize, 0);
-        self.counts[(b - self.offset) as usize] += n;
+        self.add(b, n);
     }
 
     /// `(bucket, count)` of the occupied buckets, ascending.
     fn occupied(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (self.offset + i as u64, *c))
+        self.counts.iter().enumerate().filter_map(|(i, c)| {
+            let b = self.offset + i as u64;
+            let high = if self.carries.is_empty() {
+                0
+            } else {
+                self.carries.get(&b).copied().unwrap_or(0)
+            };
+            let count = (high << 32) | u64::from(*c);
+            (count > 0).then_some((b, count))
+        })
     }
 
     /// `(middle, count)` of the occupied buckets, ascending.
@@ -154,11 +191,7 @@ impl Sketch {
     /// The values at 1-based ascending `ranks` (ascending): each the middle of its
     /// bucket; past the count, the largest.
     pub fn at_ranks<const K: usize>(&self, ranks: [u64; K]) -> [f64; K] {
-        let last = self
-            .counts
-            .iter()
-            .rposition(|c| *c > 0)
-            .map_or(0.0, |i| middle(self.offset + i as u64));
+        let last = self.occupied().last().map_or(0.0, |(b, _)| middle(b));
         let mut out = [last; K];
         let (mut next, mut seen) = (0, 0);
         for (x, c) in self.buckets() {
@@ -290,6 +323,38 @@ mod tests {
         let span = (s.occupied().last().unwrap().0 - first + 1) as usize;
         assert!(grown <= 40, "{grown} reallocations");
         assert!(s.counts.len() <= 2 * span + 2 * GROWTH_BUCKETS as usize);
+    }
+
+    /// Counts past `2^32` (shards merged) carry, and read, merge and serialise whole.
+    #[test]
+    fn counts_past_32_bits_carry() {
+        let (b, big) = (bucket(1.5), 3_000_000_000u64);
+        let mut s = Sketch::default();
+        s.add(b, big);
+        s.add(b, big);
+        s.record(1.5);
+        s.add(b + 1, 1 << 32);
+        assert_eq!(
+            s.occupied().collect::<Vec<_>>(),
+            [(b, 2 * big + 1), (b + 1, 1 << 32)]
+        );
+        let mut merged = s.clone();
+        merged.merge(&s);
+        assert_eq!(
+            merged.occupied().collect::<Vec<_>>(),
+            [(b, 4 * big + 2), (b + 1, 2 << 32)]
+        );
+        assert_eq!(
+            s.at_ranks([2 * big, 2 * big + 2]),
+            [middle(b), middle(b + 1)]
+        );
+        let bytes = postcard::to_stdvec(&s).unwrap();
+        assert_eq!(postcard::from_bytes::<Sketch>(&bytes).unwrap(), s);
+        // A record that takes a count through 2^32 carries.
+        let mut r = Sketch::default();
+        r.add(b, u64::from(u32::MAX));
+        r.record(1.5);
+        assert_eq!(r.occupied().collect::<Vec<_>>(), [(b, 1 << 32)]);
     }
 
     #[test]

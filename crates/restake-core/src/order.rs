@@ -45,7 +45,7 @@ pub const WINDOW_LOG_ODDS: f64 = 26.021;
 /// `P(x + 1) / P(x) = (K - x)(m - x) / ((x + 1)(target - K - m + x + 1))`, until they
 /// fall below `1e-20` of the mode's (the law is log-concave, so what lies beyond is
 /// smaller still), and each tail is summed from its far end: no factorial is formed,
-/// and the walk is about 12 standard deviations of the count each side.
+/// and the walk is about 10 standard deviations of the count each side.
 pub fn rank_spread(m: u64, k: u64, target: u64) -> (u64, u64) {
     let n = target.max(m);
     let marked = k.saturating_sub(1).min(n);

@@ -85,20 +85,9 @@ impl Sketch {
     }
 
     /// Counts a value of bucket `b` ([`buckets`]): as [`Sketch::record`] of the value.
-    /// [`Sketch::add`] of one, with the carry read off the 32-bit increment's overflow:
-    /// the hot path of a run, 15 records a path.
     #[inline]
     pub fn record_bucket(&mut self, b: u64) {
-        match self.counts.get_mut(b.wrapping_sub(self.offset) as usize) {
-            Some(c) => {
-                let (count, wrapped) = c.overflowing_add(1);
-                *c = count;
-                if wrapped {
-                    self.carry(b, 1);
-                }
-            }
-            None => self.grow_to(b, 1),
-        }
+        self.add(b, 1);
     }
 
     /// Adds `other`'s counts.

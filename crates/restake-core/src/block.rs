@@ -74,10 +74,9 @@ pub struct PathBlock {
     /// Closed-form checkpoint values of the paths (those of a path without events),
     /// `[c × BLOCK_PATHS + i]`.
     closed_form: Vec<f64>,
-    /// Scratch: [`checkpoint_growth`]'s, and the accrued income streams of a path.
+    /// Scratch: [`checkpoint_growth`]'s.
     d4: Vec<f64>,
     inv_g: Vec<f64>,
-    accrued: Vec<f64>,
 }
 
 impl PathBlock {
@@ -104,7 +103,6 @@ impl PathBlock {
             closed_form: vec![0.0; lanes],
             d4: vec![0.0; BLOCK_PATHS],
             inv_g: vec![0.0; BLOCK_PATHS],
-            accrued: vec![0.0; model.streams],
         }
     }
 
@@ -228,6 +226,17 @@ impl PathBlock {
             growth_g: &mut self.growth_g,
             values: &mut self.closed_form,
         });
+        // The closed-form values of every path, path after path, a checkpoint at a time
+        // (a path with events puts its own in place of its column's when it is kept).
+        for (c, column) in self.closed_form.chunks_exact(BLOCK_PATHS).enumerate() {
+            for (values, v) in self
+                .values
+                .chunks_exact_mut(checkpoints)
+                .zip(&column[..self.len])
+            {
+                values[c] = *v;
+            }
+        }
         let last = checkpoints - 1;
         let sets = scratch.saved_draws().1.len();
         let (mut next, mut events_from) = (0, 0);
@@ -249,19 +258,14 @@ impl PathBlock {
                 self.keep(i, outcome, scratch);
                 continue;
             }
-            let values = &mut self.values[i * checkpoints..(i + 1) * checkpoints];
-            for (c, v) in values.iter_mut().enumerate() {
-                *v = self.closed_form[c * BLOCK_PATHS + i];
-            }
             let at = last * BLOCK_PATHS + i;
             let prices = &self.prices;
             self.outcomes[i] = settle_eventless(
                 model,
                 (self.growth_e[at], self.growth_g[at]),
                 self.depeg[i],
-                &mut self.accrued,
                 |j| prices[(j * checkpoints + last) * BLOCK_PATHS + i],
-                &mut values[last],
+                &mut self.values[i * checkpoints + last],
             );
             self.row_start.push(self.rows.len());
         }

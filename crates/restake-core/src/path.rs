@@ -315,13 +315,27 @@ fn advance(
     (accrued, rates): (&mut [f64], &[f64]),
     base: &mut f64,
 ) {
-    *base += stake * (e - clock.e);
+    *base = base_income_to(*base, stake, e, clock.e);
     let dg = big_g - clock.big_g;
     for (acc, rate) in accrued.iter_mut().zip(rates) {
-        *acc += rate * dg;
+        *acc = accrued_to(*acc, *rate, dg);
     }
     clock.e = e;
     clock.big_g = big_g;
+}
+
+/// The base income `base` accrued at growth factor `e0`, brought to growth factor `e` on
+/// the discounted stake `stake`, ETH: `base + stake (e - e0)`.
+#[inline(always)]
+fn base_income_to(base: f64, stake: f64, e: f64, e0: f64) -> f64 {
+    base + stake * (e - e0)
+}
+
+/// An income stream's amount `acc` accrued at `G_clock`, brought to `G_clock + dg` at
+/// `rate`: `acc + rate dg`.
+#[inline(always)]
+fn accrued_to(acc: f64, rate: f64, dg: f64) -> f64 {
+    acc + rate * dg
 }
 
 /// The staked value and AVS fees at a checkpoint, ETH: the discounted stake `stake`
@@ -1137,12 +1151,12 @@ pub(crate) fn finish_drawn(model: &Model, drawn: Drawn, scratch: &mut PathScratc
         plain_stake,
         e: clock.e,
     };
-    let prices = &scratch.prices;
+    let (prices, accrued) = (&scratch.prices, &scratch.accrued);
     settle(
         model,
         &end,
         loan.unwrap_or_else(Loan::none),
-        &scratch.accrued,
+        |s| accrued[s],
         |j| prices[j * n_checkpoints + last],
         &mut scratch.checkpoint_values[last],
     )
@@ -1162,20 +1176,21 @@ struct Horizon {
 }
 
 /// The outcome of a path at its horizon: the fees and token value from the streams'
-/// accrued amounts `accrued` (the fees, then one per token) at the tokens' prices at the
-/// horizon (`price_at_horizon(j)`), and the depeg taken off the last checkpoint value.
+/// accrued amounts `accrued(s)` (stream 0 the fees, then one per token) at the tokens'
+/// prices at the horizon (`price_at_horizon(j)`), and the depeg taken off the last
+/// checkpoint value.
 fn settle(
     model: &Model,
     h: &Horizon,
     loan: Loan,
-    accrued: &[f64],
+    accrued: impl Fn(usize) -> f64,
     price_at_horizon: impl Fn(usize) -> f64,
     last_value: &mut f64,
 ) -> PathOutcome {
     let principal = model.principal_eth;
-    let avs_fees = accrued[0];
+    let avs_fees = accrued(0);
     let tokens: f64 = (0..model.tokens.len())
-        .map(|j| accrued[1 + j] * price_at_horizon(j))
+        .map(|j| accrued(1 + j) * price_at_horizon(j))
         .sum();
     *last_value -= h.depeg_loss / principal;
     let value = h.position + avs_fees + tokens;
@@ -1197,28 +1212,22 @@ fn settle(
 
 /// The outcome of a path with no candidate event, no loan and no stress, from its growth
 /// `(e^{g T}, G(T))` at the horizon and its depeg: what [`finish_path`] gives such a
-/// path, through the same code. `accrued` (one per income stream) is scratch; the token
-/// prices at the horizon come from `price_at_horizon(j)` and the depeg is taken off
-/// `last_value`, the path's last checkpoint value.
+/// path, with the same arithmetic. Its one move of the clock, from the start (nothing
+/// accrued, `e = 1`, `G = 0`) to the horizon, is [`advance`]'s, each stream's amount
+/// computed where [`settle`] reads it instead of kept in a buffer. The token prices at
+/// the horizon come from `price_at_horizon(j)` and the depeg is taken off `last_value`,
+/// the path's last checkpoint value.
 pub(crate) fn settle_eventless(
     model: &Model,
-    at_horizon: (f64, f64),
+    (e, big_g): (f64, f64),
     depeg_fraction: Option<f64>,
-    accrued: &mut [f64],
     price_at_horizon: impl Fn(usize) -> f64,
     last_value: &mut f64,
 ) -> PathOutcome {
-    let mut clock = Clock::START;
-    let mut base_income = 0.0;
-    accrued.fill(0.0);
-    advance(
-        &mut clock,
-        at_horizon,
-        model.stake0,
-        (accrued, &model.rates0),
-        &mut base_income,
-    );
-    let stake_eth = model.stake0 * clock.e;
+    let Clock { e: e0, big_g: g0 } = Clock::START;
+    let base_income = base_income_to(0.0, model.stake0, e, e0);
+    let dg = big_g - g0;
+    let stake_eth = model.stake0 * e;
     let depeg_loss = depeg_fraction.map_or(0.0, |d| d * stake_eth);
     let end = Horizon {
         position: stake_eth - depeg_loss,
@@ -1226,13 +1235,13 @@ pub(crate) fn settle_eventless(
         base_income,
         slashing_loss: 0.0,
         plain_stake: model.plain0_sum,
-        e: clock.e,
+        e,
     };
     settle(
         model,
         &end,
         Loan::none(),
-        accrued,
+        |s| accrued_to(0.0, model.rates0[s], dg),
         price_at_horizon,
         last_value,
     )
